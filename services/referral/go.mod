@@ -1,0 +1,3 @@
+module github.com/affinity-platform/affinity/services/referral
+
+go 1.26.0

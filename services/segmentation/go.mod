@@ -1,0 +1,3 @@
+module github.com/affinity-platform/affinity/services/segmentation
+
+go 1.26.0
