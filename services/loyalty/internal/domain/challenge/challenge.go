@@ -1,0 +1,164 @@
+// Package challenge tracks stamp-card style challenges ("buy 4 cans, get 2
+// free"): a count or spend goal over a period, progress shown to the
+// member, and a reward issued exactly once when the goal is met. Progress
+// is kept per order id, so a redelivered order counts once and a cancelled
+// order can be taken out again before completion.
+package challenge
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
+)
+
+// Goal is what counts toward a challenge.
+type Goal int
+
+// Goals.
+const (
+	GoalUnspecified Goal = iota
+	// GoalCount counts units of matching lines.
+	GoalCount
+	// GoalSpend sums the net value (minor units) of matching lines.
+	GoalSpend
+)
+
+// Challenge is one stamp card.
+type Challenge struct {
+	ID   string
+	Name string
+	Goal Goal
+	// Target units or minor units.
+	Target int64
+	// SKUs and Categories that count; both empty = everything.
+	SKUs       []string
+	Categories []string
+	StartsAt   time.Time
+	// EndsAt is exclusive.
+	EndsAt time.Time
+	// RewardPoints credited on completion (and/or RewardID issued).
+	RewardPoints int64
+	RewardID     string
+}
+
+// Validate checks the challenge.
+func (c Challenge) Validate() error {
+	var v validation.Collector
+	v.Check(strings.TrimSpace(c.Name) != "", "name", "is required")
+	v.Check(c.Goal == GoalCount || c.Goal == GoalSpend, "goal", "is required")
+	v.Check(c.Target > 0, "target", "must be positive, got %d", c.Target)
+	v.Check(!c.StartsAt.IsZero(), "starts_at", "is required")
+	v.Check(c.EndsAt.After(c.StartsAt), "ends_at", "must be after starts_at")
+	v.Check(c.RewardPoints > 0 || c.RewardID != "", "reward", "needs reward points or a reward id")
+	v.Check(c.RewardPoints >= 0, "reward_points", "must not be negative")
+	return v.Err()
+}
+
+// Open reports whether orders at t count.
+func (c Challenge) Open(t time.Time) bool { return !t.Before(c.StartsAt) && t.Before(c.EndsAt) }
+
+func (c Challenge) matches(l earning.Line) bool {
+	if len(c.SKUs) == 0 && len(c.Categories) == 0 {
+		return true
+	}
+	if slices.Contains(c.SKUs, l.SKU) {
+		return true
+	}
+	return slices.ContainsFunc(c.Categories, func(cat string) bool { return earning.InCategory(l.CategoryPath, cat) })
+}
+
+// Contribution is what an order adds toward the goal.
+func (c Challenge) Contribution(o earning.Order) int64 {
+	var s int64
+	for _, l := range o.Lines {
+		if !c.matches(l) {
+			continue
+		}
+		switch c.Goal {
+		case GoalCount:
+			s += l.Quantity
+		case GoalSpend:
+			if n, err := l.Net(); err == nil && n > 0 {
+				s += n
+			}
+		}
+	}
+	return s
+}
+
+// Progress is one member's state in one challenge.
+type Progress struct {
+	ChallengeID string
+	MemberID    string
+	// ByOrder is what each order contributed; the key makes recording idempotent.
+	ByOrder     map[string]int64
+	CompletedAt time.Time
+}
+
+// Value is the progress toward the target.
+func (p Progress) Value() int64 {
+	var s int64
+	for _, v := range p.ByOrder {
+		s += v
+	}
+	return s
+}
+
+// Completed reports whether the reward was earned.
+func (p Progress) Completed() bool { return !p.CompletedAt.IsZero() }
+
+// Remaining is what is left to reach the target.
+func (c Challenge) Remaining(p Progress) int64 { return max(c.Target-p.Value(), 0) }
+
+// Record adds an order and reports whether this call completed the
+// challenge; it is true exactly once per member, so the caller issues the
+// reward then and only then (in the same transaction).
+func (c Challenge) Record(p Progress, o earning.Order) (Progress, bool) {
+	if p.Completed() || !c.Open(o.CompletedAt) {
+		return p, false
+	}
+	if _, seen := p.ByOrder[o.ID]; seen {
+		return p, false
+	}
+	add := c.Contribution(o)
+	if add == 0 {
+		return p, false
+	}
+	p.ByOrder = maps.Clone(p.ByOrder)
+	if p.ByOrder == nil {
+		p.ByOrder = map[string]int64{}
+	}
+	p.ByOrder[o.ID] = add
+	if p.Value() >= c.Target {
+		p.CompletedAt = o.CompletedAt
+		return p, true
+	}
+	return p, false
+}
+
+// Remove takes a cancelled or fully refunded order out again. After
+// completion nothing changes: the reward was issued and taking it back for
+// one returned can would punish the member more than the program gains.
+func (c Challenge) Remove(p Progress, orderID string) Progress {
+	if p.Completed() {
+		return p
+	}
+	if _, ok := p.ByOrder[orderID]; !ok {
+		return p
+	}
+	p.ByOrder = maps.Clone(p.ByOrder)
+	delete(p.ByOrder, orderID)
+	return p
+}
+
+// Repository persists challenges and progress.
+type Repository interface {
+	Open(ctx context.Context, at time.Time) ([]Challenge, error)
+	// UpdateProgress runs fn on the member's progress under a row lock.
+	UpdateProgress(ctx context.Context, challengeID, memberID string, fn func(*Progress) error) error
+}

@@ -1,0 +1,86 @@
+// Package ports turns gRPC and REST calls and Kafka messages into the
+// loyalty service's commands and queries, and declares who may call what.
+package ports
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+
+	"github.com/affinity-platform/affinity/pkg/auth"
+	"github.com/affinity-platform/affinity/pkg/platform"
+	loyaltyv1 "github.com/affinity-platform/affinity/proto/loyalty/v1"
+	"github.com/affinity-platform/affinity/proto/openapi"
+)
+
+// Name is the service's name in logs, telemetry and consumer groups.
+const Name = "loyalty"
+
+// anyone is every authenticated role: reads of the program's public
+// configuration need a token but no particular role.
+var anyone = []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService, auth.RolePartner}
+
+// Policy says who may call each RPC. A method missing here is denied; the
+// policy test fails when an RPC of the contract has no rule.
+func Policy() auth.Policy {
+	return auth.Policy{
+		loyaltyv1.LoyaltyService_GetMember_FullMethodName:        {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_ListTransactions_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
+		// Earn is for order systems and coalition partners; customers earn
+		// through their orders, never by asking.
+		loyaltyv1.LoyaltyService_Earn_FullMethodName:       {Roles: []auth.Role{auth.RoleService, auth.RolePartner}},
+		loyaltyv1.LoyaltyService_Redeem_FullMethodName:     {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_CreateHold_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		// Capture and release name the hold's owner too; the handler checks
+		// that the hold belongs to that customer.
+		loyaltyv1.LoyaltyService_CaptureHold_FullMethodName:       {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_ReleaseHold_FullMethodName:       {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_CreateAdjustment_FullMethodName:  {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_ListRewards_FullMethodName:       {Roles: anyone},
+		loyaltyv1.LoyaltyService_GetReward_FullMethodName:         {Roles: anyone},
+		loyaltyv1.LoyaltyService_CreateReward_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_UpdateReward_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_ListEarningRules_FullMethodName:  {Roles: anyone},
+		loyaltyv1.LoyaltyService_GetEarningRule_FullMethodName:    {Roles: anyone},
+		loyaltyv1.LoyaltyService_CreateEarningRule_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_UpdateEarningRule_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_ListTiers_FullMethodName:         {Roles: anyone},
+		loyaltyv1.LoyaltyService_GetTier_FullMethodName:           {Roles: anyone},
+		loyaltyv1.LoyaltyService_CreateTier_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_UpdateTier_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer}},
+	}
+}
+
+// Service describes the loyalty service to the platform.
+func Service() (platform.Service, error) {
+	doc, err := openapi.Service(Name)
+	if err != nil {
+		return platform.Service{}, fmt.Errorf("openapi document: %w", err)
+	}
+	return platform.Service{
+		Name:    Name,
+		Version: "0.1.0",
+		Ports:   platform.Ports{GRPC: 50051, HTTP: 8081, Admin: 9101},
+		Policy:  Policy(),
+		OpenAPI: doc,
+		Build:   build,
+	}, nil
+}
+
+// server implements loyaltyv1.LoyaltyServiceServer. The RPCs the service does not
+// implement yet answer codes.Unimplemented.
+type server struct {
+	loyaltyv1.UnimplementedLoyaltyServiceServer
+}
+
+func build(_ context.Context, _ platform.Deps) (platform.Parts, error) {
+	srv := &server{}
+	return platform.Parts{
+		Register: func(s *grpc.Server) { loyaltyv1.RegisterLoyaltyServiceServer(s, srv) },
+		Gateway: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+			return loyaltyv1.RegisterLoyaltyServiceHandlerClient(ctx, mux, loyaltyv1.NewLoyaltyServiceClient(conn))
+		},
+	}, nil
+}

@@ -1,0 +1,423 @@
+// Package cooccur is the item-to-item co-occurrence model behind "bought
+// together", the neighbours used by personalized recommendations and the
+// co-view substitution signal used by upsell. It is updated incrementally as
+// orders (or views) arrive, scored with popularity damping so that it does
+// not just repeat the bestsellers, snapshotted to bytes for persistence and
+// served from memory.
+//
+// Two signals are counted per pair of products:
+//
+//   - basket: both in the same order (or session), the strong signal;
+//   - history: one in this order and the other in an earlier order of the
+//     same customer, the weaker "customers who bought X also bought Y".
+//
+// The score of a neighbour b of a is
+//
+//	c      = basket(a,b) + HistoryWeight × history(a,b)
+//	cosine = c / (n(a)^(1-Alpha) × n(b)^Alpha) × c / (c + Shrinkage)
+//	lift   = c × N / (n(a) × n(b))               × c / (c + Shrinkage)
+//
+// where n(x) is the number of baskets containing x and N the number of
+// baskets. Alpha = 0.5 is plain cosine; a larger Alpha divides more by the
+// candidate's own popularity (damping bestsellers harder). The shrinkage
+// factor c/(c+λ) discounts pairs seen only a few times, whose ratio is
+// noise: lift on its own ranks two items seen once together above everything.
+package cooccur
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Measure selects the scoring formula.
+type Measure int
+
+// Measures; see the package documentation for the formulas.
+const (
+	Cosine Measure = iota
+	Lift
+)
+
+// Config tunes the model. The zero value is not useful; start from
+// DefaultConfig.
+type Config struct {
+	Measure   Measure
+	Alpha     float64
+	Shrinkage float64
+	// HistoryWeight is how much a cross-order pair counts relative to a
+	// same-basket pair.
+	HistoryWeight float64
+	// MaxBasket caps the distinct items of one basket that are paired, so a
+	// 700-line wholesale order costs bounded work; the pair weight is also
+	// divided by log2(basket size) because a big basket says less about
+	// each of its pairs.
+	MaxBasket int
+	// MaxHistory caps how many earlier items of the customer each new item
+	// is paired with (the caller passes the newest first).
+	MaxHistory int
+	// MaxPairsPerItem bounds memory: when an item's neighbour list grows
+	// past it, the weakest quarter is forgotten. 0 means unbounded (exact).
+	MaxPairsPerItem int
+	// TopK neighbours are kept ranked per item for serving.
+	TopK int
+	// MinCount is the weighted co-count below which a pair is not a
+	// neighbour: one accidental co-purchase is not evidence.
+	MinCount float64
+}
+
+// DefaultConfig is cosine with a mild extra damping of popular candidates,
+// tuned on the Online Retail time split (see docs/recommendation.md).
+func DefaultConfig() Config {
+	return Config{
+		Measure:         Cosine,
+		Alpha:           0.5,
+		Shrinkage:       2,
+		HistoryWeight:   0.25,
+		MaxBasket:       100,
+		MaxHistory:      30,
+		MaxPairsPerItem: 2000,
+		TopK:            100,
+		MinCount:        1,
+	}
+}
+
+// Validate rejects configurations that would make scores meaningless.
+func (c Config) Validate() error {
+	switch {
+	case c.Measure != Cosine && c.Measure != Lift:
+		return fmt.Errorf("cooccur: unknown measure %d", c.Measure)
+	case c.Alpha < 0 || c.Alpha > 1 || math.IsNaN(c.Alpha):
+		return fmt.Errorf("cooccur: alpha must be in [0, 1], got %v", c.Alpha)
+	case c.Shrinkage < 0 || math.IsNaN(c.Shrinkage):
+		return fmt.Errorf("cooccur: shrinkage must not be negative, got %v", c.Shrinkage)
+	case c.HistoryWeight < 0 || math.IsNaN(c.HistoryWeight):
+		return fmt.Errorf("cooccur: history weight must not be negative, got %v", c.HistoryWeight)
+	case c.MaxBasket < 2:
+		return fmt.Errorf("cooccur: max basket must be at least 2, got %d", c.MaxBasket)
+	case c.MaxHistory < 0:
+		return fmt.Errorf("cooccur: max history must not be negative, got %d", c.MaxHistory)
+	case c.MaxPairsPerItem < 0 || (c.MaxPairsPerItem > 0 && c.MaxPairsPerItem < c.TopK):
+		return fmt.Errorf("cooccur: max pairs per item must be 0 or at least top k (%d), got %d", c.TopK, c.MaxPairsPerItem)
+	case c.TopK < 1:
+		return fmt.Errorf("cooccur: top k must be at least 1, got %d", c.TopK)
+	case c.MinCount < 0 || math.IsNaN(c.MinCount):
+		return fmt.Errorf("cooccur: min count must not be negative, got %v", c.MinCount)
+	}
+	return nil
+}
+
+// cell holds the raw counts of one directed pair. float32 halves memory
+// against float64 and counts stay exact up to 2^24, beyond any real pair.
+type cell struct {
+	basket, history float32
+}
+
+type row struct {
+	pairs map[int32]cell
+	// top is the ranked neighbour list, rebuilt lazily when dirty. It is
+	// replaced, never modified in place, so readers may hold it.
+	top   []Neighbor
+	dirty bool
+}
+
+// Neighbor is a scored co-occurring product.
+type Neighbor struct {
+	ID    string
+	Score float64
+	// Basket and History are the raw counts behind the score, so a caller
+	// can say "bought together" or "customers who bought X also bought".
+	Basket, History float64
+}
+
+// Model is the co-occurrence model. It is safe for concurrent use: updates
+// take a write lock for the few rows they touch, and reads of an unchanged
+// item's neighbours share a read lock and allocate nothing.
+type Model struct {
+	cfg     Config
+	mu      sync.RWMutex
+	ids     []string
+	index   map[string]int32
+	counts  []float64
+	rows    []*row
+	baskets float64
+}
+
+// New returns an empty model.
+func New(cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Model{cfg: cfg, index: make(map[string]int32)}, nil
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+func (m *Model) intern(id string) int32 {
+	if i, ok := m.index[id]; ok {
+		return i
+	}
+	i := int32(len(m.ids))
+	m.ids = append(m.ids, id)
+	m.index[id] = i
+	m.counts = append(m.counts, 0)
+	m.rows = append(m.rows, &row{pairs: make(map[int32]cell)})
+	return i
+}
+
+// Observe adds one basket with the given weight: 1 for a new order, -1 to
+// take back an order that was refunded or cancelled in full (counts never go
+// below zero). history holds the customer's earlier items, newest first;
+// items also in the basket are skipped there. Duplicate ids in the basket
+// count once. The caller (the app layer's inbox) makes sure each order is
+// observed once.
+func (m *Model) Observe(basket, history []string, weight float64) {
+	if weight == 0 || math.IsNaN(weight) || math.IsInf(weight, 0) {
+		return
+	}
+	items := uniqueSorted(basket)
+	if len(items) == 0 {
+		return
+	}
+	if len(items) > m.cfg.MaxBasket {
+		items = items[:m.cfg.MaxBasket]
+	}
+	inBasket := make(map[string]bool, len(items))
+	for _, id := range items {
+		inBasket[id] = true
+	}
+	var hist []string
+	seen := make(map[string]bool)
+	for _, id := range history {
+		if len(hist) >= m.cfg.MaxHistory {
+			break
+		}
+		if id == "" || inBasket[id] || seen[id] {
+			continue
+		}
+		seen[id] = true
+		hist = append(hist, id)
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.baskets = math.Max(0, m.baskets+weight)
+	idx := make([]int32, len(items))
+	for k, id := range items {
+		idx[k] = m.intern(id)
+		m.counts[idx[k]] = math.Max(0, m.counts[idx[k]]+weight)
+		m.rows[idx[k]].dirty = true
+	}
+	pw := weight
+	if len(items) > 2 {
+		pw = weight / math.Log2(float64(len(items)))
+	}
+	for a := 0; a < len(idx); a++ {
+		for b := a + 1; b < len(idx); b++ {
+			m.add(idx[a], idx[b], pw, 0)
+			m.add(idx[b], idx[a], pw, 0)
+		}
+	}
+	for _, h := range hist {
+		hi := m.intern(h)
+		m.rows[hi].dirty = true
+		for _, a := range idx {
+			m.add(a, hi, 0, weight)
+			m.add(hi, a, 0, weight)
+		}
+	}
+}
+
+func (m *Model) add(a, b int32, basket, history float64) {
+	r := m.rows[a]
+	c := r.pairs[b]
+	c.basket = float32(math.Max(0, float64(c.basket)+basket))
+	c.history = float32(math.Max(0, float64(c.history)+history))
+	if c.basket <= 1e-6 && c.history <= 1e-6 {
+		delete(r.pairs, b)
+		return
+	}
+	r.pairs[b] = c
+	if m.cfg.MaxPairsPerItem > 0 && len(r.pairs) > m.cfg.MaxPairsPerItem {
+		m.prune(r)
+	}
+}
+
+// prune forgets the weakest quarter of a row. The dropped pairs are by
+// construction the rarest, which the shrinkage factor scores near zero
+// anyway, so rankings barely move while memory stays bounded.
+func (m *Model) prune(r *row) {
+	type kv struct {
+		k int32
+		v float64
+	}
+	all := make([]kv, 0, len(r.pairs))
+	for k, c := range r.pairs {
+		all = append(all, kv{k, m.combined(c)})
+	}
+	slices.SortFunc(all, func(x, y kv) int {
+		if c := cmp.Compare(y.v, x.v); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.k, y.k)
+	})
+	for _, e := range all[m.cfg.MaxPairsPerItem*3/4:] {
+		delete(r.pairs, e.k)
+	}
+}
+
+func (m *Model) combined(c cell) float64 {
+	return float64(c.basket) + m.cfg.HistoryWeight*float64(c.history)
+}
+
+func (m *Model) score(a, b int32, c cell) float64 {
+	co := m.combined(c)
+	if co < m.cfg.MinCount || co <= 0 {
+		return 0
+	}
+	na, nb := math.Max(m.counts[a], 1), math.Max(m.counts[b], 1)
+	shrink := co / (co + m.cfg.Shrinkage)
+	switch m.cfg.Measure {
+	case Lift:
+		return co * math.Max(m.baskets, 1) / (na * nb) * shrink
+	default:
+		return co / (math.Pow(na, 1-m.cfg.Alpha) * math.Pow(nb, m.cfg.Alpha)) * shrink
+	}
+}
+
+// Score is the score of b as a neighbour of a (0 when unrelated or
+// unknown). Upsell uses it on the co-view model as a substitution signal.
+func (m *Model) Score(a, b string) float64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	ia, ok := m.index[a]
+	if !ok {
+		return 0
+	}
+	ib, ok := m.index[b]
+	if !ok {
+		return 0
+	}
+	c, ok := m.rows[ia].pairs[ib]
+	if !ok {
+		return 0
+	}
+	return m.score(ia, ib, c)
+}
+
+// Neighbors returns up to k of id's best neighbours, best first (ties by
+// id, so answers are deterministic). The slice is shared with the model and
+// must not be modified. k is capped at Config.TopK.
+func (m *Model) Neighbors(id string, k int) []Neighbor {
+	if k <= 0 {
+		return nil
+	}
+	m.mu.RLock()
+	i, ok := m.index[id]
+	if !ok {
+		m.mu.RUnlock()
+		return nil
+	}
+	r := m.rows[i]
+	if !r.dirty {
+		top := r.top
+		m.mu.RUnlock()
+		return top[:min(k, len(top))]
+	}
+	m.mu.RUnlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r.dirty {
+		r.top = m.rank(i, r)
+		r.dirty = false
+	}
+	return r.top[:min(k, len(r.top))]
+}
+
+func (m *Model) rank(i int32, r *row) []Neighbor {
+	out := make([]Neighbor, 0, min(len(r.pairs), m.cfg.TopK))
+	for j, c := range r.pairs {
+		s := m.score(i, j, c)
+		if s <= 0 {
+			continue
+		}
+		out = append(out, Neighbor{ID: m.ids[j], Score: s, Basket: float64(c.basket), History: float64(c.history)})
+	}
+	slices.SortFunc(out, func(x, y Neighbor) int {
+		if c := cmp.Compare(y.Score, x.Score); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	if len(out) > m.cfg.TopK {
+		out = slices.Clip(out[:m.cfg.TopK])
+	}
+	return out
+}
+
+// Refresh marks every item for re-ranking. Observe only re-ranks the items
+// it touched; a neighbour's score also depends on the candidate's own
+// popularity, which drifts as other orders arrive. The app layer calls
+// Refresh periodically (for example every few minutes) to fold that in.
+func (m *Model) Refresh() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.rows {
+		r.dirty = true
+	}
+}
+
+// Count is the number of baskets that contained id (weighted).
+func (m *Model) Count(id string) float64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if i, ok := m.index[id]; ok {
+		return m.counts[i]
+	}
+	return 0
+}
+
+// Stats summarises the model's size for metrics and the benchmark report.
+type Stats struct {
+	Items   int
+	Pairs   int
+	Baskets float64
+}
+
+// Stats returns the current size.
+func (m *Model) Stats() Stats {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s := Stats{Items: len(m.ids), Baskets: m.baskets}
+	for _, r := range m.rows {
+		s.Pairs += len(r.pairs)
+	}
+	return s
+}
+
+func uniqueSorted(ids []string) []string {
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if id != "" {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// Store persists snapshots of a model. The app layer saves one periodically
+// and at shutdown, and on start restores the newest, then replays the orders
+// observed after it (SnapshotMeta.Through) so a restart answers as before.
+type Store interface {
+	Save(ctx context.Context, meta SnapshotMeta, write func(io.Writer) error) error
+	// Load returns domain.ErrNotFound (wrapped) when there is no snapshot.
+	Load(ctx context.Context, name string, read func(SnapshotMeta, io.Reader) error) error
+}

@@ -1,0 +1,361 @@
+package recommend
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/replenish"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
+)
+
+// Customer is the state of the requesting customer that the app layer loads
+// before calling the engine. The zero value is an anonymous visitor.
+type Customer struct {
+	ID string
+	// Events are the customer's recent interactions, in any order.
+	Events []interaction.Event
+	// Segments the customer belongs to and the loyalty tier, for targeted
+	// boosts and segment trending.
+	Segments []string
+	Tier     string
+}
+
+// Models are the in-memory models the engine reads. Bought and Trending are
+// required; Viewed (co-view) is optional and feeds upsell substitution and
+// personalized neighbours.
+type Models struct {
+	Catalog  *catalog.Index
+	Bought   *cooccur.Model
+	Viewed   *cooccur.Model
+	Trending *trending.Board
+	// Typical gives products' typical re-purchase interval for buy-again
+	// after a single purchase; optional.
+	Typical replenish.Typical
+}
+
+// Item is one recommended product.
+type Item struct {
+	ProductID string
+	// Score orders the list: it decreases down the list. Its integer part
+	// says which source of the plan produced the item (higher first), the
+	// fraction how strongly.
+	Score    float64
+	Reason   Reason
+	Strategy Strategy
+}
+
+// Response is the engine's answer.
+type Response struct {
+	Items []Item
+	// NextPageToken continues the list without repeating an item; empty
+	// when there is nothing more.
+	NextPageToken string
+	// Plan is the strategies that ran, in rank order.
+	Plan []Strategy
+}
+
+// Engine answers recommendation requests from the models. It is safe for
+// concurrent use; models are updated concurrently by the app layer's
+// consumers and the configuration can be swapped atomically.
+type Engine struct {
+	m   Models
+	cfg atomic.Pointer[Config]
+}
+
+// NewEngine validates the configuration and the required models.
+func NewEngine(cfg Config, m Models) (*Engine, error) {
+	if m.Catalog == nil || m.Bought == nil || m.Trending == nil {
+		return nil, fmt.Errorf("recommend: catalog, bought model and trending board are required")
+	}
+	e := &Engine{m: m}
+	if err := e.SetConfig(cfg); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// SetConfig replaces the configuration for subsequent requests.
+func (e *Engine) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("recommend: config: %w", err)
+	}
+	e.cfg.Store(&cfg)
+	return nil
+}
+
+// Config returns the current configuration.
+func (e *Engine) Config() Config { return *e.cfg.Load() }
+
+// candidate is one product under consideration.
+type candidate struct {
+	p        catalog.Product
+	tier     int
+	score    float64
+	reason   Reason
+	strategy Strategy
+	// bestScore is the largest single contribution, whose reason is kept.
+	bestScore float64
+}
+
+// run holds everything one request computes once and every stage reads.
+type run struct {
+	e        *Engine
+	cfg      *Config
+	req      Request
+	cust     Customer
+	now      time.Time
+	aff      map[string]interaction.Affinity
+	context  map[string]bool
+	excluded map[string]bool
+	bought   map[string]bool
+	served   map[uint32]bool
+	segments map[string]bool
+	checked  map[string]bool // id -> eligible, memoized
+	cands    map[string]*candidate
+	eligible int
+	pending  []pendingOffer
+}
+
+// Recommend answers one request at now. It returns a *domain.ValidationError
+// for bad input and nothing else: unknown products and empty models degrade
+// to the trending fallback rather than failing.
+func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response, error) {
+	cfg := e.cfg.Load()
+	if req.Strategy == "" {
+		req.Strategy = Auto
+	}
+	if err := req.Validate(*cfg); err != nil {
+		return Response{}, err
+	}
+	fp := req.fingerprint()
+	served, err := decodeToken(req.PageToken, fp)
+	if err != nil {
+		return Response{}, err
+	}
+	r := &run{
+		e: e, cfg: cfg, req: req, cust: cust, now: now,
+		aff:      cfg.Weights.Affinities(cust.Events, cfg.Decay, now),
+		context:  set(req.ProductIDs),
+		excluded: set(req.ExcludeIDs),
+		bought:   purchased(cust.Events),
+		served:   make(map[uint32]bool, len(served)),
+		segments: set(cust.Segments),
+		checked:  make(map[string]bool, 4*req.Limit),
+		cands:    make(map[string]*candidate, 4*req.Limit),
+	}
+	for _, h := range served {
+		r.served[h] = true
+	}
+	plan := Plan(req.Placement, req.Strategy)
+	need := req.Limit * 3
+	for tier, s := range plan {
+		if s == Trending && tier == len(plan)-1 && tier > 0 && r.eligible >= need {
+			continue // the fallback is not needed
+		}
+		r.generate(s, tier)
+	}
+	items, more := r.rank(len(plan))
+	resp := Response{Items: items, Plan: plan}
+	if more && len(served)+len(items) < cfg.MaxServed {
+		next := append(served, make([]uint32, 0, len(items))...)
+		for _, it := range items {
+			next = append(next, fingerprintID(it.ProductID))
+		}
+		resp.NextPageToken = encodeToken(fp, next)
+	}
+	return resp, nil
+}
+
+func (r *run) generate(s Strategy, tier int) {
+	switch s {
+	case CrossSell:
+		r.crossSell(tier)
+	case Upsell:
+		r.upsell(tier)
+	case Personalized:
+		r.personalized(tier)
+	case BuyAgain:
+		r.buyAgain(tier)
+	case CartTopUp:
+		r.cartTopUp(tier)
+	case Trending:
+		r.trending(tier)
+	}
+}
+
+// eligible applies the business rules that remove a product outright. It
+// runs before ranking and before the limit is cut, so filtered products
+// leave room for the next ones instead of leaving holes.
+func (r *run) eligibleProduct(id string) (catalog.Product, bool) {
+	if ok, seen := r.checked[id]; seen && !ok {
+		return catalog.Product{}, false
+	}
+	p, ok := r.e.m.Catalog.Get(id)
+	verdict := ok && r.passes(p)
+	r.checked[id] = verdict
+	return p, verdict
+}
+
+func (r *run) passes(p catalog.Product) bool {
+	switch {
+	case !p.Stock.Available():
+		return false
+	case r.context[p.ID], r.excluded[p.ID]:
+		return false
+	case r.served[fingerprintID(p.ID)]:
+		return false
+	case r.bought[p.ID] && p.Kind != catalog.Consumable:
+		// Durables (and products of unknown kind, to be safe) are not
+		// offered again to a customer who owns one.
+		return false
+	case r.aff[p.ID].Weight < 0:
+		// Dismissed or returned: the customer told us no.
+		return false
+	}
+	if len(r.req.IncludeCategories) > 0 {
+		in := false
+		for _, c := range r.req.IncludeCategories {
+			if p.InCategory(c) {
+				in = true
+				break
+			}
+		}
+		if !in {
+			return false
+		}
+	}
+	for _, c := range r.req.ExcludeCategories {
+		if p.InCategory(c) {
+			return false
+		}
+	}
+	return true
+}
+
+// offer adds score for a product from a strategy. The first strategy (the
+// lowest tier) to offer a product owns it; later strategies cannot demote
+// or re-explain it. Within a tier scores add up, and the reason is the one
+// behind the largest single contribution.
+func (r *run) offer(id string, tier int, s Strategy, score float64, reason Reason) {
+	if !(score > 0) {
+		return
+	}
+	if c, ok := r.cands[id]; ok {
+		if c.tier != tier {
+			return
+		}
+		if score > c.bestScore {
+			c.reason = reason
+			c.bestScore = score
+		}
+		c.score += score
+		return
+	}
+	p, ok := r.eligibleProduct(id)
+	if !ok {
+		return
+	}
+	c := &candidate{p: p, tier: tier, score: score, reason: reason, strategy: s}
+	c.bestScore = score
+	r.cands[id] = c
+	r.eligible++
+}
+
+// rank applies boosts, orders by tier then score, enforces the diversity
+// cap and cuts the page. more reports whether eligible items remain after
+// the page.
+func (r *run) rank(tiers int) ([]Item, bool) {
+	list := make([]*candidate, 0, len(r.cands))
+	for _, c := range r.cands {
+		c.score *= r.boost(c.p)
+		list = append(list, c)
+	}
+	slices.SortFunc(list, func(a, b *candidate) int {
+		if a.tier != b.tier {
+			return cmp.Compare(a.tier, b.tier)
+		}
+		if c := cmp.Compare(b.score, a.score); c != 0 {
+			return c
+		}
+		return strings.Compare(a.p.ID, b.p.ID)
+	})
+	capN := r.req.MaxPerCategory
+	if capN == 0 {
+		capN = r.cfg.MaxPerCategory
+	}
+	perCat := make(map[string]int)
+	items := make([]Item, 0, r.req.Limit)
+	more := false
+	for _, c := range list {
+		key := c.p.CategoryKey()
+		if capN > 0 && perCat[key] >= capN {
+			continue
+		}
+		if len(items) == r.req.Limit {
+			more = true
+			break
+		}
+		perCat[key]++
+		if c.reason.ProductID != "" && c.reason.Title == "" {
+			if a, ok := r.e.m.Catalog.Get(c.reason.ProductID); ok {
+				c.reason.Title = a.Title
+			}
+		}
+		items = append(items, Item{
+			ProductID: c.p.ID,
+			// score/(1+score) maps (0, inf) onto (0, 1) keeping order, so
+			// adding the tier offset keeps the list's scores decreasing.
+			Score:    float64(tiers-c.tier) + c.score/(1+c.score),
+			Reason:   c.reason,
+			Strategy: c.strategy,
+		})
+	}
+	return items, more
+}
+
+func (r *run) boost(p catalog.Product) float64 {
+	f := 1 + r.cfg.MarginBoost*p.MarginRatio()
+	for _, b := range r.cfg.Boosts {
+		if b.applies(p, r.segments, r.cust.Tier, r.now) {
+			f *= b.Multiplier
+		}
+	}
+	return f
+}
+
+func set(ids []string) map[string]bool {
+	m := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		m[id] = true
+	}
+	return m
+}
+
+// purchased returns the products the customer still owns: units bought
+// minus units refunded is positive.
+func purchased(events []interaction.Event) map[string]bool {
+	units := make(map[string]int)
+	for _, e := range events {
+		q := max(e.Quantity, 1)
+		switch e.Kind {
+		case interaction.Purchase:
+			units[e.ProductID] += q
+		case interaction.Refund:
+			units[e.ProductID] -= q
+		}
+	}
+	out := make(map[string]bool, len(units))
+	for id, n := range units {
+		if n > 0 {
+			out[id] = true
+		}
+	}
+	return out
+}

@@ -1,0 +1,333 @@
+package recommend
+
+import (
+	"cmp"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/replenish"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
+)
+
+// anchorsForCrossSell are the products in context or, without any, the
+// customer's newest purchases (order confirmation e-mails and "picked for
+// you" slots often have no product in view).
+func (r *run) anchorsForCrossSell() []string {
+	if len(r.req.ProductIDs) > 0 {
+		return r.req.ProductIDs
+	}
+	type bought struct {
+		id string
+		at int64
+	}
+	var list []bought
+	for id, a := range r.aff {
+		if a.Weight > 0 && r.bought[id] {
+			list = append(list, bought{id, a.Last.UnixNano()})
+		}
+	}
+	slices.SortFunc(list, func(a, b bought) int {
+		if c := cmp.Compare(b.at, a.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	out := make([]string, 0, 5)
+	for _, b := range list[:min(5, len(list))] {
+		out = append(out, b.id)
+	}
+	return out
+}
+
+// crossSell: the co-purchase neighbours of the anchors, scores summed over
+// anchors so an item that goes with the whole cart beats one that goes with
+// a single line.
+func (r *run) crossSell(tier int) {
+	hw := r.e.m.Bought.Config().HistoryWeight
+	for _, a := range r.anchorsForCrossSell() {
+		for _, n := range r.e.m.Bought.Neighbors(a, r.cfg.NeighborsPerAnchor) {
+			kind := ReasonBoughtTogether
+			if n.Basket < hw*n.History {
+				kind = ReasonAlsoBought
+			}
+			r.offer(n.ID, tier, CrossSell, n.Score, Reason{Kind: kind, ProductID: a})
+		}
+	}
+}
+
+// upsell: pricier products of the anchor's own category inside the price
+// band, ranked by how often they are viewed instead of the anchor (the
+// substitution signal of the co-view model), by attribute similarity, and
+// slightly by staying close to the anchor's price (a small step up converts
+// better than a leap).
+func (r *run) upsell(tier int) {
+	lo, hi := r.cfg.UpsellMinRatio, r.cfg.UpsellMaxRatio
+	for _, a := range r.req.ProductIDs {
+		anchor, ok := r.e.m.Catalog.Get(a)
+		if !ok || anchor.Price.Minor <= 0 {
+			continue
+		}
+		p := float64(anchor.Price.Minor)
+		scanned := 0
+		r.e.m.Catalog.PriceBand(anchor.CategoryKey(), anchor.Price.Currency, int64(math.Ceil(p*lo)), int64(math.Floor(p*hi)), func(c catalog.Product) bool {
+			scanned++
+			var subst float64
+			if r.e.m.Viewed != nil {
+				subst = math.Min(1, r.e.m.Viewed.Score(a, c.ID))
+			}
+			closeness := 1 - (float64(c.Price.Minor)/p-lo)/(hi-lo)
+			score := 0.5*subst + 0.35*catalog.Similarity(anchor, c) + 0.15*closeness
+			// Products are only collected here; the catalog lock is held
+			// during the scan, and offer reads the catalog again.
+			r.pending = append(r.pending, pendingOffer{c.ID, score, Reason{Kind: ReasonUpgradeFrom, ProductID: a, Title: anchor.Title}})
+			return scanned < r.cfg.UpsellMaxScan
+		})
+		for _, o := range r.pending {
+			r.offer(o.id, tier, Upsell, o.score, o.reason)
+		}
+		r.pending = r.pending[:0]
+	}
+}
+
+type pendingOffer struct {
+	id     string
+	score  float64
+	reason Reason
+}
+
+// personalized: neighbours of the customer's strongest recent items,
+// weighted by how strong (and how recent) the interest is, minus the
+// neighbours of items the customer rejected, re-ranked by the customer's
+// interest in each category.
+func (r *run) personalized(tier int) {
+	if len(r.aff) == 0 {
+		return
+	}
+	type anchor struct {
+		id string
+		a  interaction.Affinity
+	}
+	var pos, neg []anchor
+	for id, a := range r.aff {
+		switch {
+		case a.Weight > 0:
+			pos = append(pos, anchor{id, a})
+		case a.Weight < 0:
+			neg = append(neg, anchor{id, a})
+		}
+	}
+	byWeight := func(x, y anchor) int {
+		if c := cmp.Compare(math.Abs(y.a.Weight), math.Abs(x.a.Weight)); c != 0 {
+			return c
+		}
+		return strings.Compare(x.id, y.id)
+	}
+	slices.SortFunc(pos, byWeight)
+	slices.SortFunc(neg, byWeight)
+	pos = pos[:min(len(pos), r.cfg.RecentItems)]
+	neg = neg[:min(len(neg), r.cfg.RecentItems)]
+
+	type acc struct {
+		score  float64
+		best   float64
+		reason Reason
+	}
+	// Values, not pointers: a personalized request touches a few thousand
+	// neighbours, and one allocation each was its largest cost.
+	scores := make(map[string]acc, len(pos)*r.cfg.NeighborsPerAnchor)
+	catInterest := make(map[string]float64, len(pos))
+	total := 0.0
+	add := func(id string, v float64, reason Reason) {
+		s := scores[id]
+		s.score += v
+		if v > s.best {
+			s.best, s.reason = v, reason
+		}
+		scores[id] = s
+	}
+	for _, an := range pos {
+		if p, ok := r.e.m.Catalog.Get(an.id); ok {
+			catInterest[p.CategoryKey()] += an.a.Weight
+			total += an.a.Weight
+		}
+		kind := ReasonBecauseYouViewed
+		if an.a.Strongest == interaction.Purchase {
+			kind = ReasonBecauseYouBought
+		}
+		reason := Reason{Kind: kind, ProductID: an.id}
+		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
+			add(n.ID, an.a.Weight*n.Score, reason)
+		}
+		if r.e.m.Viewed != nil && r.cfg.ViewedNeighborWeight > 0 {
+			for _, n := range r.e.m.Viewed.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
+				add(n.ID, r.cfg.ViewedNeighborWeight*an.a.Weight*n.Score, reason)
+			}
+		}
+	}
+	for _, an := range neg {
+		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
+			add(n.ID, an.a.Weight*n.Score, Reason{})
+		}
+	}
+	// Only the strongest candidates are worth a catalog lookup: the
+	// category re-rank moves a score by at most 1+CategoryAffinity, so
+	// keeping ten times the page is ample.
+	type scored struct {
+		id    string
+		score float64
+	}
+	ranked := make([]scored, 0, len(scores))
+	for id, s := range scores {
+		if s.score > 0 {
+			ranked = append(ranked, scored{id, s.score})
+		}
+	}
+	ranked = topK(ranked, max(10*r.req.Limit, 50), func(x, y scored) int {
+		if c := cmp.Compare(y.score, x.score); c != 0 {
+			return c
+		}
+		return strings.Compare(x.id, y.id)
+	})
+	for _, c := range ranked {
+		id, s := c.id, scores[c.id]
+		if total > 0 && r.cfg.CategoryAffinity > 0 {
+			if p, ok := r.e.m.Catalog.Get(id); ok {
+				s.score *= 1 + r.cfg.CategoryAffinity*catInterest[p.CategoryKey()]/total
+			}
+		}
+		r.offer(id, tier, Personalized, s.score, s.reason)
+	}
+}
+
+// buyAgain: consumables the customer is due to run out of.
+func (r *run) buyAgain(tier int) {
+	var ps []replenish.Purchase
+	for _, e := range r.cust.Events {
+		if e.Kind == interaction.Purchase {
+			ps = append(ps, replenish.Purchase{ProductID: e.ProductID, At: e.At, Quantity: e.Quantity})
+		}
+	}
+	for _, d := range replenish.DueItems(ps, r.now, r.cfg.Replenish, r.e.m.Typical) {
+		if p, ok := r.e.m.Catalog.Get(d.ProductID); !ok || p.Kind != catalog.Consumable {
+			continue
+		}
+		r.offer(d.ProductID, tier, BuyAgain, d.Score, Reason{Kind: ReasonBuyAgain, ProductID: d.ProductID, Since: r.now.Sub(d.LastPurchase)})
+	}
+}
+
+// cartTopUp: products whose price alone closes the gap between the cart
+// and the threshold, ranked by fit with the cart (co-purchase) and penalised
+// for overshooting the gap, since the customer wants delivery for free, not
+// a second big purchase.
+func (r *run) cartTopUp(tier int) {
+	th := r.cfg.CartThreshold
+	if th.Minor <= 0 {
+		return
+	}
+	var value int64
+	for _, id := range r.req.ProductIDs {
+		if p, ok := r.e.m.Catalog.Get(id); ok && p.Price.Currency == th.Currency {
+			value += p.Price.Minor
+		}
+	}
+	gap := th.Minor - value
+	if gap <= 0 {
+		return
+	}
+	fit := make(map[string]float64)
+	for _, a := range r.req.ProductIDs {
+		for _, n := range r.e.m.Bought.Neighbors(a, r.cfg.NeighborsPerAnchor) {
+			fit[n.ID] += n.Score
+		}
+	}
+	// Popular items in the cart's categories and overall fill in when the
+	// cart's neighbours are too cheap; they rank below any that fit.
+	for i, key := range r.trendingKeys() {
+		j := 0
+		r.e.m.Trending.Visit(key, r.cfg.TrendingDepth, r.now, func(e trending.Entry) bool {
+			if _, ok := fit[e.ID]; !ok {
+				fit[e.ID] = 1e-3 / float64(1+i) / float64(1+j)
+			}
+			j++
+			return true
+		})
+	}
+	ids := make([]string, 0, len(fit))
+	for id := range fit {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	amount := catalog.Money{Minor: gap, Currency: th.Currency}
+	for _, id := range ids {
+		p, ok := r.e.m.Catalog.Get(id)
+		if !ok || p.Price.Currency != th.Currency || p.Price.Minor < gap {
+			continue
+		}
+		over := float64(p.Price.Minor-gap) / float64(gap)
+		r.offer(id, tier, CartTopUp, fit[id]/(1+over), Reason{Kind: ReasonCartTopUp, Amount: amount})
+	}
+}
+
+// trendingKeys lists trending boards from most to least specific: the
+// categories of the products in context (leaf first, then parents), the
+// customer's segments, then the whole shop.
+func (r *run) trendingKeys() []string {
+	var keys []string
+	seen := make(map[string]bool)
+	addKey := func(k string) {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	for _, id := range r.req.ProductIDs {
+		if p, ok := r.e.m.Catalog.Get(id); ok {
+			ks := trending.CategoryKeys(p.CategoryPath)
+			for i := len(ks) - 1; i >= 0; i-- {
+				addKey(ks[i])
+			}
+		}
+	}
+	for _, s := range r.cust.Segments {
+		addKey(trending.SegmentKey(s))
+	}
+	addKey(trending.GlobalKey)
+	return keys
+}
+
+// trending: the cold-start and fallback strategy. Boards are read from
+// the most specific down; each contributes scores normalized to its leader
+// and discounted by its position in the list of boards, so "popular in this
+// category" outranks "popular overall".
+func (r *run) trending(tier int) {
+	need := r.req.Limit * 3
+	for i, key := range r.trendingKeys() {
+		if r.eligible >= need && i > 0 {
+			return
+		}
+		reason := Reason{Kind: ReasonPopular}
+		switch {
+		case strings.HasPrefix(key, "cat:"):
+			reason = Reason{Kind: ReasonPopularInCategory, Category: strings.TrimPrefix(key, "cat:")}
+		case strings.HasPrefix(key, "seg:"):
+			reason = Reason{Kind: ReasonPopularInSegment, Segment: strings.TrimPrefix(key, "seg:")}
+		}
+		w := 1 / float64(1+i)
+		lead := 0.0
+		r.e.m.Trending.Visit(key, r.cfg.TrendingDepth, r.now, func(e trending.Entry) bool {
+			if lead == 0 {
+				lead = e.Score
+			}
+			if lead <= 0 {
+				return false
+			}
+			r.offer(e.ID, tier, Trending, w*e.Score/lead, reason)
+			// The rest of this board ranks below what is collected; once
+			// there is enough to fill the page after the rules, stop.
+			return r.eligible < need
+		})
+	}
+}

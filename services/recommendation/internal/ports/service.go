@@ -1,0 +1,68 @@
+// Package ports turns gRPC and REST calls and Kafka messages into the
+// recommendation service's commands and queries, and declares who may call what.
+package ports
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+
+	"github.com/affinity-platform/affinity/pkg/auth"
+	"github.com/affinity-platform/affinity/pkg/platform"
+	"github.com/affinity-platform/affinity/proto/openapi"
+	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
+)
+
+// Name is the service's name in logs, telemetry and consumer groups.
+const Name = "recommendation"
+
+// anyone is every authenticated role: reads of the program's public
+// configuration need a token but no particular role.
+var anyone = []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService, auth.RolePartner}
+
+// Policy says who may call each RPC. A method missing here is denied; the
+// policy test fails when an RPC of the contract has no rule.
+func Policy() auth.Policy {
+	return auth.Policy{
+		// Recommendations for a customer reveal what they bought, so a
+		// customer token only reads its own; storefront back ends use a
+		// service token (also for anonymous visitors).
+		recommendationv1.RecommendationService_GetRecommendations_FullMethodName:  {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
+		recommendationv1.RecommendationService_RecordFeedback_FullMethodName:      {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		recommendationv1.RecommendationService_BatchUpsertProducts_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+	}
+}
+
+// Service describes the recommendation service to the platform.
+func Service() (platform.Service, error) {
+	doc, err := openapi.Service(Name)
+	if err != nil {
+		return platform.Service{}, fmt.Errorf("openapi document: %w", err)
+	}
+	return platform.Service{
+		Name:    Name,
+		Version: "0.1.0",
+		Ports:   platform.Ports{GRPC: 50053, HTTP: 8083, Admin: 9103},
+		Policy:  Policy(),
+		OpenAPI: doc,
+		Build:   build,
+	}, nil
+}
+
+// server implements recommendationv1.RecommendationServiceServer. The RPCs the service does not
+// implement yet answer codes.Unimplemented.
+type server struct {
+	recommendationv1.UnimplementedRecommendationServiceServer
+}
+
+func build(_ context.Context, _ platform.Deps) (platform.Parts, error) {
+	srv := &server{}
+	return platform.Parts{
+		Register: func(s *grpc.Server) { recommendationv1.RegisterRecommendationServiceServer(s, srv) },
+		Gateway: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+			return recommendationv1.RegisterRecommendationServiceHandlerClient(ctx, mux, recommendationv1.NewRecommendationServiceClient(conn))
+		},
+	}, nil
+}
