@@ -266,7 +266,14 @@ func (st *stack) startKafka() error {
 		st.brokers = st.cfg.KafkaBrokers
 		return nil
 	}
-	b, err := localkafka.Start(st.cfg.KafkaAddr, topics.All()...)
+	// Records, topics and committed offsets live under the data dir, so a
+	// second start resumes where the first stopped.
+	b, err := localkafka.StartOptions(localkafka.Options{
+		Addr:    st.cfg.KafkaAddr,
+		Topics:  topics.All(),
+		DataDir: filepath.Join(st.cfg.DataDir, "kafka"),
+		Log:     prefixWriter(st.out, "kafka"),
+	})
 	if err != nil {
 		return fmt.Errorf("start in-process Kafka broker on %s: %w", st.cfg.KafkaAddr, err)
 	}

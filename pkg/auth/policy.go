@@ -20,7 +20,8 @@ import (
 
 // Rule says who may call one gRPC method.
 type Rule struct {
-	// Public methods need no token.
+	// Public methods need no token. A valid token, if sent, still puts its
+	// claims in the context; an invalid one is ignored.
 	Public bool
 	// Roles may call the method; admin always may.
 	Roles []Role
@@ -83,8 +84,7 @@ func (a *Authorizer) authenticate(ctx context.Context, method string) (context.C
 		if rule.Public {
 			return ctx, nil, nil
 		}
-		// The reason stays in the server log (via the logging interceptor's
-		// code) rather than telling a forger what was wrong.
+		// The reason is not returned: a forger learns nothing about what was wrong.
 		return ctx, nil, status.Error(codes.Unauthenticated, "invalid or expired token")
 	}
 	ctx = WithClaims(ctx, claims)
@@ -218,8 +218,8 @@ func (s *authStream) RecvMsg(m any) error {
 // cached until shortly before they expire.
 type TokenCredentials struct {
 	source func(context.Context) (string, time.Time, error)
-	// Insecure allows sending the token over plaintext connections, as
-	// in-cluster traffic without TLS termination at the pod does.
+	// insecure allows sending the token over plaintext connections, as
+	// in-cluster traffic without TLS at the pod needs.
 	insecure bool
 
 	mu     sync.Mutex

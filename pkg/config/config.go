@@ -48,6 +48,10 @@ func LoadFrom(environ map[string]string, dst any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Struct {
 		return fmt.Errorf("config: destination must be a non-nil pointer to a struct, got %T", dst)
 	}
+	// SetDefaultsForZeroValuesOnly keeps pre-filled values over envDefault,
+	// but it also keeps them over variables that are set, so clear those
+	// fields first: the environment always wins.
+	clearSet(rv.Elem(), "", environ)
 	if err := env.ParseWithOptions(dst, env.Options{
 		Environment:                  environ,
 		SetDefaultsForZeroValuesOnly: true,
@@ -74,6 +78,25 @@ func dedupe(errs []error) []error {
 		}
 	}
 	return out
+}
+
+// clearSet zeroes every field whose variable is set to a non-empty value.
+func clearSet(v reflect.Value, prefix string, environ map[string]string) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if f.Type.Kind() == reflect.Struct && name == "" && f.Type != reflect.TypeFor[time.Time]() {
+			clearSet(v.Field(i), prefix+f.Tag.Get("envPrefix"), environ)
+			continue
+		}
+		if name != "" && environ[prefix+name] != "" {
+			v.Field(i).SetZero()
+		}
+	}
 }
 
 func envMap(kv []string) map[string]string {

@@ -163,3 +163,15 @@ func TestAPromotedValidatorReportsItsErrorOnce(t *testing.T) {
 		t.Errorf("expected the error once, got %d times: %v", n, err)
 	}
 }
+
+func TestASetVariableOverridesAPrefilledValue(t *testing.T) {
+	t.Parallel()
+	cfg := outer{Level: "debug"}
+	cfg.Addr = ":50051"
+	if err := config.LoadFrom(map[string]string{"ADDR": ":1", "LEVEL": "warn"}, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Addr != ":1" || cfg.Level != "warn" {
+		t.Errorf("expected ADDR :1 and LEVEL warn from the environment, got %q and %q", cfg.Addr, cfg.Level)
+	}
+}

@@ -38,12 +38,15 @@ func TestAServiceConfigLoadsWithPerServiceAndSharedDefaults(t *testing.T) {
 			},
 		},
 		{name: "an unknown log level is rejected", env: map[string]string{"LOG_LEVEL": "loud"}, wantErr: "LOG_LEVEL"},
-		{name: "an empty address is rejected", env: map[string]string{"HTTP_ADDR": ""}, wantErr: "HTTP_ADDR must be set"},
+		{name: "a missing address is rejected", env: map[string]string{"ADMIN_ADDR": ""}, wantErr: "ADMIN_ADDR must be set"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			cfg := loyaltyConfig{Config: server.Config{GRPCAddr: ":50051", HTTPAddr: ":8081", AdminAddr: ":9091"}}
+			cfg := loyaltyConfig{Config: server.Config{GRPCAddr: ":50051", HTTPAddr: ":8081"}}
+			if _, set := tt.env["ADMIN_ADDR"]; !set {
+				cfg.AdminAddr = ":9091"
+			}
 			err := config.LoadFrom(tt.env, &cfg)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {

@@ -63,6 +63,7 @@ var echoFile = func() protoreflect.FileDescriptor {
 				rpc("Panic", ".test.v1.EchoRequest"),
 				rpc("Block", ".test.v1.EchoRequest"),
 				rpc("Check", ".google.protobuf.StringValue"),
+				{Name: proto.String("Watch"), InputType: proto.String(".test.v1.EchoRequest"), OutputType: proto.String(".test.v1.EchoResponse"), ServerStreaming: proto.Bool(true)},
 			},
 		}},
 	}, protoregistry.GlobalFiles)
@@ -135,6 +136,25 @@ func (s *echoService) desc() *grpc.ServiceDesc {
 	methods := echoFile.Services().ByName("Echo").Methods()
 	for i := range methods.Len() {
 		md := methods.Get(i)
+		if md.IsStreamingServer() {
+			sd.Streams = append(sd.Streams, grpc.StreamDesc{
+				StreamName:    string(md.Name()),
+				ServerStreams: true,
+				// Echo the request's text back once, as the caller it was authorized as.
+				Handler: func(_ any, stream grpc.ServerStream) error {
+					in := dynamicpb.NewMessage(md.Input())
+					if err := stream.RecvMsg(in); err != nil {
+						return err
+					}
+					resp, err := s.handle(stream.Context(), "Echo", in)
+					if err != nil {
+						return err
+					}
+					return stream.SendMsg(resp)
+				},
+			})
+			continue
+		}
 		name := string(md.Name())
 		full := "/test.v1.Echo/" + name
 		newReq := func() proto.Message { return dynamicpb.NewMessage(md.Input()) }
@@ -166,6 +186,7 @@ var testPolicy = auth.Policy{
 	"/test.v1.Echo/Panic":     {Public: true},
 	"/test.v1.Echo/Block":     {Public: true},
 	"/test.v1.Echo/Check":     {Public: true},
+	"/test.v1.Echo/Watch":     {Roles: []auth.Role{auth.RoleCustomer}, SelfField: "customer_id"},
 }
 
 // syncBuffer is a log sink the server's goroutines can share.

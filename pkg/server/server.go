@@ -78,6 +78,10 @@ const readyTimeout = 5 * time.Second
 // drains, gRPC GracefulStop runs until Config.ShutdownTimeout (then Stop),
 // workers are cancelled and telemetry is flushed. It returns nil after a
 // shutdown caused by ctx, and the first failure otherwise.
+//
+// Run does not wait between NOT_SERVING and closing its listeners; in
+// Kubernetes give the pod a preStop sleep of a few seconds so endpoints are
+// updated before the listeners close.
 func Run(ctx context.Context, o Options) (err error) {
 	cfg := o.Config
 	if err := cfg.Validate(); err != nil {

@@ -6,13 +6,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/dynamicpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -338,5 +343,100 @@ func TestTheStartLogShowsTheConfigWithSecretsMasked(t *testing.T) {
 	}
 	if strings.Contains(logs, testSecret) {
 		t.Errorf("expected the HS256 secret to be masked, found it in:\n%s", logs)
+	}
+}
+
+func TestStreamsAreAuthorizedPerMessage(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	conn := dial(t, srv.addrs.GRPC)
+	customer := token(t, testSecret, "c1", time.Now().Add(time.Hour), auth.RoleCustomer)
+	tests := []struct {
+		name       string
+		token      string
+		customerID string
+		wantCode   codes.Code
+	}{
+		{"a stream without a token is unauthenticated", "", "c1", codes.Unauthenticated},
+		{"a customer streaming another customer's data is denied", customer, "c2", codes.PermissionDenied},
+		{"a customer streaming their own data is allowed", customer, "c1", codes.OK},
+		{"a marketer lacks the stream's role", token(t, testSecret, "m1", time.Now().Add(time.Hour), auth.RoleMarketer), "c1", codes.PermissionDenied},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			desc := &grpc.StreamDesc{StreamName: "Watch", ServerStreams: true}
+			stream, err := conn.NewStream(withToken(t.Context(), tt.token), desc, "/test.v1.Echo/Watch")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.SendMsg(newEchoRequest(tt.customerID, "hi")); err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			resp := dynamicpb.NewMessage(echoResponse)
+			err = stream.RecvMsg(resp)
+			if got := status.Code(err); got != tt.wantCode {
+				t.Fatalf("expected %s, got %s (%v)", tt.wantCode, got, err)
+			}
+			if tt.wantCode == codes.OK && textOf(resp) != "c1:hi" {
+				t.Errorf("expected \"c1:hi\", got %q", textOf(resp))
+			}
+		})
+	}
+}
+
+func TestCallsAreLoggedWithTheIncomingTraceID(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	// A plain client, so the traceparent below reaches the server unchanged.
+	conn, err := grpc.NewClient(srv.addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
+	ctx := metadata.AppendToOutgoingContext(t.Context(), "traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+	if err := conn.Invoke(ctx, "/test.v1.Echo/Open", newEchoRequest("", ""), dynamicpb.NewMessage(echoResponse)); err != nil {
+		t.Fatal(err)
+	}
+	var found bool
+	for line := range strings.SplitSeq(srv.logs.String(), "\n") {
+		if strings.Contains(line, `"msg":"grpc call"`) && strings.Contains(line, `"method":"/test.v1.Echo/Open"`) {
+			found = true
+			for _, want := range []string{`"code":"OK"`, `"duration"`, `"trace_id":"` + traceID + `"`} {
+				if !strings.Contains(line, want) {
+					t.Errorf("expected the call's log line to contain %s, got %s", want, line)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("expected a \"grpc call\" log line for Open, got:\n%s", srv.logs.String())
+	}
+}
+
+func TestReflectionNeedsNoToken(t *testing.T) {
+	t.Parallel()
+	srv := start(t, nil)
+	stream, err := reflectionpb.NewServerReflectionClient(dial(t, srv.addrs.GRPC)).ServerReflectionInfo(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatalf("expected reflection to answer without a token, got %v", err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	if !slices.Contains(names, "test.v1.Echo") || !slices.Contains(names, "grpc.health.v1.Health") {
+		t.Errorf("expected test.v1.Echo and grpc.health.v1.Health to be listed, got %v", names)
 	}
 }
