@@ -56,7 +56,7 @@ func LoadFrom(environ map[string]string, dst any) error {
 		Environment:                  environ,
 		SetDefaultsForZeroValuesOnly: true,
 	}); err != nil {
-		return fmt.Errorf("config: read environment: %w", err)
+		return fmt.Errorf("config: read environment: %w", nameVariables(rv.Elem().Type(), err))
 	}
 	var errs []error
 	validate(rv, &errs)
@@ -229,4 +229,52 @@ func MaskPassword(s string) string {
 		return s
 	}
 	return keywordPassword.ReplaceAllString(s, "${1}"+Mask)
+}
+
+// nameVariables rewrites the library's parse errors, which name the Go
+// field, so that each names the environment variable an operator has to fix.
+func nameVariables(t reflect.Type, err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return err
+	}
+	vars := map[string]string{}
+	fieldVars(t, "", vars)
+	out := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			if v, ok := vars[pe.Name]; ok {
+				out = append(out, fmt.Errorf("%s: %w", v, pe.Err))
+				continue
+			}
+		}
+		out = append(out, e)
+	}
+	return errors.Join(out...)
+}
+
+// fieldVars maps each field name of t, nested structs included, to its
+// environment variable.
+func fieldVars(t reflect.Type, prefix string, out map[string]string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if name, ok := f.Tag.Lookup("env"); ok {
+			name, _, _ = strings.Cut(name, ",")
+			if _, seen := out[f.Name]; !seen {
+				out[f.Name] = prefix + name
+			}
+			continue
+		}
+		ft := f.Type
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
+		}
+		if ft.Kind() == reflect.Struct && ft != reflect.TypeOf(time.Time{}) {
+			fieldVars(ft, prefix+f.Tag.Get("envPrefix"), out)
+		}
+	}
 }

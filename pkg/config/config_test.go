@@ -64,7 +64,7 @@ func TestLoadFromRunsNestedAndOuterValidators(t *testing.T) {
 		{"an embedded struct's validator runs", map[string]string{"ADDR": "bad"}, "ADDR must not be bad"},
 		{"the outer validator runs", map[string]string{"TIMEOUT": "2m"}, "TIMEOUT must be at most 1m"},
 		{"both failures are reported together", map[string]string{"ADDR": "bad", "TIMEOUT": "2m"}, "TIMEOUT must be at most 1m"},
-		{"an unparsable value is an error", map[string]string{"TIMEOUT": "soon"}, "Timeout"},
+		{"an unparsable value names its variable", map[string]string{"TIMEOUT": "soon"}, "TIMEOUT: unable to parse duration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
