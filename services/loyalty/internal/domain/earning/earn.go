@@ -210,6 +210,18 @@ func capFor(r Rule, u Usage, want int64) (int64, bool) {
 // computed on the whole eligible value (one rounding, not one per line) and
 // then spread over the lines by the largest remainder, so per-line points
 // add up exactly and refunds can claw back line by line.
+//
+// The order of evaluation, which decides the result when caps bind:
+//  1. lines excluded by the program (SKUs, categories) never earn; below the
+//     program's minimum eligible value the order earns nothing at all;
+//  2. base points at the program rate;
+//  3. the member's tier multiplier on base points (never capped);
+//  4. every active rule for the trigger, priority first: all matching rules
+//     stack. A multiplier applies to the base points of its matching lines
+//     only (so two 2x rules give 3x, not 4x); a rate rule earns on the value
+//     of its matching lines; a bonus is order-level. Members in a rule's
+//     holdout are skipped and listed in HeldOut; the per-member cap and the
+//     budget then cut the award to what is left.
 func EarnOrder(p Program, rules []Rule, o Order, m Member, u Usage) (Result, error) {
 	if err := o.Validate(); err != nil {
 		return Result{}, fmt.Errorf("earn order: %w", err)

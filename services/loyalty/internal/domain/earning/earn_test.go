@@ -49,7 +49,11 @@ func TestEarnOrder(t *testing.T) {
 	book := Line{SKU: "BOOK", CategoryPath: []string{"books"}, UnitPrice: 1050}
 	ship := Line{SKU: "SHIP", CategoryPath: []string{"shipping"}, UnitPrice: 499}
 	gift := Line{SKU: "GIFTCARD", CategoryPath: []string{"cards"}, UnitPrice: 5000}
-	double := rule("double-garden", func(r *Rule) { r.Kind = AwardMultiplier; r.MultiplierPercent = 200; r.Target.Categories = []string{"home/garden"} })
+	double := rule("double-garden", func(r *Rule) {
+		r.Kind = AwardMultiplier
+		r.MultiplierPercent = 200
+		r.Target.Categories = []string{"home/garden"}
+	})
 	bonus := rule("bonus-50", func(r *Rule) { r.Kind = AwardBonus; r.BonusPoints = 50 })
 	tests := []struct {
 		name        string
@@ -71,6 +75,9 @@ func TestEarnOrder(t *testing.T) {
 			20, []int64{20}, []string{BaseRuleID}},
 		{"a category multiplier doubles only matching lines", order(garden, book), Member{ID: "m"}, []Rule{double}, Usage{},
 			50, []int64{40, 10}, []string{BaseRuleID, "double-garden"}},
+		{"two double-point rules stack to triple, not quadruple", order(garden, book), Member{ID: "m"},
+			[]Rule{double, rule("double-again", func(r *Rule) { r.Kind = AwardMultiplier; r.MultiplierPercent = 200; r.Target.SKUs = []string{"RAKE"} })},
+			Usage{}, 70, []int64{60, 10}, []string{BaseRuleID, "double-again", "double-garden"}},
 		{"a tier multiplier applies to base points", order(garden, book), Member{ID: "m", TierID: "gold", TierMultiplierPercent: 150}, nil, Usage{},
 			45, []int64{30, 15}, []string{BaseRuleID, "tier:gold"}},
 		{"a fixed bonus is order-level", order(garden), Member{ID: "m"}, []Rule{bonus}, Usage{},
@@ -188,7 +195,12 @@ func TestEarnEvent(t *testing.T) {
 			r.BonusPoints = 20
 			r.Cap = Cap{MaxPointsPerMember: 50, Period: 30 * 24 * time.Hour}
 		}),
-		rule("app", func(r *Rule) { r.Trigger = TriggerCustomEvent; r.CustomEvent = "app_installed"; r.Kind = AwardBonus; r.BonusPoints = 30 }),
+		rule("app", func(r *Rule) {
+			r.Trigger = TriggerCustomEvent
+			r.CustomEvent = "app_installed"
+			r.Kind = AwardBonus
+			r.BonusPoints = 30
+		}),
 	}
 	tests := []struct {
 		name  string
@@ -384,7 +396,11 @@ func FuzzEarnOrder(f *testing.F) {
 		prog := program()
 		prog.BaseRate.Rounding = money.Rounding(rounding % 3)
 		rules := []Rule{
-			rule("m", func(r *Rule) { r.Kind = AwardMultiplier; r.MultiplierPercent = mult; r.Target.Categories = []string{"home"} }),
+			rule("m", func(r *Rule) {
+				r.Kind = AwardMultiplier
+				r.MultiplierPercent = mult
+				r.Target.Categories = []string{"home"}
+			}),
 			rule("b", func(r *Rule) { r.Kind = AwardBonus; r.BonusPoints = bonus; r.Cap.MaxPointsPerMember = 1000 }),
 		}
 		for _, r := range rules {
@@ -447,5 +463,30 @@ func BenchmarkEarnOrder(b *testing.B) {
 		if _, err := EarnOrder(program(), rules, o, m, Usage{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestInCategory(t *testing.T) {
+	t.Parallel()
+	path := []string{"Home", "Garden", "Tools"}
+	tests := []struct {
+		name     string
+		category string
+		want     bool
+	}{
+		{"a root category matches", "home", true},
+		{"a nested prefix matches case-insensitively", "home/garden", true},
+		{"the full path matches", "/home/garden/tools/", true},
+		{"a longer path does not match", "home/garden/tools/rakes", false},
+		{"a sibling does not match", "home/kitchen", false},
+		{"an empty category matches nothing", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := InCategory(path, tt.category); got != tt.want {
+				t.Errorf("expected %v for %q, got %v", tt.want, tt.category, got)
+			}
+		})
 	}
 }

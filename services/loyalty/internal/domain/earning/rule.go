@@ -117,18 +117,24 @@ func (t Target) validate() error {
 	return c.Err()
 }
 
-// InCategory reports whether path lies under category ("a/b").
+// InCategory reports whether path lies under category ("a/b"),
+// case-insensitively. It walks the string instead of splitting it because
+// it runs for every line and rule of every order.
 func InCategory(path []string, category string) bool {
-	parts := strings.Split(strings.Trim(category, "/"), "/")
-	if len(parts) > len(path) {
+	c := strings.Trim(category, "/")
+	if c == "" {
 		return false
 	}
-	for i, p := range parts {
-		if !strings.EqualFold(p, path[i]) {
+	for i := 0; ; i++ {
+		seg, rest, more := strings.Cut(c, "/")
+		if i >= len(path) || !strings.EqualFold(seg, path[i]) {
 			return false
 		}
+		if !more {
+			return true
+		}
+		c = rest
 	}
-	return true
 }
 
 func inAnyCategory(path []string, cats []string) bool {

@@ -212,6 +212,19 @@ func (a *Account) ExpiringWithin(now time.Time, within time.Duration) []Expiring
 	return out
 }
 
+// ExpiryWarnings lists the lots (with a remainder) that expire within
+// warnBefore of now, for PointsWillExpire. Lots, not amounts, so the app
+// layer can mark each lot warned and announce it once.
+func (a *Account) ExpiryWarnings(now time.Time, warnBefore time.Duration) []Lot {
+	var out []Lot
+	for _, l := range a.lots {
+		if l.Remaining > 0 && !l.ExpiresAt.IsZero() && !l.Expired(now) && l.ExpiresAt.Before(now.Add(warnBefore)) {
+			out = append(out, *l)
+		}
+	}
+	return out
+}
+
 func (a *Account) append(e Entry, now time.Time) Entry {
 	e.ID = a.ids()
 	e.MemberID = a.state.MemberID

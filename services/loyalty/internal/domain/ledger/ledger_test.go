@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"math/rand"
 	"slices"
 	"testing"
 	"time"
@@ -358,6 +359,9 @@ func TestExpiry(t *testing.T) {
 	if want := []Expiring{{30, day(10)}}; !slices.Equal(soon, want) {
 		t.Errorf("expected %v expiring within 30 days, got %v", want, soon)
 	}
+	if w := a.ExpiryWarnings(day(1), 10*24*time.Hour); len(w) != 1 || w[0].Remaining != 30 {
+		t.Errorf("expected a warning for the one lot with 30 points left expiring within 10 days, got %+v", w)
+	}
 	es := a.ExpireDue(day(10))
 	if len(es) != 1 || es[0].Points != -30 {
 		t.Fatalf("expected one expiration of 30 points, got %+v", es)
@@ -450,64 +454,88 @@ func TestRestoreRejectsCorruptState(t *testing.T) {
 func FuzzOperations(f *testing.F) {
 	f.Add([]byte{0, 50, 1, 20, 2, 10, 3, 5, 4, 0, 5, 1, 6, 9})
 	f.Add([]byte{0, 255, 7, 200, 1, 255, 3, 250})
-	f.Fuzz(func(t *testing.T, ops []byte) {
-		a := Open("m1", counter())
-		now := t0
-		var spent []Entry
-		var holds []*Hold
-		orders := 0
-		for i := 0; i+1 < len(ops); i += 2 {
-			n := int64(ops[i+1]) + 1
-			now = now.Add(time.Duration(ops[i+1]) * time.Hour)
-			switch ops[i] % 8 {
-			case 0:
-				orders++
-				_, _ = a.Credit(Credit{Type: TypeAccrual, Points: n, OrderID: fmt.Sprint("o", orders), ExpiresAt: now.Add(time.Duration(n) * 24 * time.Hour), PendingUntil: now.Add(time.Duration(n%3) * time.Hour)}, now)
-			case 1:
-				before := a.Balances(now).Available
-				e, err := a.Spend(Spend{Type: TypeRedemption, Points: n}, now)
-				if err == nil {
-					spent = append(spent, e)
-				} else if before >= n && errors.Is(err, ErrInsufficientPoints) {
-					t.Fatalf("expected a spend of %d on %d available to succeed", n, before)
-				}
-			case 2:
-				if len(spent) > 0 {
-					e := spent[0]
-					spent = spent[1:]
-					if _, err := a.Reverse(e, "", now); err != nil {
-						t.Fatalf("expected reversal to succeed, got %v", err)
-					}
-				}
-			case 3:
-				if orders > 0 {
-					_, _ = a.Clawback(Clawback{OrderID: fmt.Sprint("o", int(n)%orders+1), Points: n, Policy: DebtPolicy(n % 2)}, now)
-				}
-			case 4:
-				a.ExpireDue(now)
-			case 5:
-				if h, _, err := a.PlaceHold(HoldRequest{Points: n, TTL: time.Duration(n) * time.Minute}, now); err == nil {
-					holds = append(holds, h)
-				}
-			case 6:
-				if len(holds) > 0 {
-					h := holds[0]
-					holds = holds[1:]
-					if h.Active(now) {
-						_, _ = a.CaptureHold(h, max(1, h.Points/2), now)
-					} else {
-						_, _ = a.ReleaseHold(h, now)
-					}
-				}
-			case 7:
-				_, _ = a.Credit(Credit{Type: TypeAccrual, Points: n}, now)
+	f.Fuzz(runOperations)
+}
+
+func TestLongRandomOperationSequencesKeepTheInvariant(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		seed int64
+		ops  int
+	}{
+		{"a short sequence keeps the invariant", 1, 200},
+		{"a long sequence keeps the invariant", 2, 5000},
+		{"another long sequence keeps the invariant", 3, 5000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ops := make([]byte, 2*tt.ops)
+			rand.New(rand.NewSource(tt.seed)).Read(ops)
+			runOperations(t, ops)
+		})
+	}
+}
+
+// runOperations is the body of FuzzOperations, callable with any input.
+func runOperations(t *testing.T, ops []byte) {
+	a := Open("m1", counter())
+	now := t0
+	var spent []Entry
+	var holds []*Hold
+	orders := 0
+	for i := 0; i+1 < len(ops); i += 2 {
+		n := int64(ops[i+1]) + 1
+		now = now.Add(time.Duration(ops[i+1]) * time.Hour)
+		switch ops[i] % 8 {
+		case 0:
+			orders++
+			_, _ = a.Credit(Credit{Type: TypeAccrual, Points: n, OrderID: fmt.Sprint("o", orders), ExpiresAt: now.Add(time.Duration(n) * 24 * time.Hour), PendingUntil: now.Add(time.Duration(n%3) * time.Hour)}, now)
+		case 1:
+			before := a.Balances(now).Available
+			e, err := a.Spend(Spend{Type: TypeRedemption, Points: n}, now)
+			if err == nil {
+				spent = append(spent, e)
+			} else if before >= n && errors.Is(err, ErrInsufficientPoints) {
+				t.Fatalf("expected a spend of %d on %d available to succeed", n, before)
 			}
-			if err := a.check(); err != nil {
-				t.Fatalf("expected the invariant after op %d, got %v", i/2, err)
+		case 2:
+			if len(spent) > 0 {
+				e := spent[0]
+				spent = spent[1:]
+				if _, err := a.Reverse(e, "", now); err != nil {
+					t.Fatalf("expected reversal to succeed, got %v", err)
+				}
 			}
+		case 3:
+			if orders > 0 {
+				_, _ = a.Clawback(Clawback{OrderID: fmt.Sprint("o", int(n)%orders+1), Points: n, Policy: DebtPolicy(n % 2)}, now)
+			}
+		case 4:
+			a.ExpireDue(now)
+		case 5:
+			if h, _, err := a.PlaceHold(HoldRequest{Points: n, TTL: time.Duration(n) * time.Minute}, now); err == nil {
+				holds = append(holds, h)
+			}
+		case 6:
+			if len(holds) > 0 {
+				h := holds[0]
+				holds = holds[1:]
+				if h.Active(now) {
+					_, _ = a.CaptureHold(h, max(1, h.Points/2), now)
+				} else {
+					_, _ = a.ReleaseHold(h, now)
+				}
+			}
+		case 7:
+			_, _ = a.Credit(Credit{Type: TypeAccrual, Points: n}, now)
 		}
-		assertInvariant(t, a, 0)
-	})
+		if err := a.check(); err != nil {
+			t.Fatalf("expected the invariant after op %d, got %v", i/2, err)
+		}
+	}
+	assertInvariant(t, a, 0)
 }
 
 func BenchmarkSpend(b *testing.B) {
@@ -550,5 +578,46 @@ func TestSettlement(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("expected %+v, got %+v", want, got)
+	}
+}
+
+func BenchmarkHoldAndCapture(b *testing.B) {
+	base := Open("m1", counter())
+	for i := 0; i < 50; i++ {
+		if _, err := base.Credit(Credit{Type: TypeAccrual, Points: 100, ExpiresAt: day(30 + i)}, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	state, lots := base.State(), base.Lots()
+	b.ReportAllocs()
+	for b.Loop() {
+		a, err := Restore(state, lots, counter())
+		if err != nil {
+			b.Fatal(err)
+		}
+		h, _, err := a.PlaceHold(HoldRequest{Points: 250, TTL: time.Hour}, day(1))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.CaptureHold(h, 200, day(1)); err != nil {
+			b.Fatal(err)
+		}
+		_ = a.Changes()
+	}
+}
+
+func TestEntryTypeNamesRoundTrip(t *testing.T) {
+	t.Parallel()
+	for typ := TypeAccrual; typ <= TypeReversal; typ++ {
+		t.Run("the name of "+typ.String()+" parses back", func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseEntryType(typ.String())
+			if err != nil || got != typ {
+				t.Errorf("expected %d, got %d (%v)", typ, got, err)
+			}
+		})
+	}
+	if _, err := ParseEntryType("unspecified"); err == nil {
+		t.Errorf("expected unspecified to be refused")
 	}
 }

@@ -6,11 +6,13 @@
 package money
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/big"
 	"math/bits"
+	"slices"
 
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
@@ -172,41 +174,76 @@ func Distribute(total int64, weights []int64) ([]int64, error) {
 	if total < 0 {
 		return nil, fmt.Errorf("distribute %d: total must not be negative", total)
 	}
-	var sum big.Int
+	var sum uint64
+	fits := true
 	for i, w := range weights {
 		if w < 0 {
 			return nil, fmt.Errorf("distribute: weight %d is negative (%d)", i, w)
 		}
-		sum.Add(&sum, big.NewInt(w))
+		var carry uint64
+		sum, carry = bits.Add64(sum, uint64(w), 0)
+		fits = fits && carry == 0
 	}
-	if sum.Sign() == 0 {
+	if sum == 0 {
 		return parts, nil
 	}
+	if !fits {
+		return distributeBig(total, weights)
+	}
+	// Fast path in 128-bit integers: total*w/sum <= total, so each
+	// quotient fits and Div64 cannot overflow.
+	rems := make([]uint64, len(weights))
+	var assigned int64
+	for i, w := range weights {
+		hi, lo := bits.Mul64(uint64(total), uint64(w))
+		q, r := bits.Div64(hi, lo, sum)
+		parts[i], rems[i] = int64(q), r
+		assigned += parts[i]
+	}
+	// Fewer units are left than there are weights, so each of the
+	// largest remainders gets one; sorting once keeps this O(n log n).
+	if left := total - assigned; left > 0 {
+		idx := make([]int, 0, len(weights))
+		for i, w := range weights {
+			if w > 0 {
+				idx = append(idx, i)
+			}
+		}
+		slices.SortStableFunc(idx, func(a, b int) int { return cmp.Compare(rems[b], rems[a]) })
+		for _, i := range idx[:left] {
+			parts[i]++
+		}
+	}
+	return parts, nil
+}
+
+// distributeBig is Distribute for weights whose sum overflows uint64.
+func distributeBig(total int64, weights []int64) ([]int64, error) {
+	parts := make([]int64, len(weights))
+	var sum big.Int
+	for _, w := range weights {
+		sum.Add(&sum, big.NewInt(w))
+	}
 	rems := make([]big.Int, len(weights))
+	done := make([]bool, len(weights))
 	var assigned int64
 	T := big.NewInt(total)
 	for i, w := range weights {
-		var p big.Int
+		var p, q big.Int
 		p.Mul(T, big.NewInt(w))
-		var q big.Int
 		q.QuoRem(&p, &sum, &rems[i])
 		parts[i] = q.Int64()
 		assigned += parts[i]
 	}
-	left := total - assigned
-	for left > 0 {
+	for left := total - assigned; left > 0; left-- {
 		best := -1
 		for i := range weights {
-			if weights[i] == 0 {
-				continue
-			}
-			if best < 0 || rems[i].Cmp(&rems[best]) > 0 {
+			if weights[i] > 0 && !done[i] && (best < 0 || rems[i].Cmp(&rems[best]) > 0) {
 				best = i
 			}
 		}
 		parts[best]++
-		rems[best].SetInt64(-1) // each part receives at most one extra unit
-		left--
+		done[best] = true
 	}
 	return parts, nil
 }

@@ -95,7 +95,7 @@ func FuzzDistribute(f *testing.F) {
 func TestConversion(t *testing.T) {
 	t.Parallel()
 	c := Conversion{Points: 100, Value: New(100, "EUR")} // 1 point = 1 cent
-	odd := Conversion{Points: 3, Value: New(1, "EUR")}  // 3 points = 1 cent
+	odd := Conversion{Points: 3, Value: New(1, "EUR")}   // 3 points = 1 cent
 	tests := []struct {
 		name       string
 		conv       Conversion
@@ -146,6 +146,51 @@ func TestValidate(t *testing.T) {
 			err := tt.m.Validate(tt.neg)
 			if (err == nil) != tt.valid {
 				t.Errorf("expected valid=%v, got error %v", tt.valid, err)
+			}
+		})
+	}
+}
+
+func TestDistributeWithHugeWeights(t *testing.T) {
+	t.Parallel()
+	got, err := Distribute(3, []int64{math.MaxInt64, math.MaxInt64, math.MaxInt64})
+	if err != nil {
+		t.Fatalf("expected no error, got %v", err)
+	}
+	if want := []int64{1, 1, 1}; !slices.Equal(got, want) {
+		t.Errorf("expected %v, got %v", want, got)
+	}
+}
+
+func TestCheckedArithmetic(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		op      func() (int64, error)
+		want    int64
+		wantErr error
+	}{
+		{"small sums add", func() (int64, error) { return AddInt(2, 3) }, 5, nil},
+		{"a sum past the maximum overflows", func() (int64, error) { return AddInt(math.MaxInt64, 1) }, 0, ErrOverflow},
+		{"a sum past the minimum overflows", func() (int64, error) { return AddInt(math.MinInt64, -1) }, 0, ErrOverflow},
+		{"small products multiply", func() (int64, error) { return MulInt(-4, 5) }, -20, nil},
+		{"a product past the maximum overflows", func() (int64, error) { return MulInt(math.MaxInt64/2, 3) }, 0, ErrOverflow},
+		{"minus one times the minimum overflows", func() (int64, error) { return MulInt(-1, math.MinInt64) }, 0, ErrOverflow},
+		{"amounts of one currency add", func() (int64, error) {
+			m, err := New(100, "EUR").Add(New(50, "EUR"))
+			return m.Amount, err
+		}, 150, nil},
+		{"amounts of two currencies do not add", func() (int64, error) {
+			m, err := New(100, "EUR").Add(New(50, "USD"))
+			return m.Amount, err
+		}, 0, ErrCurrencyMismatch},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := tt.op()
+			if !errors.Is(err, tt.wantErr) || got != tt.want {
+				t.Errorf("expected %d (%v), got %d (%v)", tt.want, tt.wantErr, got, err)
 			}
 		})
 	}

@@ -7,6 +7,7 @@
 package recognition
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -128,7 +129,7 @@ func (c Config) Due(p Profile, now time.Time) []Occasion {
 // filter makes re-reporting harmless.
 func milestones(k Kind, ms []Milestone, value int64, what string) []Occasion {
 	sorted := slices.Clone(ms)
-	slices.SortFunc(sorted, func(a, b Milestone) int { return int(a.Threshold - b.Threshold) })
+	slices.SortFunc(sorted, func(a, b Milestone) int { return cmp.Compare(a.Threshold, b.Threshold) })
 	var out []Occasion
 	for _, m := range sorted {
 		if value >= m.Threshold {

@@ -99,3 +99,27 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestRedemptionReverse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		status  RedemptionStatus
+		wantErr error
+	}{
+		{"a completed redemption can be reversed", RedemptionCompleted, nil},
+		{"a reversed redemption cannot be reversed again", RedemptionReversed, ErrAlreadyReversed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			r := Redemption{ID: "x", Status: tt.status}
+			if err := r.Reverse("customer cancelled", t0); !errors.Is(err, tt.wantErr) {
+				t.Fatalf("expected %v, got %v", tt.wantErr, err)
+			}
+			if r.Status != RedemptionReversed {
+				t.Errorf("expected status reversed, got %d", r.Status)
+			}
+		})
+	}
+}

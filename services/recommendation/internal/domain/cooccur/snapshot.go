@@ -109,6 +109,7 @@ func (s *snapReader) fail(format string, args ...any) {
 	}
 }
 
+// ReadByte lets binary.ReadUvarint read through the checksum.
 func (s *snapReader) ReadByte() (byte, error) {
 	b, err := s.r.ReadByte()
 	if err == nil {

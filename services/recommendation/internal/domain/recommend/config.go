@@ -69,7 +69,7 @@ func DefaultConfig() Config {
 		MaxServed:            500,
 		Weights:              interaction.DefaultWeights(),
 		Decay:                interaction.Decay{HalfLife: 30 * 24 * time.Hour},
-		RecentItems:          20,
+		RecentItems:          50,
 		NeighborsPerAnchor:   50,
 		ViewedNeighborWeight: 0.5,
 		CategoryAffinity:     0.5,

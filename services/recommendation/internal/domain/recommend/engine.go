@@ -128,12 +128,13 @@ type run struct {
 // to the trending fallback rather than failing.
 func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response, error) {
 	cfg := e.cfg.Load()
-	if req.Strategy == "" {
-		req.Strategy = Auto
-	}
 	if err := req.Validate(*cfg); err != nil {
 		return Response{}, err
 	}
+	// Validation accepted them, so parsing cannot fail; it canonicalises
+	// spelling ("Cross_Sell", "" for auto) before planning and hashing.
+	req.Strategy, _ = ParseStrategy(string(req.Strategy))
+	req.Placement, _ = ParsePlacement(string(req.Placement))
 	fp := req.fingerprint()
 	served, err := decodeToken(req.PageToken, fp)
 	if err != nil {
@@ -190,7 +191,7 @@ func (r *run) generate(s Strategy, tier int) {
 	}
 }
 
-// eligible applies the business rules that remove a product outright. It
+// eligibleProduct applies the business rules that remove a product outright. It
 // runs before ranking and before the limit is cut, so filtered products
 // leave room for the next ones instead of leaving holes.
 func (r *run) eligibleProduct(id string) (catalog.Product, bool) {
@@ -294,13 +295,15 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 	items := make([]Item, 0, r.req.Limit)
 	more := false
 	for _, c := range list {
+		if len(items) == r.req.Limit {
+			// Anything left, even a product the cap kept off this page,
+			// can fill the next one (the cap is per page).
+			more = true
+			break
+		}
 		key := c.p.CategoryKey()
 		if capN > 0 && perCat[key] >= capN {
 			continue
-		}
-		if len(items) == r.req.Limit {
-			more = true
-			break
 		}
 		perCat[key]++
 		if c.reason.ProductID != "" && c.reason.Title == "" {

@@ -1,6 +1,7 @@
 package recommend
 
 import (
+	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
 )
 
@@ -608,5 +610,102 @@ func TestReasonTexts(t *testing.T) {
 				t.Fatalf("expected a name for kind %d", tc.r.Kind)
 			}
 		})
+	}
+}
+
+func TestCategoryBoostReordersTrending(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, func(c *Config) {
+		c.Boosts = []Boost{{Name: "garden-week", Categories: []string{"Garden"}, Multiplier: 100}}
+	})
+	resp, err := s.engine.Recommend(Request{Strategy: Trending, Limit: 3}, Customer{}, now)
+	if err != nil {
+		t.Fatalf("expected no error, got %v", err)
+	}
+	for _, it := range resp.Items {
+		if p, _ := s.cat.Get(it.ProductID); !p.InCategory("Garden") {
+			t.Fatalf("expected the boosted Garden products to fill the top 3, got %v", itemIDs(resp.Items))
+		}
+	}
+}
+
+func TestSegmentTrendingServesSegmentMembers(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, nil)
+	resp, err := s.engine.Recommend(Request{CustomerID: "c9", Strategy: Trending, Limit: 1}, Customer{ID: "c9", Segments: []string{"gardeners"}}, now)
+	if err != nil {
+		t.Fatalf("expected no error, got %v", err)
+	}
+	it := resp.Items[0]
+	if it.ProductID != "shears" || it.Reason.Kind != ReasonPopularInSegment || it.Reason.Segment != "gardeners" {
+		t.Fatalf("expected shears popular in gardeners, got %+v", it)
+	}
+}
+
+func TestARestoredModelServesTheSameAnswers(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, nil)
+	var buf bytes.Buffer
+	if err := s.bought.Snapshot(&buf); err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	restored, err := cooccur.Restore(&buf, s.bought.Config())
+	if err != nil {
+		t.Fatalf("Restore: %v", err)
+	}
+	again, err := NewEngine(s.engine.Config(), Models{Catalog: s.cat, Bought: restored, Viewed: s.viewed, Trending: s.trending})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cust := Customer{ID: "c1", Events: []interaction.Event{ev("teapot", interaction.Purchase, 3)}}
+	for _, req := range []Request{
+		{ProductIDs: []string{"espresso-machine"}, Placement: ProductPage, Limit: 5},
+		{CustomerID: "c1", Strategy: Personalized, Limit: 5},
+		{ProductIDs: []string{"grinder", "tea"}, Placement: Cart, Limit: 5},
+	} {
+		a, errA := s.engine.Recommend(req, cust, now)
+		b, errB := again.Recommend(req, cust, now)
+		if errA != nil || errB != nil || !slices.Equal(a.Items, b.Items) || a.NextPageToken != b.NextPageToken {
+			t.Fatalf("expected identical answers after a restore for %+v, got %v (%v) and %v (%v)", req, a.Items, errA, b.Items, errB)
+		}
+	}
+}
+
+func TestConcurrentRequestsAndUpdatesAreSafe(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, nil)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 300 {
+			s.bought.Observe([]string{"teapot", []string{"spade", "gloves", "tea"}[i%3]}, nil, 1)
+			s.trending.Add("all", "gloves", 1, now)
+			p, _ := s.cat.Get("filters")
+			p.UpdatedAt = now.Add(time.Duration(i) * time.Second)
+			s.cat.Upsert(p)
+		}
+	}()
+	for {
+		select {
+		case <-done:
+			return
+		default:
+			if _, err := s.engine.Recommend(Request{ProductIDs: []string{"teapot"}, Placement: Cart, Limit: 5}, Customer{}, now); err != nil {
+				t.Fatalf("expected no error, got %v", err)
+			}
+		}
+	}
+}
+
+func TestStrategyAndPlacementSpellingIsCanonicalised(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, nil)
+	a, errA := s.engine.Recommend(Request{ProductIDs: []string{"espresso-machine"}, Strategy: "Cross_Sell", Placement: "Product_Page", Limit: 3}, Customer{}, now)
+	b, errB := s.engine.Recommend(Request{ProductIDs: []string{"espresso-machine"}, Strategy: CrossSell, Placement: ProductPage, Limit: 3}, Customer{}, now)
+	if errA != nil || errB != nil || !slices.Equal(a.Items, b.Items) || a.NextPageToken != b.NextPageToken {
+		t.Fatalf("expected the same answer for both spellings, got %v (%v) and %v (%v)", a.Items, errA, b.Items, errB)
+	}
+	if a.Items[0].Strategy != CrossSell {
+		t.Fatalf("expected cross-sell to run, got %v", a.Items[0].Strategy)
 	}
 }

@@ -94,9 +94,7 @@ func Plan(p Placement, s Strategy) []Strategy {
 	switch s {
 	case Auto, "":
 		switch p {
-		case ProductPage:
-			plan = []Strategy{CrossSell, Personalized}
-		case Cart, OrderConfirmation:
+		case ProductPage, Cart, OrderConfirmation:
 			plan = []Strategy{CrossSell, Personalized}
 		case Checkout:
 			plan = []Strategy{CartTopUp, CrossSell}

@@ -130,25 +130,29 @@ func (r *run) personalized(tier int) {
 	pos = pos[:min(len(pos), r.cfg.RecentItems)]
 	neg = neg[:min(len(neg), r.cfg.RecentItems)]
 
+	// Small values, not pointers or full Reasons: a personalized request
+	// touches a few thousand neighbours, and their bookkeeping was its
+	// largest cost. anchor indexes pos; -1 marks a negative-only score.
 	type acc struct {
-		score  float64
-		best   float64
-		reason Reason
+		score, best float64
+		anchor      int32
 	}
-	// Values, not pointers: a personalized request touches a few thousand
-	// neighbours, and one allocation each was its largest cost.
-	scores := make(map[string]acc, len(pos)*r.cfg.NeighborsPerAnchor)
+	scores := make(map[string]acc, 256)
 	catInterest := make(map[string]float64, len(pos))
 	total := 0.0
-	add := func(id string, v float64, reason Reason) {
-		s := scores[id]
+	add := func(id string, v float64, anchor int32) {
+		s, ok := scores[id]
+		if !ok {
+			s.anchor = -1
+		}
 		s.score += v
 		if v > s.best {
-			s.best, s.reason = v, reason
+			s.best, s.anchor = v, anchor
 		}
 		scores[id] = s
 	}
-	for _, an := range pos {
+	reasons := make([]Reason, len(pos))
+	for ai, an := range pos {
 		if p, ok := r.e.m.Catalog.Get(an.id); ok {
 			catInterest[p.CategoryKey()] += an.a.Weight
 			total += an.a.Weight
@@ -157,19 +161,19 @@ func (r *run) personalized(tier int) {
 		if an.a.Strongest == interaction.Purchase {
 			kind = ReasonBecauseYouBought
 		}
-		reason := Reason{Kind: kind, ProductID: an.id}
+		reasons[ai] = Reason{Kind: kind, ProductID: an.id}
 		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
-			add(n.ID, an.a.Weight*n.Score, reason)
+			add(n.ID, an.a.Weight*n.Score, int32(ai))
 		}
 		if r.e.m.Viewed != nil && r.cfg.ViewedNeighborWeight > 0 {
 			for _, n := range r.e.m.Viewed.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
-				add(n.ID, r.cfg.ViewedNeighborWeight*an.a.Weight*n.Score, reason)
+				add(n.ID, r.cfg.ViewedNeighborWeight*an.a.Weight*n.Score, int32(ai))
 			}
 		}
 	}
 	for _, an := range neg {
 		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
-			add(n.ID, an.a.Weight*n.Score, Reason{})
+			add(n.ID, an.a.Weight*n.Score, -1)
 		}
 	}
 	// Only the strongest candidates are worth a catalog lookup: the
@@ -181,7 +185,7 @@ func (r *run) personalized(tier int) {
 	}
 	ranked := make([]scored, 0, len(scores))
 	for id, s := range scores {
-		if s.score > 0 {
+		if s.score > 0 && s.anchor >= 0 {
 			ranked = append(ranked, scored{id, s.score})
 		}
 	}
@@ -198,7 +202,7 @@ func (r *run) personalized(tier int) {
 				s.score *= 1 + r.cfg.CategoryAffinity*catInterest[p.CategoryKey()]/total
 			}
 		}
-		r.offer(id, tier, Personalized, s.score, s.reason)
+		r.offer(id, tier, Personalized, s.score, reasons[s.anchor])
 	}
 }
 

@@ -155,3 +155,37 @@ func BenchmarkTop(b *testing.B) {
 		bd.Top(GlobalKey, 50, t0)
 	}
 }
+
+func TestVisitMatchesTopAndStopsEarly(t *testing.T) {
+	t.Parallel()
+	b := mustBoard(t, Config{HalfLife: time.Hour, TopK: 3})
+	for i := range 6 {
+		b.Add("k", fmt.Sprintf("p%d", i), float64(i+1), t0)
+	}
+	cases := []struct {
+		name string
+		k    int
+		stop int
+		want []string
+	}{
+		{"a shallow visit reads the cached top", 2, 10, []string{"p5", "p4"}},
+		{"a deep visit ranks beyond the cache", 5, 10, []string{"p5", "p4", "p3", "p2", "p1"}},
+		{"returning false stops the visit", 5, 1, []string{"p5"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var got []string
+			b.Visit("k", tc.k, t0.Add(time.Hour), func(e Entry) bool {
+				got = append(got, e.ID)
+				if math.Abs(e.Score-b.Score("k", e.ID, t0.Add(time.Hour))) > 1e-12 {
+					t.Errorf("expected visited scores decayed like Score, got %v", e.Score)
+				}
+				return len(got) < tc.stop
+			})
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("expected %v, got %v", tc.want, got)
+			}
+		})
+	}
+}

@@ -14,9 +14,11 @@
 package clv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
+	"time"
 )
 
 // ErrNotEnoughData is returned when the population cannot support a fit
@@ -370,3 +372,15 @@ func nelderMead(f func([]float64) float64, x0 []float64) ([]float64, error) {
 	}
 	return pts[0], nil
 }
+
+// ModelRepository stores the fitted model: fitting runs on a schedule over
+// the whole population and every trait computation reads the latest fit.
+type ModelRepository interface {
+	// Latest returns the newest model and when it was fitted; ErrNoModel
+	// when none has been fitted yet.
+	Latest(ctx context.Context) (Model, time.Time, error)
+	Save(ctx context.Context, m Model, fittedAt time.Time) error
+}
+
+// ErrNoModel is returned by a ModelRepository before the first fit.
+var ErrNoModel = errors.New("clv: no model fitted yet")

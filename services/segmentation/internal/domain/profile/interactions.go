@@ -60,6 +60,13 @@ func (p *Profile) ApplyInteraction(i Interaction) error {
 		i.Quantity = 1
 	}
 	i.At = i.At.UTC()
+	// Two different events under one id should not happen; if they do,
+	// keep the later (then the larger content) so replicas agree.
+	if old, ok := p.Interactions[i.EventID]; ok {
+		if c := i.At.Compare(old.At); c < 0 || (c == 0 && !winsTie(i, old)) {
+			return nil
+		}
+	}
 	p.Interactions[i.EventID] = i
 	return nil
 }

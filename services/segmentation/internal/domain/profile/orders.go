@@ -83,7 +83,9 @@ func (p *Profile) ApplyOrder(e OrderEvent) error {
 		o = Order{ID: e.OrderID}
 	}
 	o.Status = max(o.Status, e.Status)
-	if hasContent && (o.ContentEventID == "" || newer(e.At, e.EventID, o.ContentAt, o.ContentEventID)) {
+	sameVersion := e.At.Equal(o.ContentAt) && e.EventID == o.ContentEventID
+	if hasContent && (o.ContentEventID == "" || newer(e.At, e.EventID, o.ContentAt, o.ContentEventID) ||
+		(sameVersion && winsTie(orderContent(e.PlacedAt.UTC(), e.Channel, e.Currency, e.Total, e.Lines), orderContent(o.PlacedAt, o.Channel, o.Currency, o.Total, o.Lines)))) {
 		o.PlacedAt = e.PlacedAt.UTC()
 		o.Channel = e.Channel
 		o.Currency = e.Currency
@@ -154,8 +156,11 @@ func (p *Profile) ApplyRefund(r Refund) error {
 	if err := checkMoney(r.Currency, r.Amount, r.Lines, "refund"); err != nil {
 		return err
 	}
-	if old, ok := p.Refunds[r.ID]; ok && !newer(r.At, r.EventID, old.At, old.EventID) {
-		return nil
+	if old, ok := p.Refunds[r.ID]; ok {
+		same := r.At.Equal(old.At) && r.EventID == old.EventID
+		if (same && !winsTie(r, old)) || (!same && !newer(r.At, r.EventID, old.At, old.EventID)) {
+			return nil
+		}
 	}
 	r.Lines = slices.Clone(r.Lines)
 	p.Refunds[r.ID] = r
@@ -177,9 +182,12 @@ type OrderFact struct {
 // cancelled, content known, in the currency, with a positive net value after
 // refunds. A fully returned order therefore no longer counts as an order.
 func (p *Profile) OrderFacts(currency string) []OrderFact {
-	refunds := map[string][]Refund{}
-	for _, r := range p.Refunds {
-		refunds[r.OrderID] = append(refunds[r.OrderID], r)
+	var refunds map[string][]Refund // most profiles have none: skip the map
+	if len(p.Refunds) > 0 {
+		refunds = make(map[string][]Refund, len(p.Refunds))
+		for _, r := range p.Refunds {
+			refunds[r.OrderID] = append(refunds[r.OrderID], r)
+		}
 	}
 	out := make([]OrderFact, 0, len(p.Orders))
 	for _, o := range p.Orders {
@@ -203,15 +211,21 @@ func (p *Profile) OrderFacts(currency string) []OrderFact {
 // proportion to its share of the order, so per-category spend always sums
 // to no more than the net.
 func netOrder(o Order, refunds []Refund) OrderFact {
-	f := OrderFact{ID: o.ID, At: o.PlacedAt, Channel: o.Channel, Currency: o.Currency, Categories: map[string]int64{}}
-	skuCat := map[string]string{}
+	f := OrderFact{ID: o.ID, At: o.PlacedAt, Channel: o.Channel, Currency: o.Currency, Categories: make(map[string]int64, len(o.Lines))}
 	var linesTotal int64
 	for _, l := range o.Lines {
 		if l.Category != "" {
 			f.Categories[l.Category] += l.Amount
 		}
-		skuCat[l.SKU] = l.Category
 		linesTotal += l.Amount
+	}
+	skuCat := func(sku string) string {
+		for _, l := range o.Lines {
+			if l.SKU == sku {
+				return l.Category
+			}
+		}
+		return ""
 	}
 	var refunded int64
 	for _, r := range refunds {
@@ -221,7 +235,7 @@ func netOrder(o Order, refunds []Refund) OrderFact {
 		refunded += r.Amount
 		var lineRefund int64
 		for _, l := range r.Lines {
-			cat := cmp.Or(l.Category, skuCat[l.SKU])
+			cat := cmp.Or(l.Category, skuCat(l.SKU))
 			if cat != "" {
 				f.Categories[cat] -= l.Amount
 			}
@@ -250,4 +264,14 @@ func netOrder(o Order, refunds []Refund) OrderFact {
 		}
 	}
 	return f
+}
+
+// orderContent is the part of an order event that ties are broken on.
+func orderContent(placed time.Time, channel, currency string, total int64, lines []Line) any {
+	return struct {
+		Placed            time.Time
+		Channel, Currency string
+		Total             int64
+		Lines             []Line
+	}{placed, channel, currency, total, lines}
 }

@@ -48,16 +48,26 @@ type Register[T any] struct {
 	Set     bool
 }
 
-// Write merges a write into the register and reports whether it won.
+// Write merges a write into the register and reports whether it won. Two
+// writes with the same time and event id (a redelivery that was altered in
+// between, which should not happen but must not make replicas diverge) are
+// ordered by their printed value.
 func (r *Register[T]) Write(v T, at time.Time, eventID string) bool {
-	if r.Set && !newer(at, eventID, r.At, r.EventID) {
-		return false
+	if r.Set {
+		if at.Equal(r.At) && eventID == r.EventID {
+			if fmt.Sprint(v) <= fmt.Sprint(r.Value) {
+				return false
+			}
+		} else if !newer(at, eventID, r.At, r.EventID) {
+			return false
+		}
 	}
 	*r = Register[T]{Value: v, At: at, EventID: eventID, Set: true}
 	return true
 }
 
 // newer orders writes by (time, event id).
+// Callers break exact ties by content, see winsTie.
 func newer(at time.Time, id string, thanAt time.Time, thanID string) bool {
 	if !at.Equal(thanAt) {
 		return at.After(thanAt)
@@ -254,3 +264,7 @@ func (p *Profile) ApplyReferral(r Referral) error {
 func (p *Profile) SetRFM(s RFMScore, at time.Time) {
 	p.RFM.Write(s, at, "rfm")
 }
+
+// winsTie orders two versions of one fact that carry the same time and
+// event id by their printed content, so every replica keeps the same one.
+func winsTie(a, b any) bool { return fmt.Sprintf("%+v", a) > fmt.Sprintf("%+v", b) }

@@ -230,6 +230,33 @@ func TestChurnRiskGrowsWithRecencyAgainstTheCustomersOwnRhythm(t *testing.T) {
 	}
 }
 
+func TestDaysUntilBirthday(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		birthday time.Time
+		now      time.Time
+		want     int
+	}{
+		{"birthday today", time.Date(1990, 3, 5, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 5, 18, 0, 0, 0, time.UTC), 0},
+		{"birthday tomorrow", time.Date(1990, 3, 6, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 5, 23, 0, 0, 0, time.UTC), 1},
+		{"birthday just passed wraps to next year", time.Date(1990, 3, 4, 0, 0, 0, 0, time.UTC), time.Date(2026, 3, 5, 0, 0, 0, 0, time.UTC), 364},
+		{"leap-day birthday in a common year is 1 March", time.Date(2000, 2, 29, 0, 0, 0, 0, time.UTC), time.Date(2026, 2, 27, 0, 0, 0, 0, time.UTC), 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			p := New("c")
+			if err := p.ApplyCustomer(CustomerUpdate{EventID: "e", At: t0, Birthday: tt.birthday}); err != nil {
+				t.Fatalf("expected no error, got %v", err)
+			}
+			if got := ComputeTraits(p, tt.now, DefaultConfig("EUR"), nil).DaysUntilBirthday; got != tt.want {
+				t.Errorf("expected %d days, got %d", tt.want, got)
+			}
+		})
+	}
+}
+
 func TestSurveyTrends(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

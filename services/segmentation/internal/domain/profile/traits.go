@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/affinity-platform/affinity/services/segmentation/internal/domain/clv"
+	"github.com/affinity-platform/affinity/services/segmentation/internal/domain/rfm"
 )
 
 const day = 24 * time.Hour
@@ -110,8 +111,8 @@ type Traits struct {
 
 	RFM RFMScore
 
-	// ChurnRisk is in [0,1]: 1−P(alive) from the fitted model when there is
-	// one, else the heuristic in churnHeuristic.
+	// ChurnRisk is in [0,1]: 1−P(alive) from the fitted model for repeat
+	// customers, else the heuristic in churnHeuristic.
 	ChurnRisk      float64
 	ProbAlive      float64
 	CLV            int64 // 0 when no model is fitted
@@ -122,8 +123,11 @@ type Traits struct {
 
 	Country         string
 	DaysSinceSignup int // -1 when unknown
-	Consents        map[string]bool
-	Attributes      map[string]string
+	// DaysUntilBirthday is 0 on the birthday, -1 when unknown (for
+	// birthday campaigns; 29 February counts as 1 March in other years).
+	DaysUntilBirthday int
+	Consents          map[string]bool
+	Attributes        map[string]string
 }
 
 // ComputeTraits derives the traits at time now. model may be nil (no
@@ -192,12 +196,18 @@ func ComputeTraits(p *Profile, now time.Time, cfg Config, model *clv.Model) Trai
 
 	t.ProbAlive, t.ChurnRisk = 1, 0
 	if len(orders) > 0 {
+		t.ChurnRisk = churnHeuristic(orders, now, cfg)
+		t.ProbAlive = 1 - t.ChurnRisk
 		if model != nil {
-			pr := model.Predict(History(orders, now))
-			t.ProbAlive, t.ChurnRisk, t.CLV, t.ExpectedOrders = pr.ProbAlive, 1-pr.ProbAlive, pr.CLV, pr.ExpectedOrders
-		} else {
-			t.ChurnRisk = churnHeuristic(orders, now, cfg)
-			t.ProbAlive = 1 - t.ChurnRisk
+			h := History(orders, now)
+			pr := model.Predict(h)
+			t.CLV, t.ExpectedOrders = pr.CLV, pr.ExpectedOrders
+			// BG/NBD assumes customers can only drop out right after a
+			// repeat purchase, so it calls every one-order customer alive;
+			// for them the heuristic is the more honest churn signal.
+			if h.Frequency > 0 {
+				t.ProbAlive, t.ChurnRisk = pr.ProbAlive, 1-pr.ProbAlive
+			}
 		}
 	}
 
@@ -208,6 +218,10 @@ func ComputeTraits(p *Profile, now time.Time, cfg Config, model *clv.Model) Trai
 	t.Country = p.Country.Value
 	if p.SignedUpAt.Set {
 		t.DaysSinceSignup = max(0, int(now.Sub(p.SignedUpAt.Value)/day))
+	}
+	t.DaysUntilBirthday = -1
+	if p.Birthday.Set {
+		t.DaysUntilBirthday = daysUntilBirthday(p.Birthday.Value, now)
 	}
 	t.Consents = make(map[string]bool, len(p.Consents))
 	for k, r := range p.Consents {
@@ -297,4 +311,29 @@ func topKeys[V int | int64](m map[string]V, n int) keyList {
 	keys := sortedKeys(m)
 	slices.SortStableFunc(keys, func(a, b string) int { return cmp.Compare(m[b], m[a]) })
 	return keys[:min(n, len(keys))]
+}
+
+// RFMCustomer is the customer's input to the population RFM scoring; ok is
+// false for customers without orders, who have no RFM score.
+func RFMCustomer(customerID string, t Traits) (rfm.Customer, bool) {
+	if t.OrderCount == 0 {
+		return rfm.Customer{}, false
+	}
+	return rfm.Customer{ID: customerID, RecencyDays: t.RecencyDays, Frequency: t.OrderCount, Monetary: t.TotalSpend}, true
+}
+
+// RFMScoreOf converts a population score into the stored form.
+func RFMScoreOf(s rfm.Score) RFMScore {
+	return RFMScore{R: s.R, F: s.F, M: s.M, Group: string(s.Group)}
+}
+
+// daysUntilBirthday counts whole calendar days (UTC) from now to the next
+// birthday, 0 when it is today.
+func daysUntilBirthday(b, now time.Time) int {
+	today := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.UTC)
+	next := time.Date(now.Year(), b.Month(), b.Day(), 0, 0, 0, 0, time.UTC)
+	if next.Before(today) {
+		next = time.Date(now.Year()+1, b.Month(), b.Day(), 0, 0, 0, 0, time.UTC)
+	}
+	return int(next.Sub(today) / day)
 }

@@ -172,3 +172,34 @@ func (g *Graph) Evaluate(in *Input, ids []string) (map[string]bool, error) {
 	}
 	return local.Segments, errors.Join(errs...)
 }
+
+// Reevaluate is the real-time path for one profile change: it finds the
+// variables that differ between before and after, evaluates only the
+// segments they can affect (starting from before.Segments, the stored
+// memberships) and returns the changes to announce and the new membership
+// set. Rules failing at run time count as "not a member"; their errors are
+// returned beside a usable result.
+func (g *Graph) Reevaluate(before, after *Input) ([]Change, map[string]bool, error) {
+	scope := g.Affected(Changed(before, after))
+	in := *after
+	in.Segments = before.Segments
+	next, err := g.Evaluate(&in, scope)
+	if next == nil {
+		return nil, nil, err
+	}
+	return Diff(after.CustomerID, before.Segments, next, scope, after.Now), next, err
+}
+
+// Recompute evaluates every segment in scope (all when nil; use
+// TimeDependent for the scheduled pass) for one customer from the stored
+// memberships, and returns the changes and the new set.
+func (g *Graph) Recompute(in *Input, scope []string) ([]Change, map[string]bool, error) {
+	if scope == nil {
+		scope = g.order
+	}
+	next, err := g.Evaluate(in, scope)
+	if next == nil {
+		return nil, nil, err
+	}
+	return Diff(in.CustomerID, in.Segments, next, scope, in.Now), next, err
+}

@@ -126,6 +126,8 @@ func (a activation) ResolveName(name string) (any, bool) {
 		return types.String(t.Country), true
 	case "days_since_signup":
 		return types.Int(t.DaysSinceSignup), true
+	case "days_until_birthday":
+		return types.Int(t.DaysUntilBirthday), true
 	case "consents":
 		return types.DefaultTypeAdapter.NativeToValue(nonNil(t.Consents)), true
 	case "attributes":

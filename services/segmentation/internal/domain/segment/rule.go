@@ -35,9 +35,13 @@
 //
 //	in_segment("vip") && !in_rfm_group("Lost")
 //
-// Example, "frequent gardeners": orders.count(days(90)) >= 3 &&
-// spend.sum("garden", days(180)) > 200_00 — CEL has no digit separators, so
-// write 20000; the underscore form is only used in this comment for reading.
+// Example, "frequent gardeners" (CEL has no digit separators, so €200.00 is
+// written 20000):
+//
+//	orders.count(days(90)) >= 3 && spend.sum("garden", days(180)) > 20000
+//
+// A window covers (now − window, now], inclusive of its start, and now is
+// the evaluation time passed in, never the wall clock.
 package segment
 
 import (
@@ -48,6 +52,7 @@ import (
 	"time"
 
 	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/checker"
 	celast "github.com/google/cel-go/common/ast"
 	"github.com/google/cel-go/common/types"
 
@@ -61,6 +66,41 @@ const MaxRuleLength = 4096
 // MaxWindow is the longest window a rule may use. Profiles keep at least
 // this much interaction history (see profile.Profile.Compact).
 const MaxWindow = 730 * 24 * time.Hour
+
+// MaxCost bounds the worst-case work of one evaluation (CEL cost units,
+// roughly one per operation). CEL always terminates, but nested
+// comprehensions can still take seconds per profile; such a rule is
+// rejected on save instead of stalling a full recompute.
+const MaxCost = 100_000
+
+// costEstimator tells CEL's static cost analysis how large the collection
+// and string variables can be; without it every comprehension over a
+// variable would count as unbounded.
+type costEstimator struct{}
+
+// EstimateSize implements checker.CostEstimator.
+func (costEstimator) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+	p := n.Path()
+	if len(p) == 0 {
+		return nil
+	}
+	var s checker.SizeEstimate
+	switch p[0] {
+	case "favourite_categories", "channels_used":
+		s = checker.SizeEstimate{Min: 0, Max: 64}
+	case "consents", "attributes":
+		s = checker.SizeEstimate{Min: 0, Max: 256}
+	default:
+		s = checker.SizeEstimate{Min: 0, Max: 1024} // strings
+	}
+	return &s
+}
+
+// EstimateCallCost implements checker.CostEstimator; the defaults suit
+// every function of the language.
+func (costEstimator) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+	return nil
+}
 
 // ErrEvaluation wraps a runtime failure of a rule on one profile (e.g. a
 // missing map key). The customer is then treated as not a member.
@@ -143,6 +183,7 @@ var Variables = []Variable{
 	{"abandoned_cart_value", cel.IntType, true, "value of that cart, minor units"},
 	{"country", cel.StringType, false, "ISO 3166-1 alpha-2"},
 	{"days_since_signup", cel.IntType, true, "-1 when the sign-up date is unknown"},
+	{"days_until_birthday", cel.IntType, true, "0 on the birthday, -1 when unknown"},
 	{"consents", cel.MapType(cel.StringType, cel.BoolType), false, "consent flags by purpose"},
 	{"attributes", cel.MapType(cel.StringType, cel.StringType), false, "free-form customer attributes"},
 	{"now", cel.TimestampType, true, "the evaluation time"},
@@ -231,6 +272,12 @@ func (c *Compiler) Compile(src string) (*Rule, error) {
 	r := &Rule{source: src}
 	if err := r.analyse(ast.NativeRep()); err != nil {
 		return nil, err
+	}
+	// The cost is bounded at compile time, not tracked at run time: tracking
+	// more than doubles evaluation time on the full-recompute path.
+	est, err := c.env.EstimateCost(ast, costEstimator{})
+	if err != nil || est.Max > MaxCost {
+		return nil, &CompileError{Issues: []Issue{{Line: 1, Column: 1, Message: fmt.Sprintf("rule is too expensive to evaluate (estimated cost %d, limit %d)", est.Max, MaxCost)}}}
 	}
 	prg, err := c.env.Program(ast, cel.EvalOptions(cel.OptOptimize))
 	if err != nil {
