@@ -18,10 +18,6 @@ import (
 // Name is the service's name in logs, telemetry and consumer groups.
 const Name = "segmentation"
 
-// anyone is every authenticated role: reads of the program's public
-// configuration need a token but no particular role.
-var anyone = []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService, auth.RolePartner}
-
 // Policy says who may call each RPC. A method missing here is denied; the
 // policy test fails when an RPC of the contract has no rule.
 func Policy() auth.Policy {
