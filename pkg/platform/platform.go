@@ -15,6 +15,7 @@ import (
 	"maps"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -45,6 +46,12 @@ type Config struct {
 	MigrateOnStart bool `env:"MIGRATE_ON_START" envDefault:"false"`
 	// OutboxBatchSize is the most events the relay publishes in one write.
 	OutboxBatchSize int `env:"OUTBOX_BATCH_SIZE" envDefault:"200"`
+	// InboxRetention is how long processed event ids are kept to absorb
+	// redelivery; it must exceed any redelivery Kafka can make (days).
+	InboxRetention time.Duration `env:"INBOX_RETENTION" envDefault:"168h"`
+	// IdempotencyRetention is how long a client may retry a call with the
+	// same idempotency key and get the first answer.
+	IdempotencyRetention time.Duration `env:"IDEMPOTENCY_RETENTION" envDefault:"168h"`
 }
 
 // Validate reports settings no service can start with.
@@ -58,6 +65,12 @@ func (c Config) Validate() error {
 	}
 	if c.OutboxBatchSize < 1 || c.OutboxBatchSize > 10000 {
 		errs = append(errs, fmt.Errorf("OUTBOX_BATCH_SIZE must be within 1..10000, got %d", c.OutboxBatchSize))
+	}
+	if c.InboxRetention < time.Hour {
+		errs = append(errs, fmt.Errorf("INBOX_RETENTION must be at least 1h, got %s", c.InboxRetention))
+	}
+	if c.IdempotencyRetention < time.Minute {
+		errs = append(errs, fmt.Errorf("IDEMPOTENCY_RETENTION must be at least 1m, got %s", c.IdempotencyRetention))
 	}
 	return errors.Join(errs...)
 }
@@ -206,6 +219,10 @@ func serve(ctx context.Context, cfg Config, s Service, log *slog.Logger) error {
 		workers = append(workers, consumerWorker(c, cfg, s.Name, pool, log))
 	}
 	workers = append(workers, parts.Workers...)
+	workers = append(workers, janitor{
+		pool: pool, inboxAge: cfg.InboxRetention, idempotencyAge: cfg.IdempotencyRetention,
+		interval: time.Hour, log: log,
+	}.run)
 
 	var shown any = cfg
 	if s.Config != nil {

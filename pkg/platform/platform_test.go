@@ -24,8 +24,6 @@ import (
 	"github.com/affinity-platform/affinity/pkg/server"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
-
 const topic = "widgets.v1"
 
 // widgetMigrations are a stand-in for a service's own schema.
