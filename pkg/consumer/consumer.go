@@ -46,12 +46,12 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/affinity-platform/affinity/pkg/backoff"
 	"github.com/affinity-platform/affinity/pkg/events"
 	"github.com/affinity-platform/affinity/pkg/postgres"
 	"github.com/jackc/pgx/v5"
@@ -69,17 +69,7 @@ var migrationFiles embed.FS
 
 // Migrations creates the inbox table; add it to the migration sets of every
 // service that consumes events.
-var Migrations = postgres.MigrationSet{Name: "consumer", FS: sub(migrationFiles, "migrations")}
-
-// sub narrows the embedded files to dir. fs.Sub fails only for an invalid
-// path, and dir is a constant valid one.
-func sub(f fs.FS, dir string) fs.FS {
-	s, err := fs.Sub(f, dir)
-	if err != nil {
-		return f
-	}
-	return s
-}
+var Migrations = postgres.MigrationSet{Name: "consumer", FS: postgres.Sub(migrationFiles, "migrations")}
 
 // Headers added to a message forwarded to the dead-letter topic. The original
 // headers and value are kept unchanged.
@@ -261,7 +251,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			r.log.ErrorContext(ctx, "fetch failed; retrying", "error", err)
-			if !sleep(ctx, r.o.Backoff) {
+			if !backoff.Sleep(ctx, r.o.Backoff) {
 				return nil
 			}
 			continue
@@ -411,7 +401,7 @@ func (r *Runner) attempt(ctx context.Context, msgs []events.Message) (lastErr, e
 		} else {
 			r.log.ErrorContext(ctx, "inbox transaction failed; retrying", "error", err)
 		}
-		if !sleep(ctx, backoff(r.o.Backoff, r.o.MaxBackoff, attempt)) {
+		if !backoff.Sleep(ctx, backoff.Delay(r.o.Backoff, r.o.MaxBackoff, attempt-1)) {
 			return nil, ctx.Err()
 		}
 	}
@@ -625,7 +615,7 @@ func (r *Runner) retryWait(ctx context.Context, msg string, err error, attempt i
 		return false
 	}
 	r.log.ErrorContext(ctx, msg+"; retrying", "error", err, "attempt", attempt+1)
-	return sleep(ctx, backoff(r.o.Backoff, r.o.MaxBackoff, attempt))
+	return backoff.Sleep(ctx, backoff.Delay(r.o.Backoff, r.o.MaxBackoff, attempt-1))
 }
 
 // PruneInbox deletes inbox rows older than age and returns how many. Run it
@@ -636,28 +626,4 @@ func PruneInbox(ctx context.Context, pool *pgxpool.Pool, age time.Duration) (int
 		return 0, fmt.Errorf("consumer: prune inbox: %w", err)
 	}
 	return tag.RowsAffected(), nil
-}
-
-// backoff is base doubled per attempt after the first, capped at maxD.
-func backoff(base, maxD time.Duration, attempt int) time.Duration {
-	d := base
-	for i := 1; i < attempt; i++ {
-		d *= 2
-		if d >= maxD {
-			return maxD
-		}
-	}
-	return min(d, maxD)
-}
-
-// sleep waits d or until ctx is done; it reports whether the full time passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

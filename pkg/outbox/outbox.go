@@ -53,7 +53,7 @@ import (
 var migrationFiles embed.FS
 
 // Migrations creates the outbox table; add it to a service's migration sets.
-var Migrations = postgres.MigrationSet{Name: "outbox", FS: mustSub(migrationFiles, "migrations")}
+var Migrations = postgres.MigrationSet{Name: "outbox", FS: postgres.Sub(migrationFiles, "migrations")}
 
 // Channel is the LISTEN/NOTIFY channel a commit with new outbox rows
 // notifies.

@@ -14,6 +14,8 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+
+	"github.com/affinity-platform/affinity/pkg/backoff"
 )
 
 // relayLockKey is the session advisory lock that elects the one active relay
@@ -127,7 +129,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			return nil
 		}
 		r.log.ErrorContext(ctx, "outbox relay session failed; retrying", "error", err)
-		if !sleep(ctx, backoff(r.o.MinBackoff, r.o.MaxBackoff, attempt)) {
+		if !backoff.Sleep(ctx, backoff.Delay(r.o.MinBackoff, r.o.MaxBackoff, attempt+1)) {
 			return nil
 		}
 	}
@@ -155,7 +157,7 @@ func (r *Relay) session(ctx context.Context) error {
 			break
 		}
 		r.refreshBacklog(ctx, conn)
-		if !sleep(ctx, r.o.PollInterval) {
+		if !backoff.Sleep(ctx, r.o.PollInterval) {
 			return ctx.Err()
 		}
 	}
@@ -260,7 +262,7 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 		r.log.WarnContext(ctx, "outbox publish failed; retrying the same batch",
 			"error", err, "attempt", attempt+1, "pending", len(pending))
 		r.refreshBacklog(ctx, conn)
-		if !sleep(ctx, backoff(r.o.MinBackoff, r.o.MaxBackoff, attempt)) {
+		if !backoff.Sleep(ctx, backoff.Delay(r.o.MinBackoff, r.o.MaxBackoff, attempt+1)) {
 			return 0, ctx.Err()
 		}
 	}
@@ -292,28 +294,4 @@ func (r *Relay) refreshBacklog(ctx context.Context, conn *pgx.Conn) {
 	}
 	r.backlog.Store(n)
 	r.oldestAge.Store(int64(age * float64(time.Second)))
-}
-
-// backoff is min doubled per attempt, capped at max.
-func backoff(minD, maxD time.Duration, attempt int) time.Duration {
-	d := minD
-	for range attempt {
-		d *= 2
-		if d >= maxD {
-			return maxD
-		}
-	}
-	return d
-}
-
-// sleep waits d or until ctx is done; it reports whether the full time passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
