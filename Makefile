@@ -11,7 +11,7 @@ BIN        := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 GOTESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all deps tools run test test-short lint proto proto-check sqlc generate-check bench build clean
+.PHONY: all deps tools run demo test test-short lint proto proto-check sqlc generate-check bench build clean
 
 all: build
 
@@ -31,6 +31,10 @@ build:
 ## run: start PostgreSQL, the in-process Kafka broker, all services and the HTTP entry on :8080.
 run: deps
 	go run ./deploy/local
+
+## demo: publish the Online Retail dataset to the running platform (make run first).
+demo:
+	go run ./deploy/local/platformctl import $(if $(DATASET),-dataset $(DATASET))
 
 ## test: every test of every module, against real PostgreSQL and a real Kafka-protocol broker.
 test: deps

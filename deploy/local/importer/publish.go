@@ -42,6 +42,7 @@ func Publish(ctx context.Context, w *kafka.Writer, evs []events.Event, progress 
 type bar struct {
 	w          io.Writer
 	total      int
+	shown      int
 	start, out time.Time
 }
 
@@ -51,10 +52,10 @@ func newBar(w io.Writer, total int, start time.Time) *bar {
 
 func (b *bar) update(done int) {
 	now := time.Now()
-	if b.w == nil || (now.Sub(b.out) < 200*time.Millisecond && done < b.total) {
+	if b.w == nil || done == b.shown || (now.Sub(b.out) < 200*time.Millisecond && done < b.total) {
 		return
 	}
-	b.out = now
+	b.out, b.shown = now, done
 	elapsed := now.Sub(b.start).Seconds()
 	rate := float64(done) / max(elapsed, 1e-9)
 	eta := time.Duration(float64(b.total-done)/max(rate, 1e-9)) * time.Second
