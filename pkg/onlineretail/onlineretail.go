@@ -160,7 +160,7 @@ func parse(rec []string, lay *layout) (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("Quantity %q: %w", rec[lay.qty], err)
 	}
-	t, err := time.ParseInLocation(lay.dateFormat, rec[lay.date], ukTime)
+	t, err := parseDate(rec[lay.date], lay.dateFormat)
 	if err != nil {
 		return Row{}, fmt.Errorf("InvoiceDate %q: %w", rec[lay.date], err)
 	}
@@ -178,6 +178,23 @@ func parse(rec []string, lay *layout) (Row, error) {
 		CustomerID:     customerID(rec[lay.customer]),
 		Country:        rec[lay.country],
 	}, nil
+}
+
+// otherDateFormats are layouts spreadsheet exports of the published
+// workbooks write, tried after the layout's own.
+var otherDateFormats = []string{"1/2/2006 15:04", "2006-01-02 15:04:05", "2006-01-02 15:04", "1/2/06 15:04", "2/1/2006 15:04"}
+
+func parseDate(s, primary string) (time.Time, error) {
+	t, err := time.ParseInLocation(primary, s, ukTime)
+	if err == nil {
+		return t, nil
+	}
+	for _, f := range otherDateFormats {
+		if t, ferr := time.ParseInLocation(f, s, ukTime); ferr == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
 }
 
 // customerID drops the ".0" some copies of the II sheet carry.
