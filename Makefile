@@ -6,12 +6,12 @@
 # Every Go module of the workspace is listed here once; targets loop over them.
 
 SHELL      := /bin/bash
-MODULES    := pkg proto deploy/local services/loyalty services/referral services/recommendation services/segmentation
+MODULES    := pkg proto deploy/local services/loyalty services/referral services/recommendation services/segmentation charts/tests
 BIN        := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 GOTESTFLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all deps tools run demo test test-short lint proto proto-check sqlc generate-check bench build clean
+.PHONY: all deps tools run demo test lint proto sqlc generate-check bench build clean helm-check images
 
 all: build
 
@@ -62,5 +62,14 @@ generate-check: proto sqlc
 bench: deps
 	go test -run '^$$' -bench . -benchmem $(addprefix ./,$(addsuffix /...,$(MODULES)))
 
+## helm-check: helm lint --strict, helm template of every switch combination, strict decoding into Kubernetes API types, policy checks (Helm as a library: no cluster needed). Part of make test.
+helm-check:
+	go test $(GOTESTFLAGS) ./charts/tests/...
+
+## images: build the four service images with ko (no Docker daemon) into .images/<service>/ and check them (static binary, non-root user).
+images: tools
+	bash deploy/images/build.sh
+	AFFINITY_IMAGES_DIR=$(CURDIR)/.images go test -count=1 ./charts/tests/images
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) .images

@@ -53,10 +53,10 @@ app.kubernetes.io/managed-by: {{ $ctx.Release.Service }}
 {{/* metadata.annotations of every object, plus extra (a dict) when given. */}}
 {{- define "affinity-service.annotations" -}}
 {{- $all := merge (dict) (.extra | default dict) .ctx.Values.global.annotations -}}
-{{- with $all }}
+{{- with $all -}}
 annotations:
   {{- toYaml . | nindent 2 }}
-{{- end }}
+{{- end -}}
 {{- end -}}
 
 {{- define "affinity-service.serviceAccountName" -}}
@@ -81,14 +81,32 @@ annotations:
 {{- end -}}
 {{- end -}}
 
+{{/*
+overlay returns base with every non-empty value of over laid on top, key by
+key through nested maps, as YAML; call with (dict "base" ... "over" ...).
+Empty strings, empty lists and false in over keep the base value, so a
+service's unset override never clears a global setting.
+*/}}
+{{- define "affinity-service.overlay" -}}
+{{- $out := deepCopy .base -}}
+{{- range $k, $v := .over -}}
+{{- if and (kindIs "map" $v) (kindIs "map" (get $out $k)) -}}
+{{- $_ := set $out $k (include "affinity-service.overlay" (dict "base" (get $out $k) "over" $v) | fromYaml) -}}
+{{- else if not (empty $v) -}}
+{{- $_ := set $out $k $v -}}
+{{- end -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
 {{/* Effective Kafka settings: global values overridden by this service's. */}}
 {{- define "affinity-service.kafka" -}}
-{{- toYaml (mergeOverwrite (deepCopy .Values.global.kafka) (deepCopy .Values.kafka)) -}}
+{{- include "affinity-service.overlay" (dict "base" .Values.global.kafka "over" .Values.kafka) -}}
 {{- end -}}
 
 {{/* Effective JWT verification settings. */}}
 {{- define "affinity-service.auth" -}}
-{{- toYaml (mergeOverwrite (deepCopy .Values.global.auth) (deepCopy .Values.auth)) -}}
+{{- include "affinity-service.overlay" (dict "base" .Values.global.auth "over" .Values.auth) -}}
 {{- end -}}
 
 {{/* Secret holding DATABASE_URL: name and key. */}}
@@ -111,12 +129,13 @@ key: {{ $key }}
 {{- end -}}
 
 {{/*
-GOMEMLIMIT in bytes: goMemLimitPercent of resources.limits.memory. Only the
+GOMEMLIMIT in bytes: percent of resources.limits.memory; call with
+(dict "resources" ... "percent" ...). Only the
 plain binary and decimal suffixes are understood; anything else fails the
 render with a message instead of guessing.
 */}}
 {{- define "affinity-service.goMemLimit" -}}
-{{- $limit := toString (dig "limits" "memory" "" .Values.resources) -}}
+{{- $limit := toString (dig "limits" "memory" "" .resources) -}}
 {{- if $limit -}}
 {{- $m := regexFindAll "^([0-9]+)(Ki|Mi|Gi|Ti|k|M|G|T)?$" $limit 1 -}}
 {{- if not $m -}}
@@ -125,7 +144,7 @@ render with a message instead of guessing.
 {{- $num := regexFind "^[0-9]+" $limit | int64 -}}
 {{- $suffix := trimPrefix (toString $num) $limit -}}
 {{- $mult := get (dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000) $suffix | int64 -}}
-{{- div (mul $num $mult .Values.goMemLimitPercent) 100 -}}
+{{- div (mul $num $mult .percent) 100 -}}
 {{- end -}}
 {{- end -}}
 

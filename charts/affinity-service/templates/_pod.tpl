@@ -64,7 +64,18 @@ the binary with the same configuration, secrets and hardening.
 - name: JWKS_FILE
   value: /etc/affinity/jwks/{{ $auth.jwksConfigMap.key }}
 {{- end }}
-{{- with (include "affinity-service.goMemLimit" .) }}
+{{- with .Values.env }}
+{{ toYaml . }}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Go runtime limits from the container's resources; call with
+(dict "ctx" $ "resources" ...). GOMAXPROCS rounds the CPU limit up to whole
+cores through the downward API.
+*/}}
+{{- define "affinity-service.goRuntimeEnv" -}}
+{{- with (include "affinity-service.goMemLimit" (dict "resources" .resources "percent" .ctx.Values.goMemLimitPercent)) }}
 - name: GOMEMLIMIT
   value: {{ . | quote }}
 {{- end }}
@@ -73,9 +84,6 @@ the binary with the same configuration, secrets and hardening.
     resourceFieldRef:
       resource: limits.cpu
       divisor: "1"
-{{- with .Values.env }}
-{{ toYaml . }}
-{{- end }}
 {{- end -}}
 
 {{- define "affinity-service.envFrom" -}}
@@ -145,10 +153,10 @@ the binary with the same configuration, secrets and hardening.
 {{- end -}}
 
 {{- define "affinity-service.imagePullSecrets" -}}
-{{- with .Values.global.image.pullSecrets }}
+{{- with .Values.global.image.pullSecrets -}}
 imagePullSecrets:
   {{- range . }}
   - name: {{ . }}
   {{- end }}
-{{- end }}
+{{- end -}}
 {{- end -}}
