@@ -91,6 +91,8 @@ type Handler func(ctx context.Context, tx pgx.Tx, msgs []events.Message) error
 type Options struct {
 	// Brokers are the Kafka bootstrap addresses.
 	Brokers []string
+	// Security is the TLS and SASL of every connection (zero: plaintext).
+	Security events.Security
 	// GroupID is the consumer group; it also scopes the inbox.
 	GroupID string
 	// Topics are read with one group reader.
@@ -224,15 +226,16 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	defer func() { _ = reg.Unregister() }()
 
-	if err := events.EnsureTopics(ctx, r.o.Brokers, events.TopicSpec{Name: r.o.DeadLetterTopic}); err != nil {
+	if err := r.o.Security.EnsureTopics(ctx, r.o.Brokers, events.TopicSpec{Name: r.o.DeadLetterTopic}); err != nil {
 		r.log.WarnContext(ctx, "could not ensure the dead-letter topic; it must exist before a poison message arrives",
 			"topic", r.o.DeadLetterTopic, "error", err)
 	}
 
-	dlq := events.NewWriter(r.o.Brokers)
+	dlq := r.o.Security.Writer(r.o.Brokers)
 	defer func() { _ = dlq.Close() }()
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     r.o.Brokers,
+		Dialer:      r.o.Security.Dialer(),
 		GroupID:     r.o.GroupID,
 		GroupTopics: r.o.Topics,
 		StartOffset: kafka.FirstOffset,

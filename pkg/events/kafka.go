@@ -46,13 +46,18 @@ type TopicSpec struct {
 // run at every start of the local stack. In production topics are usually
 // owned by an operator (Strimzi KafkaTopic) instead.
 func EnsureTopics(ctx context.Context, brokers []string, topics ...TopicSpec) error {
+	return Security{}.EnsureTopics(ctx, brokers, topics...)
+}
+
+// EnsureTopics is the package's EnsureTopics over connections secured by s.
+func (s Security) EnsureTopics(ctx context.Context, brokers []string, topics ...TopicSpec) error {
 	if len(topics) == 0 {
 		return nil
 	}
 	if len(brokers) == 0 {
 		return errors.New("events: ensure topics: no brokers")
 	}
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second}
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: 10 * time.Second, Transport: s.Transport()}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		if t.Name == "" {

@@ -39,8 +39,8 @@ type Config struct {
 	server.Config
 	// DatabaseURL is the service's own PostgreSQL database.
 	DatabaseURL string `env:"DATABASE_URL" secret:"true"`
-	// KafkaBrokers are the bootstrap addresses of the Kafka cluster.
-	KafkaBrokers []string `env:"KAFKA_BROKERS" envDefault:"127.0.0.1:9092" envSeparator:","`
+	// Kafka is how the service reaches Kafka: brokers, TLS and SASL.
+	Kafka events.KafkaConfig
 	// MigrateOnStart applies the migrations before serving; the local stack
 	// sets it, Kubernetes runs the migrate subcommand as a hook Job instead.
 	MigrateOnStart bool `env:"MIGRATE_ON_START" envDefault:"false"`
@@ -59,9 +59,6 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.DatabaseURL == "" {
 		errs = append(errs, errors.New("DATABASE_URL must be set"))
-	}
-	if len(c.KafkaBrokers) == 0 {
-		errs = append(errs, errors.New("KAFKA_BROKERS must name at least one broker"))
 	}
 	if c.OutboxBatchSize < 1 || c.OutboxBatchSize > 10000 {
 		errs = append(errs, fmt.Errorf("OUTBOX_BATCH_SIZE must be within 1..10000, got %d", c.OutboxBatchSize))
@@ -112,7 +109,7 @@ type Deps struct {
 }
 
 // Consumer is one consumer group of the service: its topics and handler.
-// Brokers, Logger and the group id (defaulting to the service name) are
+// Brokers, Security, Logger and the group id (defaulting to the service name) are
 // filled in by the platform.
 type Consumer struct {
 	Options consumer.Options
@@ -207,7 +204,11 @@ func serve(ctx context.Context, cfg Config, s Service, log *slog.Logger) error {
 		}
 	}
 
-	writer := events.NewWriter(cfg.KafkaBrokers)
+	sec, err := cfg.Kafka.Security()
+	if err != nil {
+		return err
+	}
+	writer := sec.Writer(cfg.Kafka.Brokers)
 	defer func() {
 		if err := writer.Close(); err != nil {
 			log.Warn("close kafka writer", "err", err)
@@ -216,7 +217,7 @@ func serve(ctx context.Context, cfg Config, s Service, log *slog.Logger) error {
 	relay := outbox.NewRelay(pool, writer, outbox.RelayOptions{BatchSize: cfg.OutboxBatchSize, Logger: log})
 	workers := []func(context.Context) error{relay.Run}
 	for _, c := range parts.Consumers {
-		workers = append(workers, consumerWorker(c, cfg, s.Name, pool, log))
+		workers = append(workers, consumerWorker(c, cfg.Kafka.Brokers, sec, s.Name, pool, log))
 	}
 	workers = append(workers, parts.Workers...)
 	workers = append(workers, janitor{
@@ -258,9 +259,10 @@ func environ(kv []string) map[string]string {
 	return m
 }
 
-func consumerWorker(c Consumer, cfg Config, service string, pool *pgxpool.Pool, log *slog.Logger) func(context.Context) error {
+func consumerWorker(c Consumer, brokers []string, sec events.Security, service string, pool *pgxpool.Pool, log *slog.Logger) func(context.Context) error {
 	o := c.Options
-	o.Brokers = cfg.KafkaBrokers
+	o.Brokers = brokers
+	o.Security = sec
 	if o.GroupID == "" {
 		o.GroupID = service
 	}
