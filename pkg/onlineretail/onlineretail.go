@@ -158,15 +158,15 @@ func equalFold(a, b []string) bool {
 func parse(rec []string, lay *layout) (Row, error) {
 	qty, err := strconv.ParseInt(rec[lay.qty], 10, 64)
 	if err != nil {
-		return Row{}, fmt.Errorf("Quantity %q: %w", rec[lay.qty], err)
+		return Row{}, fmt.Errorf("column Quantity %q: %w", rec[lay.qty], err)
 	}
 	t, err := parseDate(rec[lay.date], lay.dateFormat)
 	if err != nil {
-		return Row{}, fmt.Errorf("InvoiceDate %q: %w", rec[lay.date], err)
+		return Row{}, fmt.Errorf("column InvoiceDate %q: %w", rec[lay.date], err)
 	}
 	price, err := Pence(rec[lay.price])
 	if err != nil {
-		return Row{}, fmt.Errorf("UnitPrice %q: %w", rec[lay.price], err)
+		return Row{}, fmt.Errorf("column UnitPrice %q: %w", rec[lay.price], err)
 	}
 	return Row{
 		Invoice:        rec[lay.invoice],
