@@ -58,9 +58,10 @@ sqlc: tools
 generate-check: proto sqlc
 	@git add -N . && if ! git diff --quiet -- . ; then echo "generated code is stale; run 'make proto sqlc' and commit:"; git diff --stat; exit 1; fi
 
-## bench: every benchmark of every module.
+## bench: every benchmark of every module, written up with the machine and the baselines in docs/benchmarks.md.
+BENCHFLAGS ?=
 bench: deps
-	go test -run '^$$' -bench . -benchmem $(addprefix ./,$(addsuffix /...,$(MODULES)))
+	set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) $(addprefix ./,$(addsuffix /...,$(MODULES))) 2>&1 | go run ./deploy/local/benchreport -o docs/benchmarks.md
 
 ## helm-check: helm lint --strict, helm template of every switch combination, strict decoding into Kubernetes API types, policy checks (Helm as a library: no cluster needed). Part of make test.
 helm-check:
