@@ -245,6 +245,10 @@ const (
 	RejectionReason_REJECTION_REASON_ORDER_CANCELLED RejectionReason = 16
 	// The code does not exist.
 	RejectionReason_REJECTION_REASON_UNKNOWN_CODE RejectionReason = 17
+	// The campaign pays on the friend's first order only, and it did not qualify.
+	RejectionReason_REJECTION_REASON_NOT_FIRST_ORDER RejectionReason = 18
+	// The friend was already referred (a friend is referred once, ever).
+	RejectionReason_REJECTION_REASON_ALREADY_REFERRED RejectionReason = 19
 )
 
 // Enum value maps for RejectionReason.
@@ -268,6 +272,8 @@ var (
 		15: "REJECTION_REASON_ORDER_REFUNDED",
 		16: "REJECTION_REASON_ORDER_CANCELLED",
 		17: "REJECTION_REASON_UNKNOWN_CODE",
+		18: "REJECTION_REASON_NOT_FIRST_ORDER",
+		19: "REJECTION_REASON_ALREADY_REFERRED",
 	}
 	RejectionReason_value = map[string]int32{
 		"REJECTION_REASON_UNSPECIFIED":           0,
@@ -288,6 +294,8 @@ var (
 		"REJECTION_REASON_ORDER_REFUNDED":        15,
 		"REJECTION_REASON_ORDER_CANCELLED":       16,
 		"REJECTION_REASON_UNKNOWN_CODE":          17,
+		"REJECTION_REASON_NOT_FIRST_ORDER":       18,
+		"REJECTION_REASON_ALREADY_REFERRED":      19,
 	}
 )
 
@@ -394,6 +402,10 @@ type RewardSpec struct {
 	Discount *v1.Money `protobuf:"bytes,3,opt,name=discount,proto3" json:"discount,omitempty"`
 	// Percent off in basis points, 1000 = 10% (REWARD_KIND_PERCENT_DISCOUNT).
 	PercentOffBps int32 `protobuf:"varint,4,opt,name=percent_off_bps,json=percentOffBps,proto3" json:"percent_off_bps,omitempty"`
+	// Coupon pool the discount coupon is drawn from (discount kinds).
+	CouponPool string `protobuf:"bytes,5,opt,name=coupon_pool,json=couponPool,proto3" json:"coupon_pool,omitempty"`
+	// Cap of a percent coupon; also what it costs the campaign budget.
+	MaxDiscount   *v1.Money `protobuf:"bytes,6,opt,name=max_discount,json=maxDiscount,proto3" json:"max_discount,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -454,6 +466,20 @@ func (x *RewardSpec) GetPercentOffBps() int32 {
 		return x.PercentOffBps
 	}
 	return 0
+}
+
+func (x *RewardSpec) GetCouponPool() string {
+	if x != nil {
+		return x.CouponPool
+	}
+	return ""
+}
+
+func (x *RewardSpec) GetMaxDiscount() *v1.Money {
+	if x != nil {
+		return x.MaxDiscount
+	}
+	return nil
 }
 
 // RewardStep raises the referrer's reward once they reach a number of
@@ -521,8 +547,14 @@ type CampaignConditions struct {
 	AttributionWindowDays int32 `protobuf:"varint,2,opt,name=attribution_window_days,json=attributionWindowDays,proto3" json:"attribution_window_days,omitempty"`
 	// Days after the order before rewards are paid (the return window).
 	HoldPeriodDays int32 `protobuf:"varint,3,opt,name=hold_period_days,json=holdPeriodDays,proto3" json:"hold_period_days,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Only the friend's first order can convert; when it does not qualify the
+	// referral is rejected (REJECTION_REASON_NOT_FIRST_ORDER).
+	FirstOrderOnly bool `protobuf:"varint,4,opt,name=first_order_only,json=firstOrderOnly,proto3" json:"first_order_only,omitempty"`
+	// Hours after sign-up without an order before one ReferralNudgeDue is
+	// emitted; 0 disables nudges.
+	NudgeAfterHours int32 `protobuf:"varint,5,opt,name=nudge_after_hours,json=nudgeAfterHours,proto3" json:"nudge_after_hours,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *CampaignConditions) Reset() {
@@ -572,6 +604,20 @@ func (x *CampaignConditions) GetAttributionWindowDays() int32 {
 func (x *CampaignConditions) GetHoldPeriodDays() int32 {
 	if x != nil {
 		return x.HoldPeriodDays
+	}
+	return 0
+}
+
+func (x *CampaignConditions) GetFirstOrderOnly() bool {
+	if x != nil {
+		return x.FirstOrderOnly
+	}
+	return false
+}
+
+func (x *CampaignConditions) GetNudgeAfterHours() int32 {
+	if x != nil {
+		return x.NudgeAfterHours
 	}
 	return 0
 }
@@ -1500,9 +1546,16 @@ type CreateReferralCodeRequest struct {
 	// Retry key; the code is also unique per customer and campaign.
 	IdempotencyKey string `protobuf:"bytes,3,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
 	// Requested vanity code; a generated code when empty.
-	VanityCode    string `protobuf:"bytes,4,opt,name=vanity_code,json=vanityCode,proto3" json:"vanity_code,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	VanityCode string `protobuf:"bytes,4,opt,name=vanity_code,json=vanityCode,proto3" json:"vanity_code,omitempty"`
+	// Partner (influencer, affiliate) owning the code; marketer role only. A
+	// partner code needs vanity_code and leaves customer_id empty.
+	PartnerId string `protobuf:"bytes,5,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Reward for the partner per conversion (partner codes).
+	PartnerReward *RewardSpec `protobuf:"bytes,6,opt,name=partner_reward,json=partnerReward,proto3" json:"partner_reward,omitempty"`
+	// Reward for the friend instead of the campaign's (partner codes).
+	PartnerFriendReward *RewardSpec `protobuf:"bytes,7,opt,name=partner_friend_reward,json=partnerFriendReward,proto3" json:"partner_friend_reward,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *CreateReferralCodeRequest) Reset() {
@@ -1561,6 +1614,27 @@ func (x *CreateReferralCodeRequest) GetVanityCode() string {
 		return x.VanityCode
 	}
 	return ""
+}
+
+func (x *CreateReferralCodeRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *CreateReferralCodeRequest) GetPartnerReward() *RewardSpec {
+	if x != nil {
+		return x.PartnerReward
+	}
+	return nil
+}
+
+func (x *CreateReferralCodeRequest) GetPartnerFriendReward() *RewardSpec {
+	if x != nil {
+		return x.PartnerFriendReward
+	}
+	return nil
 }
 
 // CreateReferralCodeResponse carries the code.
@@ -1784,7 +1858,9 @@ type Attribution struct {
 	// Why it was rejected (REFERRAL_STATUS_REJECTED).
 	RejectionReason RejectionReason `protobuf:"varint,8,opt,name=rejection_reason,json=rejectionReason,proto3,enum=referral.v1.RejectionReason" json:"rejection_reason,omitempty"`
 	// When it was attributed.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// The decision behind a rejection, with its evidence.
+	Decision      *Decision `protobuf:"bytes,10,opt,name=decision,proto3" json:"decision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1882,6 +1958,96 @@ func (x *Attribution) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Attribution) GetDecision() *Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return nil
+}
+
+// Decision is a recorded rejection: the stable reason code, the rule that
+// decided, a text marketers can show, and the evidence the rule compared.
+type Decision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Stable snake_case reason code (see docs/referral.md), finer than the enum.
+	ReasonCode string `protobuf:"bytes,1,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	// Rule that decided.
+	Rule string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Marketer-facing explanation.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// Values the rule compared (hashes, counts, limits, times).
+	Evidence map[string]string `protobuf:"bytes,4,rep,name=evidence,proto3" json:"evidence,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// When it was decided.
+	DecidedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=decided_at,json=decidedAt,proto3" json:"decided_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Decision) Reset() {
+	*x = Decision{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Decision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Decision) ProtoMessage() {}
+
+func (x *Decision) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Decision.ProtoReflect.Descriptor instead.
+func (*Decision) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Decision) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+func (x *Decision) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Decision) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Decision) GetEvidence() map[string]string {
+	if x != nil {
+		return x.Evidence
+	}
+	return nil
+}
+
+func (x *Decision) GetDecidedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DecidedAt
+	}
+	return nil
+}
+
 // CreateAttributionRequest attributes a friend's sign-up to a code.
 type CreateAttributionRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1911,7 +2077,7 @@ type CreateAttributionRequest struct {
 
 func (x *CreateAttributionRequest) Reset() {
 	*x = CreateAttributionRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[22]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2089,7 @@ func (x *CreateAttributionRequest) String() string {
 func (*CreateAttributionRequest) ProtoMessage() {}
 
 func (x *CreateAttributionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[22]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2102,7 @@ func (x *CreateAttributionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAttributionRequest.ProtoReflect.Descriptor instead.
 func (*CreateAttributionRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{22}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateAttributionRequest) GetIdempotencyKey() string {
@@ -2020,7 +2186,7 @@ type CreateAttributionResponse struct {
 
 func (x *CreateAttributionResponse) Reset() {
 	*x = CreateAttributionResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[23]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2032,7 +2198,7 @@ func (x *CreateAttributionResponse) String() string {
 func (*CreateAttributionResponse) ProtoMessage() {}
 
 func (x *CreateAttributionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[23]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2045,7 +2211,7 @@ func (x *CreateAttributionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAttributionResponse.ProtoReflect.Descriptor instead.
 func (*CreateAttributionResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{23}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateAttributionResponse) GetAttribution() *Attribution {
@@ -2072,7 +2238,7 @@ type GetCampaignStatsRequest struct {
 
 func (x *GetCampaignStatsRequest) Reset() {
 	*x = GetCampaignStatsRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[24]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2084,7 +2250,7 @@ func (x *GetCampaignStatsRequest) String() string {
 func (*GetCampaignStatsRequest) ProtoMessage() {}
 
 func (x *GetCampaignStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[24]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2097,7 +2263,7 @@ func (x *GetCampaignStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetCampaignStatsRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{24}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetCampaignStatsRequest) GetCampaignId() string {
@@ -2139,13 +2305,16 @@ type ReferrerStats struct {
 	Conversions int64 `protobuf:"varint,3,opt,name=conversions,proto3" json:"conversions,omitempty"`
 	// Points paid to the referrer.
 	PointsRewarded int64 `protobuf:"varint,4,opt,name=points_rewarded,json=pointsRewarded,proto3" json:"points_rewarded,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The referrer is a partner (influencer, affiliate) owning a partner
+	// code; customer_id is then the partner id.
+	Partner       bool `protobuf:"varint,5,opt,name=partner,proto3" json:"partner,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReferrerStats) Reset() {
 	*x = ReferrerStats{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[25]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2326,7 @@ func (x *ReferrerStats) String() string {
 func (*ReferrerStats) ProtoMessage() {}
 
 func (x *ReferrerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[25]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2339,7 @@ func (x *ReferrerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferrerStats.ProtoReflect.Descriptor instead.
 func (*ReferrerStats) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{25}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReferrerStats) GetCustomerId() string {
@@ -2199,6 +2368,13 @@ func (x *ReferrerStats) GetPointsRewarded() int64 {
 		return x.PointsRewarded
 	}
 	return 0
+}
+
+func (x *ReferrerStats) GetPartner() bool {
+	if x != nil {
+		return x.Partner
+	}
+	return false
 }
 
 // CampaignStats is a campaign's funnel.
@@ -2234,7 +2410,7 @@ type CampaignStats struct {
 
 func (x *CampaignStats) Reset() {
 	*x = CampaignStats{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[26]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2422,7 @@ func (x *CampaignStats) String() string {
 func (*CampaignStats) ProtoMessage() {}
 
 func (x *CampaignStats) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[26]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2435,7 @@ func (x *CampaignStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignStats.ProtoReflect.Descriptor instead.
 func (*CampaignStats) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{26}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CampaignStats) GetCampaignId() string {
@@ -2357,7 +2533,7 @@ type GetCampaignStatsResponse struct {
 
 func (x *GetCampaignStatsResponse) Reset() {
 	*x = GetCampaignStatsResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[27]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2545,7 @@ func (x *GetCampaignStatsResponse) String() string {
 func (*GetCampaignStatsResponse) ProtoMessage() {}
 
 func (x *GetCampaignStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[27]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2382,7 +2558,7 @@ func (x *GetCampaignStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetCampaignStatsResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{27}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetCampaignStatsResponse) GetStats() *CampaignStats {
@@ -2416,14 +2592,16 @@ type Referral struct {
 	// When the friend's qualifying order came.
 	ConvertedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=converted_at,json=convertedAt,proto3" json:"converted_at,omitempty"`
 	// When the reward was paid.
-	RewardedAt    *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=rewarded_at,json=rewardedAt,proto3" json:"rewarded_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	RewardedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=rewarded_at,json=rewardedAt,proto3" json:"rewarded_at,omitempty"`
+	// Marketer-approved text explaining a rejection, safe to show the referrer.
+	RejectionDescription string `protobuf:"bytes,12,opt,name=rejection_description,json=rejectionDescription,proto3" json:"rejection_description,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *Referral) Reset() {
 	*x = Referral{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[28]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2435,7 +2613,7 @@ func (x *Referral) String() string {
 func (*Referral) ProtoMessage() {}
 
 func (x *Referral) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[28]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2448,7 +2626,7 @@ func (x *Referral) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Referral.ProtoReflect.Descriptor instead.
 func (*Referral) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{28}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Referral) GetAttributionId() string {
@@ -2528,6 +2706,13 @@ func (x *Referral) GetRewardedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Referral) GetRejectionDescription() string {
+	if x != nil {
+		return x.RejectionDescription
+	}
+	return ""
+}
+
 // MilestoneProgress is how far a referrer is from the next reward step.
 type MilestoneProgress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2545,7 +2730,7 @@ type MilestoneProgress struct {
 
 func (x *MilestoneProgress) Reset() {
 	*x = MilestoneProgress{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[29]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2557,7 +2742,7 @@ func (x *MilestoneProgress) String() string {
 func (*MilestoneProgress) ProtoMessage() {}
 
 func (x *MilestoneProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[29]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2570,7 +2755,7 @@ func (x *MilestoneProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MilestoneProgress.ProtoReflect.Descriptor instead.
 func (*MilestoneProgress) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{29}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *MilestoneProgress) GetCampaignId() string {
@@ -2618,7 +2803,7 @@ type ListCustomerReferralsRequest struct {
 
 func (x *ListCustomerReferralsRequest) Reset() {
 	*x = ListCustomerReferralsRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[30]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +2815,7 @@ func (x *ListCustomerReferralsRequest) String() string {
 func (*ListCustomerReferralsRequest) ProtoMessage() {}
 
 func (x *ListCustomerReferralsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[30]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +2828,7 @@ func (x *ListCustomerReferralsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerReferralsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerReferralsRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{30}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListCustomerReferralsRequest) GetCustomerId() string {
@@ -2689,7 +2874,7 @@ type ListCustomerReferralsResponse struct {
 
 func (x *ListCustomerReferralsResponse) Reset() {
 	*x = ListCustomerReferralsResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[31]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2701,7 +2886,7 @@ func (x *ListCustomerReferralsResponse) String() string {
 func (*ListCustomerReferralsResponse) ProtoMessage() {}
 
 func (x *ListCustomerReferralsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[31]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2714,7 +2899,7 @@ func (x *ListCustomerReferralsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerReferralsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerReferralsResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{31}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListCustomerReferralsResponse) GetReferrals() []*Referral {
@@ -2742,21 +2927,26 @@ var File_referral_v1_referral_service_proto protoreflect.FileDescriptor
 
 const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\n" +
-	"\"referral/v1/referral_service.proto\x12\vreferral.v1\x1a\x17commerce/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xa9\x01\n" +
+	"\"referral/v1/referral_service.proto\x12\vreferral.v1\x1a\x17commerce/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x81\x02\n" +
 	"\n" +
 	"RewardSpec\x12+\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x17.referral.v1.RewardKindR\x04kind\x12\x16\n" +
 	"\x06points\x18\x02 \x01(\x03R\x06points\x12.\n" +
 	"\bdiscount\x18\x03 \x01(\v2\x12.commerce.v1.MoneyR\bdiscount\x12&\n" +
-	"\x0fpercent_off_bps\x18\x04 \x01(\x05R\rpercentOffBps\"f\n" +
+	"\x0fpercent_off_bps\x18\x04 \x01(\x05R\rpercentOffBps\x12\x1f\n" +
+	"\vcoupon_pool\x18\x05 \x01(\tR\n" +
+	"couponPool\x125\n" +
+	"\fmax_discount\x18\x06 \x01(\v2\x12.commerce.v1.MoneyR\vmaxDiscount\"f\n" +
 	"\n" +
 	"RewardStep\x12'\n" +
 	"\x0fmin_conversions\x18\x01 \x01(\x05R\x0eminConversions\x12/\n" +
-	"\x06reward\x18\x02 \x01(\v2\x17.referral.v1.RewardSpecR\x06reward\"\xb2\x01\n" +
+	"\x06reward\x18\x02 \x01(\v2\x17.referral.v1.RewardSpecR\x06reward\"\x88\x02\n" +
 	"\x12CampaignConditions\x12:\n" +
 	"\x0fmin_order_value\x18\x01 \x01(\v2\x12.commerce.v1.MoneyR\rminOrderValue\x126\n" +
 	"\x17attribution_window_days\x18\x02 \x01(\x05R\x15attributionWindowDays\x12(\n" +
-	"\x10hold_period_days\x18\x03 \x01(\x05R\x0eholdPeriodDays\"x\n" +
+	"\x10hold_period_days\x18\x03 \x01(\x05R\x0eholdPeriodDays\x12(\n" +
+	"\x10first_order_only\x18\x04 \x01(\bR\x0efirstOrderOnly\x12*\n" +
+	"\x11nudge_after_hours\x18\x05 \x01(\x05R\x0fnudgeAfterHours\"x\n" +
 	"\x13ReferrerEligibility\x12\x1f\n" +
 	"\vsegment_ids\x18\x01 \x03(\tR\n" +
 	"segmentIds\x12%\n" +
@@ -2829,7 +3019,7 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\x04kind\x18\x05 \x01(\x0e2\x15.referral.v1.CodeKindR\x04kind\x12\x1b\n" +
 	"\tshare_url\x18\x06 \x01(\tR\bshareUrl\x129\n" +
 	"\n" +
-	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xa7\x01\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xd3\x02\n" +
 	"\x19CreateReferralCodeRequest\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x1f\n" +
@@ -2837,7 +3027,11 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"customerId\x12'\n" +
 	"\x0fidempotency_key\x18\x03 \x01(\tR\x0eidempotencyKey\x12\x1f\n" +
 	"\vvanity_code\x18\x04 \x01(\tR\n" +
-	"vanityCode\"K\n" +
+	"vanityCode\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x05 \x01(\tR\tpartnerId\x12>\n" +
+	"\x0epartner_reward\x18\x06 \x01(\v2\x17.referral.v1.RewardSpecR\rpartnerReward\x12K\n" +
+	"\x15partner_friend_reward\x18\a \x01(\v2\x17.referral.v1.RewardSpecR\x13partnerFriendReward\"K\n" +
 	"\x1aCreateReferralCodeResponse\x12-\n" +
 	"\x04code\x18\x01 \x01(\v2\x19.referral.v1.ReferralCodeR\x04code\"\x84\x02\n" +
 	"\x12RecordClickRequest\x12\x12\n" +
@@ -2854,7 +3048,7 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\x13RecordClickResponse\x12\x19\n" +
 	"\bclick_id\x18\x01 \x01(\tR\aclickId\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +
-	"campaignId\"\x90\x03\n" +
+	"campaignId\"\xc3\x03\n" +
 	"\vAttribution\x12%\n" +
 	"\x0eattribution_id\x18\x01 \x01(\tR\rattributionId\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +
@@ -2867,7 +3061,20 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\x06status\x18\a \x01(\x0e2\x1b.referral.v1.ReferralStatusR\x06status\x12G\n" +
 	"\x10rejection_reason\x18\b \x01(\x0e2\x1c.referral.v1.RejectionReasonR\x0frejectionReason\x129\n" +
 	"\n" +
-	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"\xe8\x02\n" +
+	"created_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x121\n" +
+	"\bdecision\x18\n" +
+	" \x01(\v2\x15.referral.v1.DecisionR\bdecision\"\x9a\x02\n" +
+	"\bDecision\x12\x1f\n" +
+	"\vreason_code\x18\x01 \x01(\tR\n" +
+	"reasonCode\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12?\n" +
+	"\bevidence\x18\x04 \x03(\v2#.referral.v1.Decision.EvidenceEntryR\bevidence\x129\n" +
+	"\n" +
+	"decided_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tdecidedAt\x1a;\n" +
+	"\rEvidenceEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe8\x02\n" +
 	"\x18CreateAttributionRequest\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\tR\x04code\x12\x1f\n" +
@@ -2892,13 +3099,14 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
 	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12.\n" +
-	"\x13top_referrers_limit\x18\x04 \x01(\x05R\x11topReferrersLimit\"\x95\x01\n" +
+	"\x13top_referrers_limit\x18\x04 \x01(\x05R\x11topReferrersLimit\"\xaf\x01\n" +
 	"\rReferrerStats\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x18\n" +
 	"\asignups\x18\x02 \x01(\x03R\asignups\x12 \n" +
 	"\vconversions\x18\x03 \x01(\x03R\vconversions\x12'\n" +
-	"\x0fpoints_rewarded\x18\x04 \x01(\x03R\x0epointsRewarded\"\xe6\x03\n" +
+	"\x0fpoints_rewarded\x18\x04 \x01(\x03R\x0epointsRewarded\x12\x18\n" +
+	"\apartner\x18\x05 \x01(\bR\apartner\"\xe6\x03\n" +
 	"\rCampaignStats\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x16\n" +
@@ -2918,7 +3126,7 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\x11viral_coefficient\x18\v \x01(\x01R\x10viralCoefficient\x12?\n" +
 	"\rtop_referrers\x18\f \x03(\v2\x1a.referral.v1.ReferrerStatsR\ftopReferrers\"L\n" +
 	"\x18GetCampaignStatsResponse\x120\n" +
-	"\x05stats\x18\x01 \x01(\v2\x1a.referral.v1.CampaignStatsR\x05stats\"\xf4\x04\n" +
+	"\x05stats\x18\x01 \x01(\v2\x1a.referral.v1.CampaignStatsR\x05stats\"\xa9\x05\n" +
 	"\bReferral\x12%\n" +
 	"\x0eattribution_id\x18\x01 \x01(\tR\rattributionId\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +
@@ -2935,7 +3143,8 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\fconverted_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\vconvertedAt\x12;\n" +
 	"\vrewarded_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"rewardedAt\"\xcd\x01\n" +
+	"rewardedAt\x123\n" +
+	"\x15rejection_description\x18\f \x01(\tR\x14rejectionDescription\"\xcd\x01\n" +
 	"\x11MilestoneProgress\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12 \n" +
@@ -2972,7 +3181,7 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\x15CODE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CODE_KIND_CUSTOMER\x10\x01\x12\x14\n" +
 	"\x10CODE_KIND_VANITY\x10\x02\x12\x15\n" +
-	"\x11CODE_KIND_PARTNER\x10\x03*\xb4\x05\n" +
+	"\x11CODE_KIND_PARTNER\x10\x03*\x81\x06\n" +
 	"\x0fRejectionReason\x12 \n" +
 	"\x1cREJECTION_REASON_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eREJECTION_REASON_SELF_REFERRAL\x10\x01\x12\x1f\n" +
@@ -2992,7 +3201,9 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"$REJECTION_REASON_ORDER_BELOW_MINIMUM\x10\x0e\x12#\n" +
 	"\x1fREJECTION_REASON_ORDER_REFUNDED\x10\x0f\x12$\n" +
 	" REJECTION_REASON_ORDER_CANCELLED\x10\x10\x12!\n" +
-	"\x1dREJECTION_REASON_UNKNOWN_CODE\x10\x11*\xc8\x01\n" +
+	"\x1dREJECTION_REASON_UNKNOWN_CODE\x10\x11\x12$\n" +
+	" REJECTION_REASON_NOT_FIRST_ORDER\x10\x12\x12%\n" +
+	"!REJECTION_REASON_ALREADY_REFERRED\x10\x13*\xc8\x01\n" +
 	"\x0eReferralStatus\x12\x1f\n" +
 	"\x1bREFERRAL_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17REFERRAL_STATUS_CLICKED\x10\x01\x12\x1d\n" +
@@ -3033,7 +3244,7 @@ func file_referral_v1_referral_service_proto_rawDescGZIP() []byte {
 }
 
 var file_referral_v1_referral_service_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_referral_v1_referral_service_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_referral_v1_referral_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_referral_v1_referral_service_proto_goTypes = []any{
 	(CampaignStatus)(0),                   // 0: referral.v1.CampaignStatus
 	(RewardKind)(0),                       // 1: referral.v1.RewardKind
@@ -3062,94 +3273,102 @@ var file_referral_v1_referral_service_proto_goTypes = []any{
 	(*RecordClickRequest)(nil),            // 24: referral.v1.RecordClickRequest
 	(*RecordClickResponse)(nil),           // 25: referral.v1.RecordClickResponse
 	(*Attribution)(nil),                   // 26: referral.v1.Attribution
-	(*CreateAttributionRequest)(nil),      // 27: referral.v1.CreateAttributionRequest
-	(*CreateAttributionResponse)(nil),     // 28: referral.v1.CreateAttributionResponse
-	(*GetCampaignStatsRequest)(nil),       // 29: referral.v1.GetCampaignStatsRequest
-	(*ReferrerStats)(nil),                 // 30: referral.v1.ReferrerStats
-	(*CampaignStats)(nil),                 // 31: referral.v1.CampaignStats
-	(*GetCampaignStatsResponse)(nil),      // 32: referral.v1.GetCampaignStatsResponse
-	(*Referral)(nil),                      // 33: referral.v1.Referral
-	(*MilestoneProgress)(nil),             // 34: referral.v1.MilestoneProgress
-	(*ListCustomerReferralsRequest)(nil),  // 35: referral.v1.ListCustomerReferralsRequest
-	(*ListCustomerReferralsResponse)(nil), // 36: referral.v1.ListCustomerReferralsResponse
-	(*v1.Money)(nil),                      // 37: commerce.v1.Money
-	(*timestamppb.Timestamp)(nil),         // 38: google.protobuf.Timestamp
+	(*Decision)(nil),                      // 27: referral.v1.Decision
+	(*CreateAttributionRequest)(nil),      // 28: referral.v1.CreateAttributionRequest
+	(*CreateAttributionResponse)(nil),     // 29: referral.v1.CreateAttributionResponse
+	(*GetCampaignStatsRequest)(nil),       // 30: referral.v1.GetCampaignStatsRequest
+	(*ReferrerStats)(nil),                 // 31: referral.v1.ReferrerStats
+	(*CampaignStats)(nil),                 // 32: referral.v1.CampaignStats
+	(*GetCampaignStatsResponse)(nil),      // 33: referral.v1.GetCampaignStatsResponse
+	(*Referral)(nil),                      // 34: referral.v1.Referral
+	(*MilestoneProgress)(nil),             // 35: referral.v1.MilestoneProgress
+	(*ListCustomerReferralsRequest)(nil),  // 36: referral.v1.ListCustomerReferralsRequest
+	(*ListCustomerReferralsResponse)(nil), // 37: referral.v1.ListCustomerReferralsResponse
+	nil,                                   // 38: referral.v1.Decision.EvidenceEntry
+	(*v1.Money)(nil),                      // 39: commerce.v1.Money
+	(*timestamppb.Timestamp)(nil),         // 40: google.protobuf.Timestamp
 }
 var file_referral_v1_referral_service_proto_depIdxs = []int32{
 	1,  // 0: referral.v1.RewardSpec.kind:type_name -> referral.v1.RewardKind
-	37, // 1: referral.v1.RewardSpec.discount:type_name -> commerce.v1.Money
-	5,  // 2: referral.v1.RewardStep.reward:type_name -> referral.v1.RewardSpec
-	37, // 3: referral.v1.CampaignConditions.min_order_value:type_name -> commerce.v1.Money
-	37, // 4: referral.v1.CampaignCaps.budget_value:type_name -> commerce.v1.Money
-	0,  // 5: referral.v1.Campaign.status:type_name -> referral.v1.CampaignStatus
-	5,  // 6: referral.v1.Campaign.referrer_reward:type_name -> referral.v1.RewardSpec
-	5,  // 7: referral.v1.Campaign.friend_reward:type_name -> referral.v1.RewardSpec
-	6,  // 8: referral.v1.Campaign.referrer_reward_steps:type_name -> referral.v1.RewardStep
-	7,  // 9: referral.v1.Campaign.conditions:type_name -> referral.v1.CampaignConditions
-	8,  // 10: referral.v1.Campaign.eligibility:type_name -> referral.v1.ReferrerEligibility
-	9,  // 11: referral.v1.Campaign.caps:type_name -> referral.v1.CampaignCaps
-	38, // 12: referral.v1.Campaign.starts_at:type_name -> google.protobuf.Timestamp
-	38, // 13: referral.v1.Campaign.ends_at:type_name -> google.protobuf.Timestamp
-	38, // 14: referral.v1.Campaign.created_at:type_name -> google.protobuf.Timestamp
-	38, // 15: referral.v1.Campaign.updated_at:type_name -> google.protobuf.Timestamp
-	10, // 16: referral.v1.CreateCampaignRequest.campaign:type_name -> referral.v1.Campaign
-	10, // 17: referral.v1.CreateCampaignResponse.campaign:type_name -> referral.v1.Campaign
-	0,  // 18: referral.v1.ListCampaignsRequest.status:type_name -> referral.v1.CampaignStatus
-	10, // 19: referral.v1.ListCampaignsResponse.campaigns:type_name -> referral.v1.Campaign
-	10, // 20: referral.v1.GetCampaignResponse.campaign:type_name -> referral.v1.Campaign
-	10, // 21: referral.v1.ActivateCampaignResponse.campaign:type_name -> referral.v1.Campaign
-	10, // 22: referral.v1.PauseCampaignResponse.campaign:type_name -> referral.v1.Campaign
-	2,  // 23: referral.v1.ReferralCode.kind:type_name -> referral.v1.CodeKind
-	38, // 24: referral.v1.ReferralCode.created_at:type_name -> google.protobuf.Timestamp
-	21, // 25: referral.v1.CreateReferralCodeResponse.code:type_name -> referral.v1.ReferralCode
-	38, // 26: referral.v1.RecordClickRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	4,  // 27: referral.v1.Attribution.status:type_name -> referral.v1.ReferralStatus
-	3,  // 28: referral.v1.Attribution.rejection_reason:type_name -> referral.v1.RejectionReason
-	38, // 29: referral.v1.Attribution.created_at:type_name -> google.protobuf.Timestamp
-	38, // 30: referral.v1.CreateAttributionRequest.signed_up_at:type_name -> google.protobuf.Timestamp
-	26, // 31: referral.v1.CreateAttributionResponse.attribution:type_name -> referral.v1.Attribution
-	38, // 32: referral.v1.GetCampaignStatsRequest.start_time:type_name -> google.protobuf.Timestamp
-	38, // 33: referral.v1.GetCampaignStatsRequest.end_time:type_name -> google.protobuf.Timestamp
-	37, // 34: referral.v1.CampaignStats.discount_cost:type_name -> commerce.v1.Money
-	37, // 35: referral.v1.CampaignStats.revenue:type_name -> commerce.v1.Money
-	30, // 36: referral.v1.CampaignStats.top_referrers:type_name -> referral.v1.ReferrerStats
-	31, // 37: referral.v1.GetCampaignStatsResponse.stats:type_name -> referral.v1.CampaignStats
-	4,  // 38: referral.v1.Referral.status:type_name -> referral.v1.ReferralStatus
-	3,  // 39: referral.v1.Referral.rejection_reason:type_name -> referral.v1.RejectionReason
-	5,  // 40: referral.v1.Referral.reward:type_name -> referral.v1.RewardSpec
-	38, // 41: referral.v1.Referral.reward_pending_until:type_name -> google.protobuf.Timestamp
-	38, // 42: referral.v1.Referral.clicked_at:type_name -> google.protobuf.Timestamp
-	38, // 43: referral.v1.Referral.signed_up_at:type_name -> google.protobuf.Timestamp
-	38, // 44: referral.v1.Referral.converted_at:type_name -> google.protobuf.Timestamp
-	38, // 45: referral.v1.Referral.rewarded_at:type_name -> google.protobuf.Timestamp
-	5,  // 46: referral.v1.MilestoneProgress.next_step_reward:type_name -> referral.v1.RewardSpec
-	33, // 47: referral.v1.ListCustomerReferralsResponse.referrals:type_name -> referral.v1.Referral
-	34, // 48: referral.v1.ListCustomerReferralsResponse.milestones:type_name -> referral.v1.MilestoneProgress
-	11, // 49: referral.v1.ReferralService.CreateCampaign:input_type -> referral.v1.CreateCampaignRequest
-	13, // 50: referral.v1.ReferralService.ListCampaigns:input_type -> referral.v1.ListCampaignsRequest
-	15, // 51: referral.v1.ReferralService.GetCampaign:input_type -> referral.v1.GetCampaignRequest
-	17, // 52: referral.v1.ReferralService.ActivateCampaign:input_type -> referral.v1.ActivateCampaignRequest
-	19, // 53: referral.v1.ReferralService.PauseCampaign:input_type -> referral.v1.PauseCampaignRequest
-	22, // 54: referral.v1.ReferralService.CreateReferralCode:input_type -> referral.v1.CreateReferralCodeRequest
-	24, // 55: referral.v1.ReferralService.RecordClick:input_type -> referral.v1.RecordClickRequest
-	27, // 56: referral.v1.ReferralService.CreateAttribution:input_type -> referral.v1.CreateAttributionRequest
-	29, // 57: referral.v1.ReferralService.GetCampaignStats:input_type -> referral.v1.GetCampaignStatsRequest
-	35, // 58: referral.v1.ReferralService.ListCustomerReferrals:input_type -> referral.v1.ListCustomerReferralsRequest
-	12, // 59: referral.v1.ReferralService.CreateCampaign:output_type -> referral.v1.CreateCampaignResponse
-	14, // 60: referral.v1.ReferralService.ListCampaigns:output_type -> referral.v1.ListCampaignsResponse
-	16, // 61: referral.v1.ReferralService.GetCampaign:output_type -> referral.v1.GetCampaignResponse
-	18, // 62: referral.v1.ReferralService.ActivateCampaign:output_type -> referral.v1.ActivateCampaignResponse
-	20, // 63: referral.v1.ReferralService.PauseCampaign:output_type -> referral.v1.PauseCampaignResponse
-	23, // 64: referral.v1.ReferralService.CreateReferralCode:output_type -> referral.v1.CreateReferralCodeResponse
-	25, // 65: referral.v1.ReferralService.RecordClick:output_type -> referral.v1.RecordClickResponse
-	28, // 66: referral.v1.ReferralService.CreateAttribution:output_type -> referral.v1.CreateAttributionResponse
-	32, // 67: referral.v1.ReferralService.GetCampaignStats:output_type -> referral.v1.GetCampaignStatsResponse
-	36, // 68: referral.v1.ReferralService.ListCustomerReferrals:output_type -> referral.v1.ListCustomerReferralsResponse
-	59, // [59:69] is the sub-list for method output_type
-	49, // [49:59] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	39, // 1: referral.v1.RewardSpec.discount:type_name -> commerce.v1.Money
+	39, // 2: referral.v1.RewardSpec.max_discount:type_name -> commerce.v1.Money
+	5,  // 3: referral.v1.RewardStep.reward:type_name -> referral.v1.RewardSpec
+	39, // 4: referral.v1.CampaignConditions.min_order_value:type_name -> commerce.v1.Money
+	39, // 5: referral.v1.CampaignCaps.budget_value:type_name -> commerce.v1.Money
+	0,  // 6: referral.v1.Campaign.status:type_name -> referral.v1.CampaignStatus
+	5,  // 7: referral.v1.Campaign.referrer_reward:type_name -> referral.v1.RewardSpec
+	5,  // 8: referral.v1.Campaign.friend_reward:type_name -> referral.v1.RewardSpec
+	6,  // 9: referral.v1.Campaign.referrer_reward_steps:type_name -> referral.v1.RewardStep
+	7,  // 10: referral.v1.Campaign.conditions:type_name -> referral.v1.CampaignConditions
+	8,  // 11: referral.v1.Campaign.eligibility:type_name -> referral.v1.ReferrerEligibility
+	9,  // 12: referral.v1.Campaign.caps:type_name -> referral.v1.CampaignCaps
+	40, // 13: referral.v1.Campaign.starts_at:type_name -> google.protobuf.Timestamp
+	40, // 14: referral.v1.Campaign.ends_at:type_name -> google.protobuf.Timestamp
+	40, // 15: referral.v1.Campaign.created_at:type_name -> google.protobuf.Timestamp
+	40, // 16: referral.v1.Campaign.updated_at:type_name -> google.protobuf.Timestamp
+	10, // 17: referral.v1.CreateCampaignRequest.campaign:type_name -> referral.v1.Campaign
+	10, // 18: referral.v1.CreateCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	0,  // 19: referral.v1.ListCampaignsRequest.status:type_name -> referral.v1.CampaignStatus
+	10, // 20: referral.v1.ListCampaignsResponse.campaigns:type_name -> referral.v1.Campaign
+	10, // 21: referral.v1.GetCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	10, // 22: referral.v1.ActivateCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	10, // 23: referral.v1.PauseCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	2,  // 24: referral.v1.ReferralCode.kind:type_name -> referral.v1.CodeKind
+	40, // 25: referral.v1.ReferralCode.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 26: referral.v1.CreateReferralCodeRequest.partner_reward:type_name -> referral.v1.RewardSpec
+	5,  // 27: referral.v1.CreateReferralCodeRequest.partner_friend_reward:type_name -> referral.v1.RewardSpec
+	21, // 28: referral.v1.CreateReferralCodeResponse.code:type_name -> referral.v1.ReferralCode
+	40, // 29: referral.v1.RecordClickRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	4,  // 30: referral.v1.Attribution.status:type_name -> referral.v1.ReferralStatus
+	3,  // 31: referral.v1.Attribution.rejection_reason:type_name -> referral.v1.RejectionReason
+	40, // 32: referral.v1.Attribution.created_at:type_name -> google.protobuf.Timestamp
+	27, // 33: referral.v1.Attribution.decision:type_name -> referral.v1.Decision
+	38, // 34: referral.v1.Decision.evidence:type_name -> referral.v1.Decision.EvidenceEntry
+	40, // 35: referral.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	40, // 36: referral.v1.CreateAttributionRequest.signed_up_at:type_name -> google.protobuf.Timestamp
+	26, // 37: referral.v1.CreateAttributionResponse.attribution:type_name -> referral.v1.Attribution
+	40, // 38: referral.v1.GetCampaignStatsRequest.start_time:type_name -> google.protobuf.Timestamp
+	40, // 39: referral.v1.GetCampaignStatsRequest.end_time:type_name -> google.protobuf.Timestamp
+	39, // 40: referral.v1.CampaignStats.discount_cost:type_name -> commerce.v1.Money
+	39, // 41: referral.v1.CampaignStats.revenue:type_name -> commerce.v1.Money
+	31, // 42: referral.v1.CampaignStats.top_referrers:type_name -> referral.v1.ReferrerStats
+	32, // 43: referral.v1.GetCampaignStatsResponse.stats:type_name -> referral.v1.CampaignStats
+	4,  // 44: referral.v1.Referral.status:type_name -> referral.v1.ReferralStatus
+	3,  // 45: referral.v1.Referral.rejection_reason:type_name -> referral.v1.RejectionReason
+	5,  // 46: referral.v1.Referral.reward:type_name -> referral.v1.RewardSpec
+	40, // 47: referral.v1.Referral.reward_pending_until:type_name -> google.protobuf.Timestamp
+	40, // 48: referral.v1.Referral.clicked_at:type_name -> google.protobuf.Timestamp
+	40, // 49: referral.v1.Referral.signed_up_at:type_name -> google.protobuf.Timestamp
+	40, // 50: referral.v1.Referral.converted_at:type_name -> google.protobuf.Timestamp
+	40, // 51: referral.v1.Referral.rewarded_at:type_name -> google.protobuf.Timestamp
+	5,  // 52: referral.v1.MilestoneProgress.next_step_reward:type_name -> referral.v1.RewardSpec
+	34, // 53: referral.v1.ListCustomerReferralsResponse.referrals:type_name -> referral.v1.Referral
+	35, // 54: referral.v1.ListCustomerReferralsResponse.milestones:type_name -> referral.v1.MilestoneProgress
+	11, // 55: referral.v1.ReferralService.CreateCampaign:input_type -> referral.v1.CreateCampaignRequest
+	13, // 56: referral.v1.ReferralService.ListCampaigns:input_type -> referral.v1.ListCampaignsRequest
+	15, // 57: referral.v1.ReferralService.GetCampaign:input_type -> referral.v1.GetCampaignRequest
+	17, // 58: referral.v1.ReferralService.ActivateCampaign:input_type -> referral.v1.ActivateCampaignRequest
+	19, // 59: referral.v1.ReferralService.PauseCampaign:input_type -> referral.v1.PauseCampaignRequest
+	22, // 60: referral.v1.ReferralService.CreateReferralCode:input_type -> referral.v1.CreateReferralCodeRequest
+	24, // 61: referral.v1.ReferralService.RecordClick:input_type -> referral.v1.RecordClickRequest
+	28, // 62: referral.v1.ReferralService.CreateAttribution:input_type -> referral.v1.CreateAttributionRequest
+	30, // 63: referral.v1.ReferralService.GetCampaignStats:input_type -> referral.v1.GetCampaignStatsRequest
+	36, // 64: referral.v1.ReferralService.ListCustomerReferrals:input_type -> referral.v1.ListCustomerReferralsRequest
+	12, // 65: referral.v1.ReferralService.CreateCampaign:output_type -> referral.v1.CreateCampaignResponse
+	14, // 66: referral.v1.ReferralService.ListCampaigns:output_type -> referral.v1.ListCampaignsResponse
+	16, // 67: referral.v1.ReferralService.GetCampaign:output_type -> referral.v1.GetCampaignResponse
+	18, // 68: referral.v1.ReferralService.ActivateCampaign:output_type -> referral.v1.ActivateCampaignResponse
+	20, // 69: referral.v1.ReferralService.PauseCampaign:output_type -> referral.v1.PauseCampaignResponse
+	23, // 70: referral.v1.ReferralService.CreateReferralCode:output_type -> referral.v1.CreateReferralCodeResponse
+	25, // 71: referral.v1.ReferralService.RecordClick:output_type -> referral.v1.RecordClickResponse
+	29, // 72: referral.v1.ReferralService.CreateAttribution:output_type -> referral.v1.CreateAttributionResponse
+	33, // 73: referral.v1.ReferralService.GetCampaignStats:output_type -> referral.v1.GetCampaignStatsResponse
+	37, // 74: referral.v1.ReferralService.ListCustomerReferrals:output_type -> referral.v1.ListCustomerReferralsResponse
+	65, // [65:75] is the sub-list for method output_type
+	55, // [55:65] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_referral_v1_referral_service_proto_init() }
@@ -3163,7 +3382,7 @@ func file_referral_v1_referral_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_referral_v1_referral_service_proto_rawDesc), len(file_referral_v1_referral_service_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   32,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

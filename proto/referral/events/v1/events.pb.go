@@ -572,7 +572,11 @@ type ReferralRejected struct {
 	// Voided reward, if the rejection came after ReferralRewarded.
 	RewardId string `protobuf:"bytes,7,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
 	// When it was rejected.
-	OccurredAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	OccurredAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=occurred_at,json=occurredAt,proto3" json:"occurred_at,omitempty"`
+	// Stable snake_case reason code, finer than reason (see docs/referral.md).
+	ReasonCode string `protobuf:"bytes,9,opt,name=reason_code,json=reasonCode,proto3" json:"reason_code,omitempty"`
+	// Values the deciding rule compared.
+	Evidence      map[string]string `protobuf:"bytes,10,rep,name=evidence,proto3" json:"evidence,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -659,6 +663,20 @@ func (x *ReferralRejected) GetRewardId() string {
 func (x *ReferralRejected) GetOccurredAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.OccurredAt
+	}
+	return nil
+}
+
+func (x *ReferralRejected) GetReasonCode() string {
+	if x != nil {
+		return x.ReasonCode
+	}
+	return ""
+}
+
+func (x *ReferralRejected) GetEvidence() map[string]string {
+	if x != nil {
+		return x.Evidence
 	}
 	return nil
 }
@@ -810,7 +828,7 @@ const file_referral_events_v1_events_proto_rawDesc = "" +
 	"couponCode\x12.\n" +
 	"\bdiscount\x18\b \x01(\v2\x12.commerce.v1.MoneyR\bdiscount\x12;\n" +
 	"\voccurred_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"occurredAt\"\xe6\x02\n" +
+	"occurredAt\"\x94\x04\n" +
 	"\x10ReferralRejected\x12%\n" +
 	"\x0eattribution_id\x18\x01 \x01(\tR\rattributionId\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +
@@ -821,7 +839,14 @@ const file_referral_events_v1_events_proto_rawDesc = "" +
 	"\x06detail\x18\x06 \x01(\tR\x06detail\x12\x1b\n" +
 	"\treward_id\x18\a \x01(\tR\brewardId\x12;\n" +
 	"\voccurred_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"occurredAt\"\xfb\x02\n" +
+	"occurredAt\x12\x1f\n" +
+	"\vreason_code\x18\t \x01(\tR\n" +
+	"reasonCode\x12N\n" +
+	"\bevidence\x18\n" +
+	" \x03(\v22.referral.events.v1.ReferralRejected.EvidenceEntryR\bevidence\x1a;\n" +
+	"\rEvidenceEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfb\x02\n" +
 	"\x10ReferralNudgeDue\x12%\n" +
 	"\x0eattribution_id\x18\x01 \x01(\tR\rattributionId\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +
@@ -852,7 +877,7 @@ func file_referral_events_v1_events_proto_rawDescGZIP() []byte {
 }
 
 var file_referral_events_v1_events_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_referral_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_referral_events_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_referral_events_v1_events_proto_goTypes = []any{
 	(Beneficiary)(0),              // 0: referral.events.v1.Beneficiary
 	(*ReferralEvent)(nil),         // 1: referral.events.v1.ReferralEvent
@@ -861,9 +886,10 @@ var file_referral_events_v1_events_proto_goTypes = []any{
 	(*ReferralRewarded)(nil),      // 4: referral.events.v1.ReferralRewarded
 	(*ReferralRejected)(nil),      // 5: referral.events.v1.ReferralRejected
 	(*ReferralNudgeDue)(nil),      // 6: referral.events.v1.ReferralNudgeDue
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*v1.Money)(nil),              // 8: commerce.v1.Money
-	(v11.RejectionReason)(0),      // 9: referral.v1.RejectionReason
+	nil,                           // 7: referral.events.v1.ReferralRejected.EvidenceEntry
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
+	(*v1.Money)(nil),              // 9: commerce.v1.Money
+	(v11.RejectionReason)(0),      // 10: referral.v1.RejectionReason
 }
 var file_referral_events_v1_events_proto_depIdxs = []int32{
 	2,  // 0: referral.events.v1.ReferralEvent.referral_attributed:type_name -> referral.events.v1.ReferralAttributed
@@ -871,23 +897,24 @@ var file_referral_events_v1_events_proto_depIdxs = []int32{
 	4,  // 2: referral.events.v1.ReferralEvent.referral_rewarded:type_name -> referral.events.v1.ReferralRewarded
 	5,  // 3: referral.events.v1.ReferralEvent.referral_rejected:type_name -> referral.events.v1.ReferralRejected
 	6,  // 4: referral.events.v1.ReferralEvent.referral_nudge_due:type_name -> referral.events.v1.ReferralNudgeDue
-	7,  // 5: referral.events.v1.ReferralAttributed.occurred_at:type_name -> google.protobuf.Timestamp
-	8,  // 6: referral.events.v1.ReferralConverted.order_total:type_name -> commerce.v1.Money
-	7,  // 7: referral.events.v1.ReferralConverted.reward_pending_until:type_name -> google.protobuf.Timestamp
-	7,  // 8: referral.events.v1.ReferralConverted.occurred_at:type_name -> google.protobuf.Timestamp
+	8,  // 5: referral.events.v1.ReferralAttributed.occurred_at:type_name -> google.protobuf.Timestamp
+	9,  // 6: referral.events.v1.ReferralConverted.order_total:type_name -> commerce.v1.Money
+	8,  // 7: referral.events.v1.ReferralConverted.reward_pending_until:type_name -> google.protobuf.Timestamp
+	8,  // 8: referral.events.v1.ReferralConverted.occurred_at:type_name -> google.protobuf.Timestamp
 	0,  // 9: referral.events.v1.ReferralRewarded.beneficiary:type_name -> referral.events.v1.Beneficiary
-	8,  // 10: referral.events.v1.ReferralRewarded.discount:type_name -> commerce.v1.Money
-	7,  // 11: referral.events.v1.ReferralRewarded.occurred_at:type_name -> google.protobuf.Timestamp
-	9,  // 12: referral.events.v1.ReferralRejected.reason:type_name -> referral.v1.RejectionReason
-	7,  // 13: referral.events.v1.ReferralRejected.occurred_at:type_name -> google.protobuf.Timestamp
-	7,  // 14: referral.events.v1.ReferralNudgeDue.signed_up_at:type_name -> google.protobuf.Timestamp
-	7,  // 15: referral.events.v1.ReferralNudgeDue.window_ends_at:type_name -> google.protobuf.Timestamp
-	7,  // 16: referral.events.v1.ReferralNudgeDue.occurred_at:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	9,  // 10: referral.events.v1.ReferralRewarded.discount:type_name -> commerce.v1.Money
+	8,  // 11: referral.events.v1.ReferralRewarded.occurred_at:type_name -> google.protobuf.Timestamp
+	10, // 12: referral.events.v1.ReferralRejected.reason:type_name -> referral.v1.RejectionReason
+	8,  // 13: referral.events.v1.ReferralRejected.occurred_at:type_name -> google.protobuf.Timestamp
+	7,  // 14: referral.events.v1.ReferralRejected.evidence:type_name -> referral.events.v1.ReferralRejected.EvidenceEntry
+	8,  // 15: referral.events.v1.ReferralNudgeDue.signed_up_at:type_name -> google.protobuf.Timestamp
+	8,  // 16: referral.events.v1.ReferralNudgeDue.window_ends_at:type_name -> google.protobuf.Timestamp
+	8,  // 17: referral.events.v1.ReferralNudgeDue.occurred_at:type_name -> google.protobuf.Timestamp
+	18, // [18:18] is the sub-list for method output_type
+	18, // [18:18] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_referral_events_v1_events_proto_init() }
@@ -908,7 +935,7 @@ func file_referral_events_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_referral_events_v1_events_proto_rawDesc), len(file_referral_events_v1_events_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -76,9 +76,11 @@ const (
 
 // Campaign is a referral program with its terms.
 type Campaign struct {
-	ID     string
-	Name   string
-	Status Status
+	ID   string
+	Name string
+	// Description is free text for marketers.
+	Description string
+	Status      Status
 	// StartsAt and EndsAt bound when the campaign accepts clicks, sign-ups
 	// and conversions; zero means open-ended.
 	StartsAt time.Time
@@ -224,6 +226,7 @@ type Caps struct {
 type NewParams struct {
 	ID             string
 	Name           string
+	Description    string
 	StartsAt       time.Time
 	EndsAt         time.Time
 	ReferrerReward Plan
@@ -240,7 +243,7 @@ type NewParams struct {
 // New validates p and returns a draft campaign.
 func New(p NewParams, now time.Time) (Campaign, error) {
 	c := Campaign{
-		ID: p.ID, Name: p.Name, Status: StatusDraft, StartsAt: p.StartsAt, EndsAt: p.EndsAt,
+		ID: p.ID, Name: p.Name, Description: p.Description, Status: StatusDraft, StartsAt: p.StartsAt, EndsAt: p.EndsAt,
 		ReferrerReward: p.ReferrerReward, FriendReward: p.FriendReward,
 		Conditions: p.Conditions, Eligibility: p.Eligibility, Caps: p.Caps, Currency: p.Currency,
 		HoldPeriod: p.HoldPeriod, NudgeAfter: p.NudgeAfter, ShareBaseURL: p.ShareBaseURL,

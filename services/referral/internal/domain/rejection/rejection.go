@@ -59,6 +59,8 @@ const (
 	BudgetExhausted Reason = "budget_exhausted"
 	// AlreadyReferred: the friend is already attributed to a referral.
 	AlreadyReferred Reason = "already_referred"
+	// UnknownCode: the sign-up named a well-formed code that does not exist.
+	UnknownCode Reason = "unknown_code"
 )
 
 // descriptions are the marketer-facing texts; tests assert every code has one.
@@ -80,6 +82,7 @@ var descriptions = map[Reason]string{
 	NotFirstOrder:            "The friend's first order did not qualify.",
 	BudgetExhausted:          "The campaign budget is spent.",
 	AlreadyReferred:          "The friend was already referred.",
+	UnknownCode:              "The referral code does not exist.",
 }
 
 // Reasons lists every known reason code, sorted, for documentation and

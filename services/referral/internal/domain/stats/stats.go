@@ -69,7 +69,10 @@ func Compute(c Counters) Funnel {
 
 // Referrer is one referrer's contribution.
 type Referrer struct {
-	ID          string
+	ID string
+	// Partner marks an influencer or affiliate (a partner code's owner),
+	// reported apart from customers.
+	Partner     bool
 	Clicks      int
 	SignUps     int
 	Conversions int
