@@ -27,6 +27,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/affinity-platform/affinity/pkg/idempotency/internal/db"
@@ -152,4 +153,20 @@ func Prune(ctx context.Context, pool *pgxpool.Pool, cutoff time.Time) (int64, er
 		return 0, fmt.Errorf("idempotency: prune keys: %w", err)
 	}
 	return n, nil
+}
+
+// MetadataKey is the gRPC metadata that carries an idempotency key; the REST
+// gateway fills it from the Idempotency-Key header.
+const MetadataKey = "idempotency-key"
+
+// KeyFrom returns the idempotency key of a call: the request's own field
+// when set, else the Idempotency-Key header (MetadataKey).
+func KeyFrom(ctx context.Context, field string) string {
+	if field != "" {
+		return field
+	}
+	if v := metadata.ValueFromIncomingContext(ctx, MetadataKey); len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

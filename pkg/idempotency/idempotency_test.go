@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
@@ -315,5 +316,26 @@ func TestReplayedResponseEqualsTheOriginal(t *testing.T) {
 	}
 	if !proto.Equal(first, second) {
 		t.Errorf("replayed response: expected %v, got %v", first, second)
+	}
+}
+
+func TestKeyFromPrefersTheBodyFieldOverTheHeader(t *testing.T) {
+	t.Parallel()
+	withHeader := metadata.NewIncomingContext(context.Background(), metadata.Pairs(idempotency.MetadataKey, "from-header"))
+	cases := []struct {
+		name  string
+		ctx   context.Context
+		field string
+		want  string
+	}{
+		{"the body field alone", context.Background(), "from-body", "from-body"},
+		{"both", withHeader, "from-body", "from-body"},
+		{"the header alone", withHeader, "", "from-header"},
+		{"neither", context.Background(), "", ""},
+	}
+	for _, c := range cases {
+		if got := idempotency.KeyFrom(c.ctx, c.field); got != c.want {
+			t.Errorf("%s: KeyFrom = %q, want %q", c.name, got, c.want)
+		}
 	}
 }

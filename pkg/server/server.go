@@ -298,7 +298,7 @@ func newGatewayMux() *runtime.ServeMux {
 		}),
 		runtime.WithIncomingHeaderMatcher(func(key string) (string, bool) {
 			if strings.EqualFold(key, "Idempotency-Key") {
-				return "idempotency-key", true
+				return "idempotency-key", true // idempotency.MetadataKey
 			}
 			return runtime.DefaultHeaderMatcher(key)
 		}),
