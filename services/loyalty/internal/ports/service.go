@@ -11,8 +11,11 @@ import (
 
 	"github.com/affinity-platform/affinity/pkg/auth"
 	"github.com/affinity-platform/affinity/pkg/platform"
+	"github.com/affinity-platform/affinity/pkg/postgres"
 	loyaltyv1 "github.com/affinity-platform/affinity/proto/loyalty/v1"
 	"github.com/affinity-platform/affinity/proto/openapi"
+	"github.com/affinity-platform/affinity/services/loyalty/db"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/app"
 )
 
 // Name is the service's name in logs, telemetry and consumer groups.
@@ -54,33 +57,46 @@ func Policy() auth.Policy {
 }
 
 // Service describes the loyalty service to the platform.
-func Service() (platform.Service, error) {
+func Service() (platform.Service, error) { return NewService() }
+
+// NewService is Service with app options (tests pass a clock).
+func NewService(opts ...app.Option) (platform.Service, error) {
 	doc, err := openapi.Service(Name)
 	if err != nil {
 		return platform.Service{}, fmt.Errorf("openapi document: %w", err)
 	}
+	cfg := &Config{}
 	return platform.Service{
-		Name:    Name,
-		Version: "0.1.0",
-		Ports:   platform.Ports{GRPC: 50051, HTTP: 8081, Admin: 9101},
-		Policy:  Policy(),
-		OpenAPI: doc,
-		Build:   build,
-	}, nil
-}
-
-// server implements loyaltyv1.LoyaltyServiceServer. The RPCs the service does not
-// implement yet answer codes.Unimplemented.
-type server struct {
-	loyaltyv1.UnimplementedLoyaltyServiceServer
-}
-
-func build(_ context.Context, _ platform.Deps) (platform.Parts, error) {
-	srv := &server{}
-	return platform.Parts{
-		Register: func(s *grpc.Server) { loyaltyv1.RegisterLoyaltyServiceServer(s, srv) },
-		Gateway: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
-			return loyaltyv1.RegisterLoyaltyServiceHandlerClient(ctx, mux, loyaltyv1.NewLoyaltyServiceClient(conn))
+		Name:       Name,
+		Version:    "0.2.0",
+		Ports:      platform.Ports{GRPC: 50051, HTTP: 8081, Admin: 9101},
+		Migrations: []postgres.MigrationSet{db.Migrations},
+		Policy:     Policy(),
+		OpenAPI:    doc,
+		Config:     cfg,
+		Build: func(_ context.Context, d platform.Deps) (platform.Parts, error) {
+			ac, err := cfg.App()
+			if err != nil {
+				return platform.Parts{}, err
+			}
+			a, err := app.New(d.Pool, ac, opts...)
+			if err != nil {
+				return platform.Parts{}, err
+			}
+			srv := NewServer(a)
+			consumers := make([]platform.Consumer, cfg.Consumers)
+			for i := range consumers {
+				consumers[i] = platform.Consumer{Options: consumerOptions(cfg.OrderBatchSize), Handler: Handler(a, d.Logger)}
+			}
+			return platform.Parts{
+				Register: srv.register,
+				Gateway: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
+					return loyaltyv1.RegisterLoyaltyServiceHandlerClient(ctx, mux, loyaltyv1.NewLoyaltyServiceClient(conn))
+				},
+				Validators: validators(),
+				Consumers:  consumers,
+				Workers:    []func(context.Context) error{a.JobWorker(cfg.JobInterval, d.Logger)},
+			}, nil
 		},
 	}, nil
 }

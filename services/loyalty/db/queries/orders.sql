@@ -1,0 +1,18 @@
+-- name: GetOrder :one
+SELECT order_id, member_id, "order", result, points, refunded, refund_ids, cancelled, spend_minor, created_at
+FROM orders WHERE order_id = $1 FOR UPDATE;
+
+-- name: UpdateOrderRefunds :exec
+UPDATE orders SET refunded = $2, refund_ids = $3, cancelled = $4, spend_minor = $5 WHERE order_id = $1;
+
+-- name: SpendInWindow :one
+SELECT COALESCE(sum(spend_minor), 0)::bigint FROM orders WHERE member_id = @member_id AND created_at >= @from_time AND created_at < @to_time;
+
+-- name: PointsEarnedInWindow :one
+-- Points earned in a window: credits of accruals, net of what refunds took back.
+SELECT COALESCE(sum(points), 0)::bigint FROM entries
+WHERE member_id = @member_id AND created_at >= @from_time AND created_at < @to_time
+  AND (type IN ('accrual', 'referral_reward') OR (type = 'refund_clawback' AND order_id <> ''));
+
+-- name: RedeemedCount :one
+SELECT count(*) FROM redemptions WHERE member_id = $1 AND reward_id = $2 AND status = 'completed';
