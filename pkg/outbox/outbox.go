@@ -73,7 +73,10 @@ func Add(ctx context.Context, tx pgx.Tx, evs ...events.Event) error {
 	if len(evs) == 0 {
 		return nil
 	}
-	b := &pgx.Batch{}
+	topics := make([]string, 0, len(evs))
+	keys := make([]*string, 0, len(evs))
+	headers := make([]string, 0, len(evs))
+	payloads := make([][]byte, 0, len(evs))
 	for _, ev := range evs {
 		km, err := events.Encode(ctx, ev)
 		if err != nil {
@@ -92,9 +95,20 @@ func Add(ctx context.Context, tx pgx.Tx, evs ...events.Event) error {
 			k := string(km.Key)
 			key = &k
 		}
-		b.Queue(`INSERT INTO outbox (topic, key, headers, payload) VALUES ($1, $2, $3, $4)`, km.Topic, key, hj, km.Value)
+		topics = append(topics, km.Topic)
+		keys = append(keys, key)
+		headers = append(headers, string(hj))
+		payloads = append(payloads, km.Value)
 	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	// One statement for all events: one round trip, and the statement-level
+	// notify trigger wakes the relay once. WITH ORDINALITY keeps the ids in
+	// the order of evs.
+	_, err := tx.Exec(ctx, `
+		INSERT INTO outbox (topic, key, headers, payload)
+		SELECT topic, key, headers::jsonb, payload
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[]) WITH ORDINALITY AS e(topic, key, headers, payload, n)
+		ORDER BY n`, topics, keys, headers, payloads)
+	if err != nil {
 		return fmt.Errorf("outbox: add %d events: %w", len(evs), err)
 	}
 	return nil

@@ -379,3 +379,37 @@ func TestAnIdleRelayKeepsItsSessionThroughManyPollTimeouts(t *testing.T) {
 		t.Errorf("expected no errors from an idle relay, got logs:\n%s", logs.String())
 	}
 }
+
+// The events of one transaction keep the order they were added in, across
+// several Add calls and across relay batches, and a transaction that
+// commits later follows all of them.
+func TestEventsOfOneTransactionKeepTheirOrderAcrossAddsAndBatches(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	pool := pgtest.NewDB(t, outbox.Migrations)
+	broker := kafkatest.NewBroker(t, topic)
+	var first, second []events.Event
+	for n := int64(0); n < 60; n++ {
+		first = append(first, event(n))
+	}
+	for n := int64(60); n < 70; n++ {
+		second = append(second, event(n))
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	// Three Adds in one transaction: 25, then 1, then 34 events.
+	for _, part := range [][]events.Event{first[:25], first[25:26], first[26:]} {
+		if err := outbox.Add(ctx, tx, part...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	addInTx(t, pool, second...)
+	startRelay(t, pool, broker.Addrs(), outbox.RelayOptions{BatchSize: 7})
+	assertOnceInOrder(t, readUntil(t, broker.Addrs(), 69), 70)
+}

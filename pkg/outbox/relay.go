@@ -192,7 +192,7 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 		SELECT id, topic, key, headers, payload
 		FROM outbox
 		WHERE commit_seq IS NOT NULL
-		ORDER BY commit_seq
+		ORDER BY commit_seq, id
 		LIMIT $1`, r.o.BatchSize)
 	if err != nil {
 		return 0, fmt.Errorf("outbox: read batch: %w", err)

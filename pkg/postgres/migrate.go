@@ -10,6 +10,7 @@ import (
 	"regexp"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
@@ -121,10 +122,14 @@ func (l advisoryLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) error
 
 var _ lock.SessionLocker = advisoryLocker{}
 
+// stdlibConfig parses url as the pool does, so pool settings in it
+// (pool_max_conns and friends) are understood and left out of the single
+// connection migrations use, instead of reaching the server as unknown
+// parameters.
 func stdlibConfig(url string) (*pgx.ConnConfig, error) {
-	cfg, err := pgx.ParseConfig(url)
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse connection URL: %w", err)
 	}
-	return cfg, nil
+	return cfg.ConnConfig, nil
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -351,5 +352,23 @@ func TestConnectFailsForAnUnreachableServer(t *testing.T) {
 	defer cancel()
 	if _, err := postgres.Connect(ctx, "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2"); err == nil {
 		t.Error("Connect to port 1: expected an error, got nil")
+	}
+}
+
+// The same DATABASE_URL serves the pool and the migrations, so pool
+// settings in it must not break migrating.
+func TestMigrateAcceptsPoolSettingsInTheURL(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDBURL(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	withPool := url + sep + "pool_max_conns=7&pool_min_conns=1"
+	if err := postgres.Migrate(context.Background(), withPool, accounts); err != nil {
+		t.Fatalf("Migrate with pool settings in the URL: %v", err)
+	}
+	if got := appliedVersion(t, connect(t, withPool), "accounts"); got != 2 {
+		t.Errorf("version of set accounts: expected 2, got %d", got)
 	}
 }

@@ -4,8 +4,8 @@
 -- them.
 CREATE TABLE outbox (
     id         bigserial   PRIMARY KEY,
-    -- Transaction that wrote the row; kept to find long-running writers
-    -- holding back the relay, not used for ordering (see commit_seq).
+    -- Transaction that wrote the row: the commit trigger numbers the rows
+    -- of its own transaction by it.
     txid       xid8        NOT NULL DEFAULT pg_current_xact_id(),
     -- Position in commit order, assigned by the deferred trigger below while
     -- the writing transaction commits. NULL only inside that transaction.
@@ -17,20 +17,31 @@ CREATE TABLE outbox (
     created_at timestamptz NOT NULL DEFAULT now()
 );
 
-CREATE INDEX outbox_commit_seq_idx ON outbox (commit_seq) WHERE commit_seq IS NOT NULL;
+CREATE INDEX outbox_commit_seq_idx ON outbox (commit_seq, id) WHERE commit_seq IS NOT NULL;
+-- Finds the rows of the committing transaction without scanning a backlog.
+CREATE INDEX outbox_unsequenced_idx ON outbox (txid) WHERE commit_seq IS NULL;
 
 CREATE SEQUENCE outbox_commit_seq AS bigint;
 
--- Runs at COMMIT (deferred constraint trigger). The transaction-scoped
--- advisory lock is held until the commit is visible, so writers take
--- sequence numbers one after the other in exactly the order they become
--- visible: when the relay sees commit_seq n, every smaller number is either
--- visible too or rolled back.
+-- Runs at COMMIT (deferred constraint trigger), once per row, but only the
+-- first call of a transaction works: it takes the transaction-scoped
+-- advisory lock and gives all of the transaction's rows one sequence number;
+-- later calls see the transaction-local flag and return. The lock is held
+-- until the commit is visible, so transactions take numbers one after the
+-- other in exactly the order they become visible: when the relay sees
+-- commit_seq n, every smaller number is either visible too or rolled back.
+-- Rows of one transaction keep their insert order by id.
 -- +goose StatementBegin
 CREATE FUNCTION outbox_assign_commit_seq() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('outbox.sequenced', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     PERFORM pg_advisory_xact_lock(7310420935522189313);
-    UPDATE outbox SET commit_seq = nextval('outbox_commit_seq') WHERE id = NEW.id;
+    UPDATE outbox SET commit_seq = s.v
+    FROM (SELECT nextval('outbox_commit_seq') AS v) AS s
+    WHERE txid = pg_current_xact_id() AND commit_seq IS NULL;
+    PERFORM set_config('outbox.sequenced', 'on', true);
     RETURN NULL;
 END
 $$;
