@@ -464,7 +464,7 @@ type GetRecommendationsRequest struct {
 	Placement Placement `protobuf:"varint,3,opt,name=placement,proto3,enum=recommendation.v1.Placement" json:"placement,omitempty"`
 	// How to recommend; the placement's default when unspecified.
 	Strategy Strategy `protobuf:"varint,4,opt,name=strategy,proto3,enum=recommendation.v1.Strategy" json:"strategy,omitempty"`
-	// Items wanted, 1 to 100 (default 10).
+	// Items wanted, 1 to 100; 0 is rejected (REST clients must pass it).
 	Limit int32 `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Never return these products.
 	ExcludeProductIds []string `protobuf:"bytes,6,rep,name=exclude_product_ids,json=excludeProductIds,proto3" json:"exclude_product_ids,omitempty"`

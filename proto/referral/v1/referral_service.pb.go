@@ -41,8 +41,11 @@ const (
 	CampaignStatus_CAMPAIGN_STATUS_ACTIVE CampaignStatus = 2
 	// Paused by a marketer.
 	CampaignStatus_CAMPAIGN_STATUS_PAUSED CampaignStatus = 3
-	// Past ends_at or out of budget.
+	// Ended by a marketer or past ends_at (a spent budget rejects conversions
+	// with REJECTION_REASON_BUDGET_EXHAUSTED but does not end the campaign).
 	CampaignStatus_CAMPAIGN_STATUS_ENDED CampaignStatus = 4
+	// Scheduled: becomes active by itself at starts_at.
+	CampaignStatus_CAMPAIGN_STATUS_SCHEDULED CampaignStatus = 5
 )
 
 // Enum value maps for CampaignStatus.
@@ -53,6 +56,7 @@ var (
 		2: "CAMPAIGN_STATUS_ACTIVE",
 		3: "CAMPAIGN_STATUS_PAUSED",
 		4: "CAMPAIGN_STATUS_ENDED",
+		5: "CAMPAIGN_STATUS_SCHEDULED",
 	}
 	CampaignStatus_value = map[string]int32{
 		"CAMPAIGN_STATUS_UNSPECIFIED": 0,
@@ -60,6 +64,7 @@ var (
 		"CAMPAIGN_STATUS_ACTIVE":      2,
 		"CAMPAIGN_STATUS_PAUSED":      3,
 		"CAMPAIGN_STATUS_ENDED":       4,
+		"CAMPAIGN_STATUS_SCHEDULED":   5,
 	}
 )
 
@@ -88,6 +93,61 @@ func (x CampaignStatus) Number() protoreflect.EnumNumber {
 // Deprecated: Use CampaignStatus.Descriptor instead.
 func (CampaignStatus) EnumDescriptor() ([]byte, []int) {
 	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{0}
+}
+
+// AttributionModel says which touch a sign-up is credited to when the friend
+// clicked more than one link within the attribution window.
+type AttributionModel int32
+
+const (
+	// Not given: last click.
+	AttributionModel_ATTRIBUTION_MODEL_UNSPECIFIED AttributionModel = 0
+	// The most recent touch wins (a code given at sign-up is the latest touch).
+	AttributionModel_ATTRIBUTION_MODEL_LAST_CLICK AttributionModel = 1
+	// The earliest click in the window wins (rewards the original introducer);
+	// a code given at sign-up wins only when there is no click.
+	AttributionModel_ATTRIBUTION_MODEL_FIRST_CLICK AttributionModel = 2
+)
+
+// Enum value maps for AttributionModel.
+var (
+	AttributionModel_name = map[int32]string{
+		0: "ATTRIBUTION_MODEL_UNSPECIFIED",
+		1: "ATTRIBUTION_MODEL_LAST_CLICK",
+		2: "ATTRIBUTION_MODEL_FIRST_CLICK",
+	}
+	AttributionModel_value = map[string]int32{
+		"ATTRIBUTION_MODEL_UNSPECIFIED": 0,
+		"ATTRIBUTION_MODEL_LAST_CLICK":  1,
+		"ATTRIBUTION_MODEL_FIRST_CLICK": 2,
+	}
+)
+
+func (x AttributionModel) Enum() *AttributionModel {
+	p := new(AttributionModel)
+	*p = x
+	return p
+}
+
+func (x AttributionModel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AttributionModel) Descriptor() protoreflect.EnumDescriptor {
+	return file_referral_v1_referral_service_proto_enumTypes[1].Descriptor()
+}
+
+func (AttributionModel) Type() protoreflect.EnumType {
+	return &file_referral_v1_referral_service_proto_enumTypes[1]
+}
+
+func (x AttributionModel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AttributionModel.Descriptor instead.
+func (AttributionModel) EnumDescriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{1}
 }
 
 // RewardKind is what a beneficiary gets.
@@ -131,11 +191,11 @@ func (x RewardKind) String() string {
 }
 
 func (RewardKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_referral_v1_referral_service_proto_enumTypes[1].Descriptor()
+	return file_referral_v1_referral_service_proto_enumTypes[2].Descriptor()
 }
 
 func (RewardKind) Type() protoreflect.EnumType {
-	return &file_referral_v1_referral_service_proto_enumTypes[1]
+	return &file_referral_v1_referral_service_proto_enumTypes[2]
 }
 
 func (x RewardKind) Number() protoreflect.EnumNumber {
@@ -144,7 +204,61 @@ func (x RewardKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RewardKind.Descriptor instead.
 func (RewardKind) EnumDescriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{1}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{2}
+}
+
+// AttributionWindowFrom says what the attribution window is measured from.
+type AttributionWindowFrom int32
+
+const (
+	// Not given: from the click.
+	AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_UNSPECIFIED AttributionWindowFrom = 0
+	// From the credited click, or from the sign-up when the code was given
+	// at sign-up without a click.
+	AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_CLICK AttributionWindowFrom = 1
+	// From the friend's sign-up.
+	AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_SIGN_UP AttributionWindowFrom = 2
+)
+
+// Enum value maps for AttributionWindowFrom.
+var (
+	AttributionWindowFrom_name = map[int32]string{
+		0: "ATTRIBUTION_WINDOW_FROM_UNSPECIFIED",
+		1: "ATTRIBUTION_WINDOW_FROM_CLICK",
+		2: "ATTRIBUTION_WINDOW_FROM_SIGN_UP",
+	}
+	AttributionWindowFrom_value = map[string]int32{
+		"ATTRIBUTION_WINDOW_FROM_UNSPECIFIED": 0,
+		"ATTRIBUTION_WINDOW_FROM_CLICK":       1,
+		"ATTRIBUTION_WINDOW_FROM_SIGN_UP":     2,
+	}
+)
+
+func (x AttributionWindowFrom) Enum() *AttributionWindowFrom {
+	p := new(AttributionWindowFrom)
+	*p = x
+	return p
+}
+
+func (x AttributionWindowFrom) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AttributionWindowFrom) Descriptor() protoreflect.EnumDescriptor {
+	return file_referral_v1_referral_service_proto_enumTypes[3].Descriptor()
+}
+
+func (AttributionWindowFrom) Type() protoreflect.EnumType {
+	return &file_referral_v1_referral_service_proto_enumTypes[3]
+}
+
+func (x AttributionWindowFrom) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AttributionWindowFrom.Descriptor instead.
+func (AttributionWindowFrom) EnumDescriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{3}
 }
 
 // CodeKind is who owns a code.
@@ -188,11 +302,11 @@ func (x CodeKind) String() string {
 }
 
 func (CodeKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_referral_v1_referral_service_proto_enumTypes[2].Descriptor()
+	return file_referral_v1_referral_service_proto_enumTypes[4].Descriptor()
 }
 
 func (CodeKind) Type() protoreflect.EnumType {
-	return &file_referral_v1_referral_service_proto_enumTypes[2]
+	return &file_referral_v1_referral_service_proto_enumTypes[4]
 }
 
 func (x CodeKind) Number() protoreflect.EnumNumber {
@@ -201,7 +315,7 @@ func (x CodeKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CodeKind.Descriptor instead.
 func (CodeKind) EnumDescriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{2}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{4}
 }
 
 // RejectionReason is why a referral or its reward was rejected. Marketers
@@ -310,11 +424,11 @@ func (x RejectionReason) String() string {
 }
 
 func (RejectionReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_referral_v1_referral_service_proto_enumTypes[3].Descriptor()
+	return file_referral_v1_referral_service_proto_enumTypes[5].Descriptor()
 }
 
 func (RejectionReason) Type() protoreflect.EnumType {
-	return &file_referral_v1_referral_service_proto_enumTypes[3]
+	return &file_referral_v1_referral_service_proto_enumTypes[5]
 }
 
 func (x RejectionReason) Number() protoreflect.EnumNumber {
@@ -323,7 +437,7 @@ func (x RejectionReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RejectionReason.Descriptor instead.
 func (RejectionReason) EnumDescriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{3}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{5}
 }
 
 // ReferralStatus is how far a referral got.
@@ -375,11 +489,11 @@ func (x ReferralStatus) String() string {
 }
 
 func (ReferralStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_referral_v1_referral_service_proto_enumTypes[4].Descriptor()
+	return file_referral_v1_referral_service_proto_enumTypes[6].Descriptor()
 }
 
 func (ReferralStatus) Type() protoreflect.EnumType {
-	return &file_referral_v1_referral_service_proto_enumTypes[4]
+	return &file_referral_v1_referral_service_proto_enumTypes[6]
 }
 
 func (x ReferralStatus) Number() protoreflect.EnumNumber {
@@ -388,7 +502,7 @@ func (x ReferralStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReferralStatus.Descriptor instead.
 func (ReferralStatus) EnumDescriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{4}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{6}
 }
 
 // RewardSpec is the reward for one side of a referral.
@@ -553,8 +667,10 @@ type CampaignConditions struct {
 	// Hours after sign-up without an order before one ReferralNudgeDue is
 	// emitted; 0 disables nudges.
 	NudgeAfterHours int32 `protobuf:"varint,5,opt,name=nudge_after_hours,json=nudgeAfterHours,proto3" json:"nudge_after_hours,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// What attribution_window_days is measured from; the click when unspecified.
+	AttributionWindowFrom AttributionWindowFrom `protobuf:"varint,6,opt,name=attribution_window_from,json=attributionWindowFrom,proto3,enum=referral.v1.AttributionWindowFrom" json:"attribution_window_from,omitempty"`
+	unknownFields         protoimpl.UnknownFields
+	sizeCache             protoimpl.SizeCache
 }
 
 func (x *CampaignConditions) Reset() {
@@ -620,6 +736,13 @@ func (x *CampaignConditions) GetNudgeAfterHours() int32 {
 		return x.NudgeAfterHours
 	}
 	return 0
+}
+
+func (x *CampaignConditions) GetAttributionWindowFrom() AttributionWindowFrom {
+	if x != nil {
+		return x.AttributionWindowFrom
+	}
+	return AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_UNSPECIFIED
 }
 
 // ReferrerEligibility says who may refer; empty fields do not restrict.
@@ -782,9 +905,11 @@ type Campaign struct {
 	// When created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Which touch a sign-up is credited to; last click when unspecified.
+	AttributionModel AttributionModel `protobuf:"varint,16,opt,name=attribution_model,json=attributionModel,proto3,enum=referral.v1.AttributionModel" json:"attribution_model,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Campaign) Reset() {
@@ -920,6 +1045,13 @@ func (x *Campaign) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Campaign) GetAttributionModel() AttributionModel {
+	if x != nil {
+		return x.AttributionModel
+	}
+	return AttributionModel_ATTRIBUTION_MODEL_UNSPECIFIED
 }
 
 // CreateCampaignRequest creates a campaign.
@@ -1234,6 +1366,116 @@ func (x *GetCampaignResponse) GetCampaign() *Campaign {
 	return nil
 }
 
+// UpdateCampaignRequest replaces a campaign's terms.
+type UpdateCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign.
+	CampaignId string `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The new terms; campaign_id, status and the timestamps are ignored.
+	Campaign      *Campaign `protobuf:"bytes,3,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCampaignRequest) Reset() {
+	*x = UpdateCampaignRequest{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCampaignRequest) ProtoMessage() {}
+
+func (x *UpdateCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCampaignRequest.ProtoReflect.Descriptor instead.
+func (*UpdateCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *UpdateCampaignRequest) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *UpdateCampaignRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *UpdateCampaignRequest) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// UpdateCampaignResponse carries the updated campaign.
+type UpdateCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateCampaignResponse) Reset() {
+	*x = UpdateCampaignResponse{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateCampaignResponse) ProtoMessage() {}
+
+func (x *UpdateCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateCampaignResponse.ProtoReflect.Descriptor instead.
+func (*UpdateCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
 // ActivateCampaignRequest activates a campaign.
 type ActivateCampaignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1247,7 +1489,7 @@ type ActivateCampaignRequest struct {
 
 func (x *ActivateCampaignRequest) Reset() {
 	*x = ActivateCampaignRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[12]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1259,7 +1501,7 @@ func (x *ActivateCampaignRequest) String() string {
 func (*ActivateCampaignRequest) ProtoMessage() {}
 
 func (x *ActivateCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[12]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1272,7 +1514,7 @@ func (x *ActivateCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateCampaignRequest.ProtoReflect.Descriptor instead.
 func (*ActivateCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{12}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ActivateCampaignRequest) GetCampaignId() string {
@@ -1300,7 +1542,7 @@ type ActivateCampaignResponse struct {
 
 func (x *ActivateCampaignResponse) Reset() {
 	*x = ActivateCampaignResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[13]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1312,7 +1554,7 @@ func (x *ActivateCampaignResponse) String() string {
 func (*ActivateCampaignResponse) ProtoMessage() {}
 
 func (x *ActivateCampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[13]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1325,7 +1567,7 @@ func (x *ActivateCampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ActivateCampaignResponse.ProtoReflect.Descriptor instead.
 func (*ActivateCampaignResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{13}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ActivateCampaignResponse) GetCampaign() *Campaign {
@@ -1348,7 +1590,7 @@ type PauseCampaignRequest struct {
 
 func (x *PauseCampaignRequest) Reset() {
 	*x = PauseCampaignRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[14]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1602,7 @@ func (x *PauseCampaignRequest) String() string {
 func (*PauseCampaignRequest) ProtoMessage() {}
 
 func (x *PauseCampaignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[14]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1615,7 @@ func (x *PauseCampaignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseCampaignRequest.ProtoReflect.Descriptor instead.
 func (*PauseCampaignRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{14}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PauseCampaignRequest) GetCampaignId() string {
@@ -1401,7 +1643,7 @@ type PauseCampaignResponse struct {
 
 func (x *PauseCampaignResponse) Reset() {
 	*x = PauseCampaignResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[15]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1655,7 @@ func (x *PauseCampaignResponse) String() string {
 func (*PauseCampaignResponse) ProtoMessage() {}
 
 func (x *PauseCampaignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[15]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,12 +1668,520 @@ func (x *PauseCampaignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PauseCampaignResponse.ProtoReflect.Descriptor instead.
 func (*PauseCampaignResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{15}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PauseCampaignResponse) GetCampaign() *Campaign {
 	if x != nil {
 		return x.Campaign
+	}
+	return nil
+}
+
+// ScheduleCampaignRequest schedules a draft campaign.
+type ScheduleCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign.
+	CampaignId string `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// When the campaign starts; the campaign's starts_at when unset. Must be
+	// in the future (and before ends_at).
+	StartsAt      *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=starts_at,json=startsAt,proto3" json:"starts_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleCampaignRequest) Reset() {
+	*x = ScheduleCampaignRequest{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleCampaignRequest) ProtoMessage() {}
+
+func (x *ScheduleCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleCampaignRequest.ProtoReflect.Descriptor instead.
+func (*ScheduleCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *ScheduleCampaignRequest) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *ScheduleCampaignRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *ScheduleCampaignRequest) GetStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartsAt
+	}
+	return nil
+}
+
+// ScheduleCampaignResponse carries the scheduled campaign.
+type ScheduleCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleCampaignResponse) Reset() {
+	*x = ScheduleCampaignResponse{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleCampaignResponse) ProtoMessage() {}
+
+func (x *ScheduleCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleCampaignResponse.ProtoReflect.Descriptor instead.
+func (*ScheduleCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *ScheduleCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// EndCampaignRequest ends a campaign.
+type EndCampaignRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign.
+	CampaignId string `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *EndCampaignRequest) Reset() {
+	*x = EndCampaignRequest{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndCampaignRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndCampaignRequest) ProtoMessage() {}
+
+func (x *EndCampaignRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndCampaignRequest.ProtoReflect.Descriptor instead.
+func (*EndCampaignRequest) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *EndCampaignRequest) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *EndCampaignRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+// EndCampaignResponse carries the ended campaign.
+type EndCampaignResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign.
+	Campaign      *Campaign `protobuf:"bytes,1,opt,name=campaign,proto3" json:"campaign,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndCampaignResponse) Reset() {
+	*x = EndCampaignResponse{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndCampaignResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndCampaignResponse) ProtoMessage() {}
+
+func (x *EndCampaignResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndCampaignResponse.ProtoReflect.Descriptor instead.
+func (*EndCampaignResponse) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *EndCampaignResponse) GetCampaign() *Campaign {
+	if x != nil {
+		return x.Campaign
+	}
+	return nil
+}
+
+// AddCouponCodesRequest uploads coupon codes into a pool.
+type AddCouponCodesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pool (RewardSpec.coupon_pool).
+	Pool string `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The codes: 1 to 10,000 per request, each 1 to 64 printable characters
+	// without spaces.
+	Codes         []string `protobuf:"bytes,3,rep,name=codes,proto3" json:"codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCouponCodesRequest) Reset() {
+	*x = AddCouponCodesRequest{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCouponCodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCouponCodesRequest) ProtoMessage() {}
+
+func (x *AddCouponCodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCouponCodesRequest.ProtoReflect.Descriptor instead.
+func (*AddCouponCodesRequest) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *AddCouponCodesRequest) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *AddCouponCodesRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *AddCouponCodesRequest) GetCodes() []string {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+// AddCouponCodesResponse says what the upload changed.
+type AddCouponCodesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Codes added (codes already in the pool, or repeated, are not counted).
+	Added int32 `protobuf:"varint,1,opt,name=added,proto3" json:"added,omitempty"`
+	// Codes in the pool not yet given to a reward, after the upload.
+	Available int64 `protobuf:"varint,2,opt,name=available,proto3" json:"available,omitempty"`
+	// Rewards that found the pool empty and wait for a code; the worker's
+	// next run pays as many as there are codes.
+	WaitingRewards int64 `protobuf:"varint,3,opt,name=waiting_rewards,json=waitingRewards,proto3" json:"waiting_rewards,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AddCouponCodesResponse) Reset() {
+	*x = AddCouponCodesResponse{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCouponCodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCouponCodesResponse) ProtoMessage() {}
+
+func (x *AddCouponCodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCouponCodesResponse.ProtoReflect.Descriptor instead.
+func (*AddCouponCodesResponse) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AddCouponCodesResponse) GetAdded() int32 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *AddCouponCodesResponse) GetAvailable() int64 {
+	if x != nil {
+		return x.Available
+	}
+	return 0
+}
+
+func (x *AddCouponCodesResponse) GetWaitingRewards() int64 {
+	if x != nil {
+		return x.WaitingRewards
+	}
+	return 0
+}
+
+// CouponPool is a pool's level.
+type CouponPool struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pool.
+	Pool string `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	// Codes not yet given to a reward.
+	Available int64 `protobuf:"varint,2,opt,name=available,proto3" json:"available,omitempty"`
+	// Codes given to rewards.
+	Given int64 `protobuf:"varint,3,opt,name=given,proto3" json:"given,omitempty"`
+	// Rewards that found the pool empty and wait for a code.
+	WaitingRewards int64 `protobuf:"varint,4,opt,name=waiting_rewards,json=waitingRewards,proto3" json:"waiting_rewards,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CouponPool) Reset() {
+	*x = CouponPool{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CouponPool) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CouponPool) ProtoMessage() {}
+
+func (x *CouponPool) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CouponPool.ProtoReflect.Descriptor instead.
+func (*CouponPool) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CouponPool) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+func (x *CouponPool) GetAvailable() int64 {
+	if x != nil {
+		return x.Available
+	}
+	return 0
+}
+
+func (x *CouponPool) GetGiven() int64 {
+	if x != nil {
+		return x.Given
+	}
+	return 0
+}
+
+func (x *CouponPool) GetWaitingRewards() int64 {
+	if x != nil {
+		return x.WaitingRewards
+	}
+	return 0
+}
+
+// GetCouponPoolRequest names a pool.
+type GetCouponPoolRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pool (RewardSpec.coupon_pool).
+	Pool          string `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCouponPoolRequest) Reset() {
+	*x = GetCouponPoolRequest{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCouponPoolRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCouponPoolRequest) ProtoMessage() {}
+
+func (x *GetCouponPoolRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCouponPoolRequest.ProtoReflect.Descriptor instead.
+func (*GetCouponPoolRequest) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *GetCouponPoolRequest) GetPool() string {
+	if x != nil {
+		return x.Pool
+	}
+	return ""
+}
+
+// GetCouponPoolResponse carries the pool's level (zeros for a pool nobody
+// uploaded to yet).
+type GetCouponPoolResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The pool.
+	Pool          *CouponPool `protobuf:"bytes,1,opt,name=pool,proto3" json:"pool,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetCouponPoolResponse) Reset() {
+	*x = GetCouponPoolResponse{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetCouponPoolResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetCouponPoolResponse) ProtoMessage() {}
+
+func (x *GetCouponPoolResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetCouponPoolResponse.ProtoReflect.Descriptor instead.
+func (*GetCouponPoolResponse) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *GetCouponPoolResponse) GetPool() *CouponPool {
+	if x != nil {
+		return x.Pool
 	}
 	return nil
 }
@@ -1459,7 +2209,7 @@ type ReferralCode struct {
 
 func (x *ReferralCode) Reset() {
 	*x = ReferralCode{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[16]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1471,7 +2221,7 @@ func (x *ReferralCode) String() string {
 func (*ReferralCode) ProtoMessage() {}
 
 func (x *ReferralCode) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[16]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1484,7 +2234,7 @@ func (x *ReferralCode) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferralCode.ProtoReflect.Descriptor instead.
 func (*ReferralCode) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{16}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReferralCode) GetCode() string {
@@ -1560,7 +2310,7 @@ type CreateReferralCodeRequest struct {
 
 func (x *CreateReferralCodeRequest) Reset() {
 	*x = CreateReferralCodeRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[17]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +2322,7 @@ func (x *CreateReferralCodeRequest) String() string {
 func (*CreateReferralCodeRequest) ProtoMessage() {}
 
 func (x *CreateReferralCodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[17]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +2335,7 @@ func (x *CreateReferralCodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReferralCodeRequest.ProtoReflect.Descriptor instead.
 func (*CreateReferralCodeRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{17}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateReferralCodeRequest) GetCampaignId() string {
@@ -1648,7 +2398,7 @@ type CreateReferralCodeResponse struct {
 
 func (x *CreateReferralCodeResponse) Reset() {
 	*x = CreateReferralCodeResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[18]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1660,7 +2410,7 @@ func (x *CreateReferralCodeResponse) String() string {
 func (*CreateReferralCodeResponse) ProtoMessage() {}
 
 func (x *CreateReferralCodeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[18]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1673,7 +2423,7 @@ func (x *CreateReferralCodeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateReferralCodeResponse.ProtoReflect.Descriptor instead.
 func (*CreateReferralCodeResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{18}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateReferralCodeResponse) GetCode() *ReferralCode {
@@ -1706,7 +2456,7 @@ type RecordClickRequest struct {
 
 func (x *RecordClickRequest) Reset() {
 	*x = RecordClickRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[19]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1718,7 +2468,7 @@ func (x *RecordClickRequest) String() string {
 func (*RecordClickRequest) ProtoMessage() {}
 
 func (x *RecordClickRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[19]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1731,7 +2481,7 @@ func (x *RecordClickRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordClickRequest.ProtoReflect.Descriptor instead.
 func (*RecordClickRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{19}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RecordClickRequest) GetCode() string {
@@ -1796,7 +2546,7 @@ type RecordClickResponse struct {
 
 func (x *RecordClickResponse) Reset() {
 	*x = RecordClickResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[20]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +2558,7 @@ func (x *RecordClickResponse) String() string {
 func (*RecordClickResponse) ProtoMessage() {}
 
 func (x *RecordClickResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[20]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +2571,7 @@ func (x *RecordClickResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RecordClickResponse.ProtoReflect.Descriptor instead.
 func (*RecordClickResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{20}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RecordClickResponse) GetClickId() string {
@@ -1867,7 +2617,7 @@ type Attribution struct {
 
 func (x *Attribution) Reset() {
 	*x = Attribution{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[21]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +2629,7 @@ func (x *Attribution) String() string {
 func (*Attribution) ProtoMessage() {}
 
 func (x *Attribution) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[21]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2642,7 @@ func (x *Attribution) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribution.ProtoReflect.Descriptor instead.
 func (*Attribution) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{21}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Attribution) GetAttributionId() string {
@@ -1985,7 +2735,7 @@ type Decision struct {
 
 func (x *Decision) Reset() {
 	*x = Decision{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[22]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1997,7 +2747,7 @@ func (x *Decision) String() string {
 func (*Decision) ProtoMessage() {}
 
 func (x *Decision) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[22]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2010,7 +2760,7 @@ func (x *Decision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Decision.ProtoReflect.Descriptor instead.
 func (*Decision) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{22}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Decision) GetReasonCode() string {
@@ -2077,7 +2827,7 @@ type CreateAttributionRequest struct {
 
 func (x *CreateAttributionRequest) Reset() {
 	*x = CreateAttributionRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[23]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2089,7 +2839,7 @@ func (x *CreateAttributionRequest) String() string {
 func (*CreateAttributionRequest) ProtoMessage() {}
 
 func (x *CreateAttributionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[23]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2102,7 +2852,7 @@ func (x *CreateAttributionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAttributionRequest.ProtoReflect.Descriptor instead.
 func (*CreateAttributionRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{23}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CreateAttributionRequest) GetIdempotencyKey() string {
@@ -2186,7 +2936,7 @@ type CreateAttributionResponse struct {
 
 func (x *CreateAttributionResponse) Reset() {
 	*x = CreateAttributionResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[24]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2198,7 +2948,7 @@ func (x *CreateAttributionResponse) String() string {
 func (*CreateAttributionResponse) ProtoMessage() {}
 
 func (x *CreateAttributionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[24]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2211,7 +2961,7 @@ func (x *CreateAttributionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAttributionResponse.ProtoReflect.Descriptor instead.
 func (*CreateAttributionResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{24}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CreateAttributionResponse) GetAttribution() *Attribution {
@@ -2238,7 +2988,7 @@ type GetCampaignStatsRequest struct {
 
 func (x *GetCampaignStatsRequest) Reset() {
 	*x = GetCampaignStatsRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[25]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +3000,7 @@ func (x *GetCampaignStatsRequest) String() string {
 func (*GetCampaignStatsRequest) ProtoMessage() {}
 
 func (x *GetCampaignStatsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[25]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +3013,7 @@ func (x *GetCampaignStatsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignStatsRequest.ProtoReflect.Descriptor instead.
 func (*GetCampaignStatsRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{25}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetCampaignStatsRequest) GetCampaignId() string {
@@ -2314,7 +3064,7 @@ type ReferrerStats struct {
 
 func (x *ReferrerStats) Reset() {
 	*x = ReferrerStats{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[26]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2326,7 +3076,7 @@ func (x *ReferrerStats) String() string {
 func (*ReferrerStats) ProtoMessage() {}
 
 func (x *ReferrerStats) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[26]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2339,7 +3089,7 @@ func (x *ReferrerStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferrerStats.ProtoReflect.Descriptor instead.
 func (*ReferrerStats) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{26}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReferrerStats) GetCustomerId() string {
@@ -2403,14 +3153,25 @@ type CampaignStats struct {
 	// Average successful referrals per referrer who shared (k-factor).
 	ViralCoefficient float64 `protobuf:"fixed64,11,opt,name=viral_coefficient,json=viralCoefficient,proto3" json:"viral_coefficient,omitempty"`
 	// Best referrers by conversions.
-	TopReferrers  []*ReferrerStats `protobuf:"bytes,12,rep,name=top_referrers,json=topReferrers,proto3" json:"top_referrers,omitempty"`
+	TopReferrers []*ReferrerStats `protobuf:"bytes,12,rep,name=top_referrers,json=topReferrers,proto3" json:"top_referrers,omitempty"`
+	// Rejected referrals by reason code (see docs/referral.md), so marketers
+	// see which fraud or program rule is rejecting.
+	RejectionsByReason map[string]int64 `protobuf:"bytes,13,rep,name=rejections_by_reason,json=rejectionsByReason,proto3" json:"rejections_by_reason,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Points committed against the budget: converted referrals' rewards,
+	// pending or paid (voided ones return theirs). Not limited by the time range.
+	BudgetPointsCommitted int64 `protobuf:"varint,14,opt,name=budget_points_committed,json=budgetPointsCommitted,proto3" json:"budget_points_committed,omitempty"`
+	// Discount value committed against the money budget, likewise.
+	BudgetValueCommitted *v1.Money `protobuf:"bytes,15,opt,name=budget_value_committed,json=budgetValueCommitted,proto3" json:"budget_value_committed,omitempty"`
+	// Partners (influencers, affiliates) owning partner codes, reported apart
+	// from customers: by conversions, as many as top_referrers_limit.
+	TopPartners   []*ReferrerStats `protobuf:"bytes,16,rep,name=top_partners,json=topPartners,proto3" json:"top_partners,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CampaignStats) Reset() {
 	*x = CampaignStats{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[27]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2422,7 +3183,7 @@ func (x *CampaignStats) String() string {
 func (*CampaignStats) ProtoMessage() {}
 
 func (x *CampaignStats) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[27]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2435,7 +3196,7 @@ func (x *CampaignStats) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CampaignStats.ProtoReflect.Descriptor instead.
 func (*CampaignStats) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{27}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *CampaignStats) GetCampaignId() string {
@@ -2522,6 +3283,34 @@ func (x *CampaignStats) GetTopReferrers() []*ReferrerStats {
 	return nil
 }
 
+func (x *CampaignStats) GetRejectionsByReason() map[string]int64 {
+	if x != nil {
+		return x.RejectionsByReason
+	}
+	return nil
+}
+
+func (x *CampaignStats) GetBudgetPointsCommitted() int64 {
+	if x != nil {
+		return x.BudgetPointsCommitted
+	}
+	return 0
+}
+
+func (x *CampaignStats) GetBudgetValueCommitted() *v1.Money {
+	if x != nil {
+		return x.BudgetValueCommitted
+	}
+	return nil
+}
+
+func (x *CampaignStats) GetTopPartners() []*ReferrerStats {
+	if x != nil {
+		return x.TopPartners
+	}
+	return nil
+}
+
 // GetCampaignStatsResponse carries the funnel.
 type GetCampaignStatsResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2533,7 +3322,7 @@ type GetCampaignStatsResponse struct {
 
 func (x *GetCampaignStatsResponse) Reset() {
 	*x = GetCampaignStatsResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[28]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +3334,7 @@ func (x *GetCampaignStatsResponse) String() string {
 func (*GetCampaignStatsResponse) ProtoMessage() {}
 
 func (x *GetCampaignStatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[28]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +3347,7 @@ func (x *GetCampaignStatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCampaignStatsResponse.ProtoReflect.Descriptor instead.
 func (*GetCampaignStatsResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{28}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetCampaignStatsResponse) GetStats() *CampaignStats {
@@ -2601,7 +3390,7 @@ type Referral struct {
 
 func (x *Referral) Reset() {
 	*x = Referral{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[29]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2613,7 +3402,7 @@ func (x *Referral) String() string {
 func (*Referral) ProtoMessage() {}
 
 func (x *Referral) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[29]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2626,7 +3415,7 @@ func (x *Referral) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Referral.ProtoReflect.Descriptor instead.
 func (*Referral) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{29}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *Referral) GetAttributionId() string {
@@ -2730,7 +3519,7 @@ type MilestoneProgress struct {
 
 func (x *MilestoneProgress) Reset() {
 	*x = MilestoneProgress{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[30]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2742,7 +3531,7 @@ func (x *MilestoneProgress) String() string {
 func (*MilestoneProgress) ProtoMessage() {}
 
 func (x *MilestoneProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[30]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2755,7 +3544,7 @@ func (x *MilestoneProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MilestoneProgress.ProtoReflect.Descriptor instead.
 func (*MilestoneProgress) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{30}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *MilestoneProgress) GetCampaignId() string {
@@ -2786,6 +3575,135 @@ func (x *MilestoneProgress) GetNextStepReward() *RewardSpec {
 	return nil
 }
 
+// ListCampaignReferralsRequest pages through a campaign's referrals.
+type ListCampaignReferralsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The campaign.
+	CampaignId string `protobuf:"bytes,1,opt,name=campaign_id,json=campaignId,proto3" json:"campaign_id,omitempty"`
+	// Only referrals at this stage (e.g. REFERRAL_STATUS_REJECTED); all when
+	// unspecified.
+	Status ReferralStatus `protobuf:"varint,2,opt,name=status,proto3,enum=referral.v1.ReferralStatus" json:"status,omitempty"`
+	// Maximum referrals per page (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCampaignReferralsRequest) Reset() {
+	*x = ListCampaignReferralsRequest{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCampaignReferralsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCampaignReferralsRequest) ProtoMessage() {}
+
+func (x *ListCampaignReferralsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCampaignReferralsRequest.ProtoReflect.Descriptor instead.
+func (*ListCampaignReferralsRequest) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListCampaignReferralsRequest) GetCampaignId() string {
+	if x != nil {
+		return x.CampaignId
+	}
+	return ""
+}
+
+func (x *ListCampaignReferralsRequest) GetStatus() ReferralStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ReferralStatus_REFERRAL_STATUS_UNSPECIFIED
+}
+
+func (x *ListCampaignReferralsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListCampaignReferralsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListCampaignReferralsResponse is one page of a campaign's referrals.
+type ListCampaignReferralsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Referrals, newest sign-up first, rejected ones with their decision.
+	Attributions []*Attribution `protobuf:"bytes,1,rep,name=attributions,proto3" json:"attributions,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListCampaignReferralsResponse) Reset() {
+	*x = ListCampaignReferralsResponse{}
+	mi := &file_referral_v1_referral_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListCampaignReferralsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListCampaignReferralsResponse) ProtoMessage() {}
+
+func (x *ListCampaignReferralsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_referral_v1_referral_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListCampaignReferralsResponse.ProtoReflect.Descriptor instead.
+func (*ListCampaignReferralsResponse) Descriptor() ([]byte, []int) {
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *ListCampaignReferralsResponse) GetAttributions() []*Attribution {
+	if x != nil {
+		return x.Attributions
+	}
+	return nil
+}
+
+func (x *ListCampaignReferralsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // ListCustomerReferralsRequest pages through a referrer's referrals.
 type ListCustomerReferralsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2803,7 +3721,7 @@ type ListCustomerReferralsRequest struct {
 
 func (x *ListCustomerReferralsRequest) Reset() {
 	*x = ListCustomerReferralsRequest{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[31]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2815,7 +3733,7 @@ func (x *ListCustomerReferralsRequest) String() string {
 func (*ListCustomerReferralsRequest) ProtoMessage() {}
 
 func (x *ListCustomerReferralsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[31]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2828,7 +3746,7 @@ func (x *ListCustomerReferralsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerReferralsRequest.ProtoReflect.Descriptor instead.
 func (*ListCustomerReferralsRequest) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{31}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListCustomerReferralsRequest) GetCustomerId() string {
@@ -2874,7 +3792,7 @@ type ListCustomerReferralsResponse struct {
 
 func (x *ListCustomerReferralsResponse) Reset() {
 	*x = ListCustomerReferralsResponse{}
-	mi := &file_referral_v1_referral_service_proto_msgTypes[32]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2886,7 +3804,7 @@ func (x *ListCustomerReferralsResponse) String() string {
 func (*ListCustomerReferralsResponse) ProtoMessage() {}
 
 func (x *ListCustomerReferralsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_referral_v1_referral_service_proto_msgTypes[32]
+	mi := &file_referral_v1_referral_service_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2899,7 +3817,7 @@ func (x *ListCustomerReferralsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListCustomerReferralsResponse.ProtoReflect.Descriptor instead.
 func (*ListCustomerReferralsResponse) Descriptor() ([]byte, []int) {
-	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{32}
+	return file_referral_v1_referral_service_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListCustomerReferralsResponse) GetReferrals() []*Referral {
@@ -2940,13 +3858,14 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\n" +
 	"RewardStep\x12'\n" +
 	"\x0fmin_conversions\x18\x01 \x01(\x05R\x0eminConversions\x12/\n" +
-	"\x06reward\x18\x02 \x01(\v2\x17.referral.v1.RewardSpecR\x06reward\"\x88\x02\n" +
+	"\x06reward\x18\x02 \x01(\v2\x17.referral.v1.RewardSpecR\x06reward\"\xe4\x02\n" +
 	"\x12CampaignConditions\x12:\n" +
 	"\x0fmin_order_value\x18\x01 \x01(\v2\x12.commerce.v1.MoneyR\rminOrderValue\x126\n" +
 	"\x17attribution_window_days\x18\x02 \x01(\x05R\x15attributionWindowDays\x12(\n" +
 	"\x10hold_period_days\x18\x03 \x01(\x05R\x0eholdPeriodDays\x12(\n" +
 	"\x10first_order_only\x18\x04 \x01(\bR\x0efirstOrderOnly\x12*\n" +
-	"\x11nudge_after_hours\x18\x05 \x01(\x05R\x0fnudgeAfterHours\"x\n" +
+	"\x11nudge_after_hours\x18\x05 \x01(\x05R\x0fnudgeAfterHours\x12Z\n" +
+	"\x17attribution_window_from\x18\x06 \x01(\x0e2\".referral.v1.AttributionWindowFromR\x15attributionWindowFrom\"x\n" +
 	"\x13ReferrerEligibility\x12\x1f\n" +
 	"\vsegment_ids\x18\x01 \x03(\tR\n" +
 	"segmentIds\x12%\n" +
@@ -2955,7 +3874,7 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\fCampaignCaps\x127\n" +
 	"\x18max_rewards_per_referrer\x18\x01 \x01(\x05R\x15maxRewardsPerReferrer\x12#\n" +
 	"\rbudget_points\x18\x02 \x01(\x03R\fbudgetPoints\x125\n" +
-	"\fbudget_value\x18\x03 \x01(\v2\x12.commerce.v1.MoneyR\vbudgetValue\"\xa9\x06\n" +
+	"\fbudget_value\x18\x03 \x01(\v2\x12.commerce.v1.MoneyR\vbudgetValue\"\xf5\x06\n" +
 	"\bCampaign\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x12\n" +
@@ -2977,7 +3896,8 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"s\n" +
+	"updated_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12J\n" +
+	"\x11attribution_model\x18\x10 \x01(\x0e2\x1d.referral.v1.AttributionModelR\x10attributionModel\"s\n" +
 	"\x15CreateCampaignRequest\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x121\n" +
 	"\bcampaign\x18\x02 \x01(\v2\x15.referral.v1.CampaignR\bcampaign\"K\n" +
@@ -2995,6 +3915,13 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\"H\n" +
 	"\x13GetCampaignResponse\x121\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x15.referral.v1.CampaignR\bcampaign\"\x94\x01\n" +
+	"\x15UpdateCampaignRequest\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x121\n" +
+	"\bcampaign\x18\x03 \x01(\v2\x15.referral.v1.CampaignR\bcampaign\"K\n" +
+	"\x16UpdateCampaignResponse\x121\n" +
 	"\bcampaign\x18\x01 \x01(\v2\x15.referral.v1.CampaignR\bcampaign\"c\n" +
 	"\x17ActivateCampaignRequest\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
@@ -3007,7 +3934,38 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"campaignId\x12'\n" +
 	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"J\n" +
 	"\x15PauseCampaignResponse\x121\n" +
-	"\bcampaign\x18\x01 \x01(\v2\x15.referral.v1.CampaignR\bcampaign\"\x86\x02\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x15.referral.v1.CampaignR\bcampaign\"\x9c\x01\n" +
+	"\x17ScheduleCampaignRequest\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x127\n" +
+	"\tstarts_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\bstartsAt\"M\n" +
+	"\x18ScheduleCampaignResponse\x121\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x15.referral.v1.CampaignR\bcampaign\"^\n" +
+	"\x12EndCampaignRequest\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\"H\n" +
+	"\x13EndCampaignResponse\x121\n" +
+	"\bcampaign\x18\x01 \x01(\v2\x15.referral.v1.CampaignR\bcampaign\"j\n" +
+	"\x15AddCouponCodesRequest\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x14\n" +
+	"\x05codes\x18\x03 \x03(\tR\x05codes\"u\n" +
+	"\x16AddCouponCodesResponse\x12\x14\n" +
+	"\x05added\x18\x01 \x01(\x05R\x05added\x12\x1c\n" +
+	"\tavailable\x18\x02 \x01(\x03R\tavailable\x12'\n" +
+	"\x0fwaiting_rewards\x18\x03 \x01(\x03R\x0ewaitingRewards\"}\n" +
+	"\n" +
+	"CouponPool\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\x12\x1c\n" +
+	"\tavailable\x18\x02 \x01(\x03R\tavailable\x12\x14\n" +
+	"\x05given\x18\x03 \x01(\x03R\x05given\x12'\n" +
+	"\x0fwaiting_rewards\x18\x04 \x01(\x03R\x0ewaitingRewards\"*\n" +
+	"\x14GetCouponPoolRequest\x12\x12\n" +
+	"\x04pool\x18\x01 \x01(\tR\x04pool\"D\n" +
+	"\x15GetCouponPoolResponse\x12+\n" +
+	"\x04pool\x18\x01 \x01(\v2\x17.referral.v1.CouponPoolR\x04pool\"\x86\x02\n" +
 	"\fReferralCode\x12\x12\n" +
 	"\x04code\x18\x01 \x01(\tR\x04code\x12\x1f\n" +
 	"\vcampaign_id\x18\x02 \x01(\tR\n" +
@@ -3106,7 +4064,7 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\asignups\x18\x02 \x01(\x03R\asignups\x12 \n" +
 	"\vconversions\x18\x03 \x01(\x03R\vconversions\x12'\n" +
 	"\x0fpoints_rewarded\x18\x04 \x01(\x03R\x0epointsRewarded\x12\x18\n" +
-	"\apartner\x18\x05 \x01(\bR\apartner\"\xe6\x03\n" +
+	"\apartner\x18\x05 \x01(\bR\apartner\"\xd4\x06\n" +
 	"\rCampaignStats\x12\x1f\n" +
 	"\vcampaign_id\x18\x01 \x01(\tR\n" +
 	"campaignId\x12\x16\n" +
@@ -3124,7 +4082,14 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\x0fconversion_rate\x18\n" +
 	" \x01(\x01R\x0econversionRate\x12+\n" +
 	"\x11viral_coefficient\x18\v \x01(\x01R\x10viralCoefficient\x12?\n" +
-	"\rtop_referrers\x18\f \x03(\v2\x1a.referral.v1.ReferrerStatsR\ftopReferrers\"L\n" +
+	"\rtop_referrers\x18\f \x03(\v2\x1a.referral.v1.ReferrerStatsR\ftopReferrers\x12d\n" +
+	"\x14rejections_by_reason\x18\r \x03(\v22.referral.v1.CampaignStats.RejectionsByReasonEntryR\x12rejectionsByReason\x126\n" +
+	"\x17budget_points_committed\x18\x0e \x01(\x03R\x15budgetPointsCommitted\x12H\n" +
+	"\x16budget_value_committed\x18\x0f \x01(\v2\x12.commerce.v1.MoneyR\x14budgetValueCommitted\x12=\n" +
+	"\ftop_partners\x18\x10 \x03(\v2\x1a.referral.v1.ReferrerStatsR\vtopPartners\x1aE\n" +
+	"\x17RejectionsByReasonEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"L\n" +
 	"\x18GetCampaignStatsResponse\x120\n" +
 	"\x05stats\x18\x01 \x01(\v2\x1a.referral.v1.CampaignStatsR\x05stats\"\xa9\x05\n" +
 	"\bReferral\x12%\n" +
@@ -3150,7 +4115,17 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"campaignId\x12 \n" +
 	"\vconversions\x18\x02 \x01(\x05R\vconversions\x122\n" +
 	"\x15next_step_conversions\x18\x03 \x01(\x05R\x13nextStepConversions\x12A\n" +
-	"\x10next_step_reward\x18\x04 \x01(\v2\x17.referral.v1.RewardSpecR\x0enextStepReward\"\x9c\x01\n" +
+	"\x10next_step_reward\x18\x04 \x01(\v2\x17.referral.v1.RewardSpecR\x0enextStepReward\"\xb0\x01\n" +
+	"\x1cListCampaignReferralsRequest\x12\x1f\n" +
+	"\vcampaign_id\x18\x01 \x01(\tR\n" +
+	"campaignId\x123\n" +
+	"\x06status\x18\x02 \x01(\x0e2\x1b.referral.v1.ReferralStatusR\x06status\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\x85\x01\n" +
+	"\x1dListCampaignReferralsResponse\x12<\n" +
+	"\fattributions\x18\x01 \x03(\v2\x18.referral.v1.AttributionR\fattributions\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x9c\x01\n" +
 	"\x1cListCustomerReferralsRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1f\n" +
@@ -3164,19 +4139,28 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\n" +
 	"milestones\x18\x02 \x03(\v2\x1e.referral.v1.MilestoneProgressR\n" +
 	"milestones\x12&\n" +
-	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken*\x9f\x01\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken*\xbe\x01\n" +
 	"\x0eCampaignStatus\x12\x1f\n" +
 	"\x1bCAMPAIGN_STATUS_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15CAMPAIGN_STATUS_DRAFT\x10\x01\x12\x1a\n" +
 	"\x16CAMPAIGN_STATUS_ACTIVE\x10\x02\x12\x1a\n" +
 	"\x16CAMPAIGN_STATUS_PAUSED\x10\x03\x12\x19\n" +
-	"\x15CAMPAIGN_STATUS_ENDED\x10\x04*\x83\x01\n" +
+	"\x15CAMPAIGN_STATUS_ENDED\x10\x04\x12\x1d\n" +
+	"\x19CAMPAIGN_STATUS_SCHEDULED\x10\x05*z\n" +
+	"\x10AttributionModel\x12!\n" +
+	"\x1dATTRIBUTION_MODEL_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cATTRIBUTION_MODEL_LAST_CLICK\x10\x01\x12!\n" +
+	"\x1dATTRIBUTION_MODEL_FIRST_CLICK\x10\x02*\x83\x01\n" +
 	"\n" +
 	"RewardKind\x12\x1b\n" +
 	"\x17REWARD_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12REWARD_KIND_POINTS\x10\x01\x12\x1e\n" +
 	"\x1aREWARD_KIND_FIXED_DISCOUNT\x10\x02\x12 \n" +
-	"\x1cREWARD_KIND_PERCENT_DISCOUNT\x10\x03*j\n" +
+	"\x1cREWARD_KIND_PERCENT_DISCOUNT\x10\x03*\x88\x01\n" +
+	"\x15AttributionWindowFrom\x12'\n" +
+	"#ATTRIBUTION_WINDOW_FROM_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dATTRIBUTION_WINDOW_FROM_CLICK\x10\x01\x12#\n" +
+	"\x1fATTRIBUTION_WINDOW_FROM_SIGN_UP\x10\x02*j\n" +
 	"\bCodeKind\x12\x19\n" +
 	"\x15CODE_KIND_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12CODE_KIND_CUSTOMER\x10\x01\x12\x14\n" +
@@ -3210,17 +4194,23 @@ const file_referral_v1_referral_service_proto_rawDesc = "" +
 	"\x19REFERRAL_STATUS_SIGNED_UP\x10\x02\x12\x1d\n" +
 	"\x19REFERRAL_STATUS_CONVERTED\x10\x03\x12\x1c\n" +
 	"\x18REFERRAL_STATUS_REWARDED\x10\x04\x12\x1c\n" +
-	"\x18REFERRAL_STATUS_REJECTED\x10\x052\xa8\v\n" +
+	"\x18REFERRAL_STATUS_REJECTED\x10\x052\x9a\x12\n" +
 	"\x0fReferralService\x12|\n" +
 	"\x0eCreateCampaign\x12\".referral.v1.CreateCampaignRequest\x1a#.referral.v1.CreateCampaignResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/referral/campaigns\x12y\n" +
 	"\rListCampaigns\x12!.referral.v1.ListCampaignsRequest\x1a\".referral.v1.ListCampaignsResponse\"!\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/referral/campaigns\x90\x02\x01\x12\x81\x01\n" +
-	"\vGetCampaign\x12\x1f.referral.v1.GetCampaignRequest\x1a .referral.v1.GetCampaignResponse\"/\x82\xd3\xe4\x93\x02&\x12$/v1/referral/campaigns/{campaign_id}\x90\x02\x01\x12\x99\x01\n" +
+	"\vGetCampaign\x12\x1f.referral.v1.GetCampaignRequest\x1a .referral.v1.GetCampaignResponse\"/\x82\xd3\xe4\x93\x02&\x12$/v1/referral/campaigns/{campaign_id}\x90\x02\x01\x12\x8a\x01\n" +
+	"\x0eUpdateCampaign\x12\".referral.v1.UpdateCampaignRequest\x1a#.referral.v1.UpdateCampaignResponse\"/\x82\xd3\xe4\x93\x02):\x01*\x1a$/v1/referral/campaigns/{campaign_id}\x12\x99\x01\n" +
 	"\x10ActivateCampaign\x12$.referral.v1.ActivateCampaignRequest\x1a%.referral.v1.ActivateCampaignResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/referral/campaigns/{campaign_id}:activate\x12\x8d\x01\n" +
-	"\rPauseCampaign\x12!.referral.v1.PauseCampaignRequest\x1a\".referral.v1.PauseCampaignResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/referral/campaigns/{campaign_id}:pause\x12\x9c\x01\n" +
+	"\rPauseCampaign\x12!.referral.v1.PauseCampaignRequest\x1a\".referral.v1.PauseCampaignResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/referral/campaigns/{campaign_id}:pause\x12\x99\x01\n" +
+	"\x10ScheduleCampaign\x12$.referral.v1.ScheduleCampaignRequest\x1a%.referral.v1.ScheduleCampaignResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/referral/campaigns/{campaign_id}:schedule\x12\x85\x01\n" +
+	"\vEndCampaign\x12\x1f.referral.v1.EndCampaignRequest\x1a .referral.v1.EndCampaignResponse\"3\x82\xd3\xe4\x93\x02-:\x01*\"(/v1/referral/campaigns/{campaign_id}:end\x12\x8c\x01\n" +
+	"\x0eAddCouponCodes\x12\".referral.v1.AddCouponCodesRequest\x1a#.referral.v1.AddCouponCodesResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/referral/coupon-pools/{pool}/codes\x12\x83\x01\n" +
+	"\rGetCouponPool\x12!.referral.v1.GetCouponPoolRequest\x1a\".referral.v1.GetCouponPoolResponse\"+\x82\xd3\xe4\x93\x02\"\x12 /v1/referral/coupon-pools/{pool}\x90\x02\x01\x12\x9c\x01\n" +
 	"\x12CreateReferralCode\x12&.referral.v1.CreateReferralCodeRequest\x1a'.referral.v1.CreateReferralCodeResponse\"5\x82\xd3\xe4\x93\x02/:\x01*\"*/v1/referral/campaigns/{campaign_id}/codes\x12}\n" +
 	"\vRecordClick\x12\x1f.referral.v1.RecordClickRequest\x1a .referral.v1.RecordClickResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/referral/codes/{code}/clicks\x12\x88\x01\n" +
 	"\x11CreateAttribution\x12%.referral.v1.CreateAttributionRequest\x1a&.referral.v1.CreateAttributionResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/referral/attributions\x12\x96\x01\n" +
 	"\x10GetCampaignStats\x12$.referral.v1.GetCampaignStatsRequest\x1a%.referral.v1.GetCampaignStatsResponse\"5\x82\xd3\xe4\x93\x02,\x12*/v1/referral/campaigns/{campaign_id}/stats\x90\x02\x01\x12\xa9\x01\n" +
+	"\x15ListCampaignReferrals\x12).referral.v1.ListCampaignReferralsRequest\x1a*.referral.v1.ListCampaignReferralsResponse\"9\x82\xd3\xe4\x93\x020\x12./v1/referral/campaigns/{campaign_id}/referrals\x90\x02\x01\x12\xa9\x01\n" +
 	"\x15ListCustomerReferrals\x12).referral.v1.ListCustomerReferralsRequest\x1a*.referral.v1.ListCustomerReferralsResponse\"9\x82\xd3\xe4\x93\x020\x12./v1/referral/customers/{customer_id}/referrals\x90\x02\x01B\xbd\x01\x92Av\x12)\n" +
 	"\x15Affinity Referral API*\f\n" +
 	"\n" +
@@ -3243,132 +4233,173 @@ func file_referral_v1_referral_service_proto_rawDescGZIP() []byte {
 	return file_referral_v1_referral_service_proto_rawDescData
 }
 
-var file_referral_v1_referral_service_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_referral_v1_referral_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_referral_v1_referral_service_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_referral_v1_referral_service_proto_msgTypes = make([]protoimpl.MessageInfo, 48)
 var file_referral_v1_referral_service_proto_goTypes = []any{
 	(CampaignStatus)(0),                   // 0: referral.v1.CampaignStatus
-	(RewardKind)(0),                       // 1: referral.v1.RewardKind
-	(CodeKind)(0),                         // 2: referral.v1.CodeKind
-	(RejectionReason)(0),                  // 3: referral.v1.RejectionReason
-	(ReferralStatus)(0),                   // 4: referral.v1.ReferralStatus
-	(*RewardSpec)(nil),                    // 5: referral.v1.RewardSpec
-	(*RewardStep)(nil),                    // 6: referral.v1.RewardStep
-	(*CampaignConditions)(nil),            // 7: referral.v1.CampaignConditions
-	(*ReferrerEligibility)(nil),           // 8: referral.v1.ReferrerEligibility
-	(*CampaignCaps)(nil),                  // 9: referral.v1.CampaignCaps
-	(*Campaign)(nil),                      // 10: referral.v1.Campaign
-	(*CreateCampaignRequest)(nil),         // 11: referral.v1.CreateCampaignRequest
-	(*CreateCampaignResponse)(nil),        // 12: referral.v1.CreateCampaignResponse
-	(*ListCampaignsRequest)(nil),          // 13: referral.v1.ListCampaignsRequest
-	(*ListCampaignsResponse)(nil),         // 14: referral.v1.ListCampaignsResponse
-	(*GetCampaignRequest)(nil),            // 15: referral.v1.GetCampaignRequest
-	(*GetCampaignResponse)(nil),           // 16: referral.v1.GetCampaignResponse
-	(*ActivateCampaignRequest)(nil),       // 17: referral.v1.ActivateCampaignRequest
-	(*ActivateCampaignResponse)(nil),      // 18: referral.v1.ActivateCampaignResponse
-	(*PauseCampaignRequest)(nil),          // 19: referral.v1.PauseCampaignRequest
-	(*PauseCampaignResponse)(nil),         // 20: referral.v1.PauseCampaignResponse
-	(*ReferralCode)(nil),                  // 21: referral.v1.ReferralCode
-	(*CreateReferralCodeRequest)(nil),     // 22: referral.v1.CreateReferralCodeRequest
-	(*CreateReferralCodeResponse)(nil),    // 23: referral.v1.CreateReferralCodeResponse
-	(*RecordClickRequest)(nil),            // 24: referral.v1.RecordClickRequest
-	(*RecordClickResponse)(nil),           // 25: referral.v1.RecordClickResponse
-	(*Attribution)(nil),                   // 26: referral.v1.Attribution
-	(*Decision)(nil),                      // 27: referral.v1.Decision
-	(*CreateAttributionRequest)(nil),      // 28: referral.v1.CreateAttributionRequest
-	(*CreateAttributionResponse)(nil),     // 29: referral.v1.CreateAttributionResponse
-	(*GetCampaignStatsRequest)(nil),       // 30: referral.v1.GetCampaignStatsRequest
-	(*ReferrerStats)(nil),                 // 31: referral.v1.ReferrerStats
-	(*CampaignStats)(nil),                 // 32: referral.v1.CampaignStats
-	(*GetCampaignStatsResponse)(nil),      // 33: referral.v1.GetCampaignStatsResponse
-	(*Referral)(nil),                      // 34: referral.v1.Referral
-	(*MilestoneProgress)(nil),             // 35: referral.v1.MilestoneProgress
-	(*ListCustomerReferralsRequest)(nil),  // 36: referral.v1.ListCustomerReferralsRequest
-	(*ListCustomerReferralsResponse)(nil), // 37: referral.v1.ListCustomerReferralsResponse
-	nil,                                   // 38: referral.v1.Decision.EvidenceEntry
-	(*v1.Money)(nil),                      // 39: commerce.v1.Money
-	(*timestamppb.Timestamp)(nil),         // 40: google.protobuf.Timestamp
+	(AttributionModel)(0),                 // 1: referral.v1.AttributionModel
+	(RewardKind)(0),                       // 2: referral.v1.RewardKind
+	(AttributionWindowFrom)(0),            // 3: referral.v1.AttributionWindowFrom
+	(CodeKind)(0),                         // 4: referral.v1.CodeKind
+	(RejectionReason)(0),                  // 5: referral.v1.RejectionReason
+	(ReferralStatus)(0),                   // 6: referral.v1.ReferralStatus
+	(*RewardSpec)(nil),                    // 7: referral.v1.RewardSpec
+	(*RewardStep)(nil),                    // 8: referral.v1.RewardStep
+	(*CampaignConditions)(nil),            // 9: referral.v1.CampaignConditions
+	(*ReferrerEligibility)(nil),           // 10: referral.v1.ReferrerEligibility
+	(*CampaignCaps)(nil),                  // 11: referral.v1.CampaignCaps
+	(*Campaign)(nil),                      // 12: referral.v1.Campaign
+	(*CreateCampaignRequest)(nil),         // 13: referral.v1.CreateCampaignRequest
+	(*CreateCampaignResponse)(nil),        // 14: referral.v1.CreateCampaignResponse
+	(*ListCampaignsRequest)(nil),          // 15: referral.v1.ListCampaignsRequest
+	(*ListCampaignsResponse)(nil),         // 16: referral.v1.ListCampaignsResponse
+	(*GetCampaignRequest)(nil),            // 17: referral.v1.GetCampaignRequest
+	(*GetCampaignResponse)(nil),           // 18: referral.v1.GetCampaignResponse
+	(*UpdateCampaignRequest)(nil),         // 19: referral.v1.UpdateCampaignRequest
+	(*UpdateCampaignResponse)(nil),        // 20: referral.v1.UpdateCampaignResponse
+	(*ActivateCampaignRequest)(nil),       // 21: referral.v1.ActivateCampaignRequest
+	(*ActivateCampaignResponse)(nil),      // 22: referral.v1.ActivateCampaignResponse
+	(*PauseCampaignRequest)(nil),          // 23: referral.v1.PauseCampaignRequest
+	(*PauseCampaignResponse)(nil),         // 24: referral.v1.PauseCampaignResponse
+	(*ScheduleCampaignRequest)(nil),       // 25: referral.v1.ScheduleCampaignRequest
+	(*ScheduleCampaignResponse)(nil),      // 26: referral.v1.ScheduleCampaignResponse
+	(*EndCampaignRequest)(nil),            // 27: referral.v1.EndCampaignRequest
+	(*EndCampaignResponse)(nil),           // 28: referral.v1.EndCampaignResponse
+	(*AddCouponCodesRequest)(nil),         // 29: referral.v1.AddCouponCodesRequest
+	(*AddCouponCodesResponse)(nil),        // 30: referral.v1.AddCouponCodesResponse
+	(*CouponPool)(nil),                    // 31: referral.v1.CouponPool
+	(*GetCouponPoolRequest)(nil),          // 32: referral.v1.GetCouponPoolRequest
+	(*GetCouponPoolResponse)(nil),         // 33: referral.v1.GetCouponPoolResponse
+	(*ReferralCode)(nil),                  // 34: referral.v1.ReferralCode
+	(*CreateReferralCodeRequest)(nil),     // 35: referral.v1.CreateReferralCodeRequest
+	(*CreateReferralCodeResponse)(nil),    // 36: referral.v1.CreateReferralCodeResponse
+	(*RecordClickRequest)(nil),            // 37: referral.v1.RecordClickRequest
+	(*RecordClickResponse)(nil),           // 38: referral.v1.RecordClickResponse
+	(*Attribution)(nil),                   // 39: referral.v1.Attribution
+	(*Decision)(nil),                      // 40: referral.v1.Decision
+	(*CreateAttributionRequest)(nil),      // 41: referral.v1.CreateAttributionRequest
+	(*CreateAttributionResponse)(nil),     // 42: referral.v1.CreateAttributionResponse
+	(*GetCampaignStatsRequest)(nil),       // 43: referral.v1.GetCampaignStatsRequest
+	(*ReferrerStats)(nil),                 // 44: referral.v1.ReferrerStats
+	(*CampaignStats)(nil),                 // 45: referral.v1.CampaignStats
+	(*GetCampaignStatsResponse)(nil),      // 46: referral.v1.GetCampaignStatsResponse
+	(*Referral)(nil),                      // 47: referral.v1.Referral
+	(*MilestoneProgress)(nil),             // 48: referral.v1.MilestoneProgress
+	(*ListCampaignReferralsRequest)(nil),  // 49: referral.v1.ListCampaignReferralsRequest
+	(*ListCampaignReferralsResponse)(nil), // 50: referral.v1.ListCampaignReferralsResponse
+	(*ListCustomerReferralsRequest)(nil),  // 51: referral.v1.ListCustomerReferralsRequest
+	(*ListCustomerReferralsResponse)(nil), // 52: referral.v1.ListCustomerReferralsResponse
+	nil,                                   // 53: referral.v1.Decision.EvidenceEntry
+	nil,                                   // 54: referral.v1.CampaignStats.RejectionsByReasonEntry
+	(*v1.Money)(nil),                      // 55: commerce.v1.Money
+	(*timestamppb.Timestamp)(nil),         // 56: google.protobuf.Timestamp
 }
 var file_referral_v1_referral_service_proto_depIdxs = []int32{
-	1,  // 0: referral.v1.RewardSpec.kind:type_name -> referral.v1.RewardKind
-	39, // 1: referral.v1.RewardSpec.discount:type_name -> commerce.v1.Money
-	39, // 2: referral.v1.RewardSpec.max_discount:type_name -> commerce.v1.Money
-	5,  // 3: referral.v1.RewardStep.reward:type_name -> referral.v1.RewardSpec
-	39, // 4: referral.v1.CampaignConditions.min_order_value:type_name -> commerce.v1.Money
-	39, // 5: referral.v1.CampaignCaps.budget_value:type_name -> commerce.v1.Money
-	0,  // 6: referral.v1.Campaign.status:type_name -> referral.v1.CampaignStatus
-	5,  // 7: referral.v1.Campaign.referrer_reward:type_name -> referral.v1.RewardSpec
-	5,  // 8: referral.v1.Campaign.friend_reward:type_name -> referral.v1.RewardSpec
-	6,  // 9: referral.v1.Campaign.referrer_reward_steps:type_name -> referral.v1.RewardStep
-	7,  // 10: referral.v1.Campaign.conditions:type_name -> referral.v1.CampaignConditions
-	8,  // 11: referral.v1.Campaign.eligibility:type_name -> referral.v1.ReferrerEligibility
-	9,  // 12: referral.v1.Campaign.caps:type_name -> referral.v1.CampaignCaps
-	40, // 13: referral.v1.Campaign.starts_at:type_name -> google.protobuf.Timestamp
-	40, // 14: referral.v1.Campaign.ends_at:type_name -> google.protobuf.Timestamp
-	40, // 15: referral.v1.Campaign.created_at:type_name -> google.protobuf.Timestamp
-	40, // 16: referral.v1.Campaign.updated_at:type_name -> google.protobuf.Timestamp
-	10, // 17: referral.v1.CreateCampaignRequest.campaign:type_name -> referral.v1.Campaign
-	10, // 18: referral.v1.CreateCampaignResponse.campaign:type_name -> referral.v1.Campaign
-	0,  // 19: referral.v1.ListCampaignsRequest.status:type_name -> referral.v1.CampaignStatus
-	10, // 20: referral.v1.ListCampaignsResponse.campaigns:type_name -> referral.v1.Campaign
-	10, // 21: referral.v1.GetCampaignResponse.campaign:type_name -> referral.v1.Campaign
-	10, // 22: referral.v1.ActivateCampaignResponse.campaign:type_name -> referral.v1.Campaign
-	10, // 23: referral.v1.PauseCampaignResponse.campaign:type_name -> referral.v1.Campaign
-	2,  // 24: referral.v1.ReferralCode.kind:type_name -> referral.v1.CodeKind
-	40, // 25: referral.v1.ReferralCode.created_at:type_name -> google.protobuf.Timestamp
-	5,  // 26: referral.v1.CreateReferralCodeRequest.partner_reward:type_name -> referral.v1.RewardSpec
-	5,  // 27: referral.v1.CreateReferralCodeRequest.partner_friend_reward:type_name -> referral.v1.RewardSpec
-	21, // 28: referral.v1.CreateReferralCodeResponse.code:type_name -> referral.v1.ReferralCode
-	40, // 29: referral.v1.RecordClickRequest.occurred_at:type_name -> google.protobuf.Timestamp
-	4,  // 30: referral.v1.Attribution.status:type_name -> referral.v1.ReferralStatus
-	3,  // 31: referral.v1.Attribution.rejection_reason:type_name -> referral.v1.RejectionReason
-	40, // 32: referral.v1.Attribution.created_at:type_name -> google.protobuf.Timestamp
-	27, // 33: referral.v1.Attribution.decision:type_name -> referral.v1.Decision
-	38, // 34: referral.v1.Decision.evidence:type_name -> referral.v1.Decision.EvidenceEntry
-	40, // 35: referral.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
-	40, // 36: referral.v1.CreateAttributionRequest.signed_up_at:type_name -> google.protobuf.Timestamp
-	26, // 37: referral.v1.CreateAttributionResponse.attribution:type_name -> referral.v1.Attribution
-	40, // 38: referral.v1.GetCampaignStatsRequest.start_time:type_name -> google.protobuf.Timestamp
-	40, // 39: referral.v1.GetCampaignStatsRequest.end_time:type_name -> google.protobuf.Timestamp
-	39, // 40: referral.v1.CampaignStats.discount_cost:type_name -> commerce.v1.Money
-	39, // 41: referral.v1.CampaignStats.revenue:type_name -> commerce.v1.Money
-	31, // 42: referral.v1.CampaignStats.top_referrers:type_name -> referral.v1.ReferrerStats
-	32, // 43: referral.v1.GetCampaignStatsResponse.stats:type_name -> referral.v1.CampaignStats
-	4,  // 44: referral.v1.Referral.status:type_name -> referral.v1.ReferralStatus
-	3,  // 45: referral.v1.Referral.rejection_reason:type_name -> referral.v1.RejectionReason
-	5,  // 46: referral.v1.Referral.reward:type_name -> referral.v1.RewardSpec
-	40, // 47: referral.v1.Referral.reward_pending_until:type_name -> google.protobuf.Timestamp
-	40, // 48: referral.v1.Referral.clicked_at:type_name -> google.protobuf.Timestamp
-	40, // 49: referral.v1.Referral.signed_up_at:type_name -> google.protobuf.Timestamp
-	40, // 50: referral.v1.Referral.converted_at:type_name -> google.protobuf.Timestamp
-	40, // 51: referral.v1.Referral.rewarded_at:type_name -> google.protobuf.Timestamp
-	5,  // 52: referral.v1.MilestoneProgress.next_step_reward:type_name -> referral.v1.RewardSpec
-	34, // 53: referral.v1.ListCustomerReferralsResponse.referrals:type_name -> referral.v1.Referral
-	35, // 54: referral.v1.ListCustomerReferralsResponse.milestones:type_name -> referral.v1.MilestoneProgress
-	11, // 55: referral.v1.ReferralService.CreateCampaign:input_type -> referral.v1.CreateCampaignRequest
-	13, // 56: referral.v1.ReferralService.ListCampaigns:input_type -> referral.v1.ListCampaignsRequest
-	15, // 57: referral.v1.ReferralService.GetCampaign:input_type -> referral.v1.GetCampaignRequest
-	17, // 58: referral.v1.ReferralService.ActivateCampaign:input_type -> referral.v1.ActivateCampaignRequest
-	19, // 59: referral.v1.ReferralService.PauseCampaign:input_type -> referral.v1.PauseCampaignRequest
-	22, // 60: referral.v1.ReferralService.CreateReferralCode:input_type -> referral.v1.CreateReferralCodeRequest
-	24, // 61: referral.v1.ReferralService.RecordClick:input_type -> referral.v1.RecordClickRequest
-	28, // 62: referral.v1.ReferralService.CreateAttribution:input_type -> referral.v1.CreateAttributionRequest
-	30, // 63: referral.v1.ReferralService.GetCampaignStats:input_type -> referral.v1.GetCampaignStatsRequest
-	36, // 64: referral.v1.ReferralService.ListCustomerReferrals:input_type -> referral.v1.ListCustomerReferralsRequest
-	12, // 65: referral.v1.ReferralService.CreateCampaign:output_type -> referral.v1.CreateCampaignResponse
-	14, // 66: referral.v1.ReferralService.ListCampaigns:output_type -> referral.v1.ListCampaignsResponse
-	16, // 67: referral.v1.ReferralService.GetCampaign:output_type -> referral.v1.GetCampaignResponse
-	18, // 68: referral.v1.ReferralService.ActivateCampaign:output_type -> referral.v1.ActivateCampaignResponse
-	20, // 69: referral.v1.ReferralService.PauseCampaign:output_type -> referral.v1.PauseCampaignResponse
-	23, // 70: referral.v1.ReferralService.CreateReferralCode:output_type -> referral.v1.CreateReferralCodeResponse
-	25, // 71: referral.v1.ReferralService.RecordClick:output_type -> referral.v1.RecordClickResponse
-	29, // 72: referral.v1.ReferralService.CreateAttribution:output_type -> referral.v1.CreateAttributionResponse
-	33, // 73: referral.v1.ReferralService.GetCampaignStats:output_type -> referral.v1.GetCampaignStatsResponse
-	37, // 74: referral.v1.ReferralService.ListCustomerReferrals:output_type -> referral.v1.ListCustomerReferralsResponse
-	65, // [65:75] is the sub-list for method output_type
-	55, // [55:65] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	2,  // 0: referral.v1.RewardSpec.kind:type_name -> referral.v1.RewardKind
+	55, // 1: referral.v1.RewardSpec.discount:type_name -> commerce.v1.Money
+	55, // 2: referral.v1.RewardSpec.max_discount:type_name -> commerce.v1.Money
+	7,  // 3: referral.v1.RewardStep.reward:type_name -> referral.v1.RewardSpec
+	55, // 4: referral.v1.CampaignConditions.min_order_value:type_name -> commerce.v1.Money
+	3,  // 5: referral.v1.CampaignConditions.attribution_window_from:type_name -> referral.v1.AttributionWindowFrom
+	55, // 6: referral.v1.CampaignCaps.budget_value:type_name -> commerce.v1.Money
+	0,  // 7: referral.v1.Campaign.status:type_name -> referral.v1.CampaignStatus
+	7,  // 8: referral.v1.Campaign.referrer_reward:type_name -> referral.v1.RewardSpec
+	7,  // 9: referral.v1.Campaign.friend_reward:type_name -> referral.v1.RewardSpec
+	8,  // 10: referral.v1.Campaign.referrer_reward_steps:type_name -> referral.v1.RewardStep
+	9,  // 11: referral.v1.Campaign.conditions:type_name -> referral.v1.CampaignConditions
+	10, // 12: referral.v1.Campaign.eligibility:type_name -> referral.v1.ReferrerEligibility
+	11, // 13: referral.v1.Campaign.caps:type_name -> referral.v1.CampaignCaps
+	56, // 14: referral.v1.Campaign.starts_at:type_name -> google.protobuf.Timestamp
+	56, // 15: referral.v1.Campaign.ends_at:type_name -> google.protobuf.Timestamp
+	56, // 16: referral.v1.Campaign.created_at:type_name -> google.protobuf.Timestamp
+	56, // 17: referral.v1.Campaign.updated_at:type_name -> google.protobuf.Timestamp
+	1,  // 18: referral.v1.Campaign.attribution_model:type_name -> referral.v1.AttributionModel
+	12, // 19: referral.v1.CreateCampaignRequest.campaign:type_name -> referral.v1.Campaign
+	12, // 20: referral.v1.CreateCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	0,  // 21: referral.v1.ListCampaignsRequest.status:type_name -> referral.v1.CampaignStatus
+	12, // 22: referral.v1.ListCampaignsResponse.campaigns:type_name -> referral.v1.Campaign
+	12, // 23: referral.v1.GetCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	12, // 24: referral.v1.UpdateCampaignRequest.campaign:type_name -> referral.v1.Campaign
+	12, // 25: referral.v1.UpdateCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	12, // 26: referral.v1.ActivateCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	12, // 27: referral.v1.PauseCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	56, // 28: referral.v1.ScheduleCampaignRequest.starts_at:type_name -> google.protobuf.Timestamp
+	12, // 29: referral.v1.ScheduleCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	12, // 30: referral.v1.EndCampaignResponse.campaign:type_name -> referral.v1.Campaign
+	31, // 31: referral.v1.GetCouponPoolResponse.pool:type_name -> referral.v1.CouponPool
+	4,  // 32: referral.v1.ReferralCode.kind:type_name -> referral.v1.CodeKind
+	56, // 33: referral.v1.ReferralCode.created_at:type_name -> google.protobuf.Timestamp
+	7,  // 34: referral.v1.CreateReferralCodeRequest.partner_reward:type_name -> referral.v1.RewardSpec
+	7,  // 35: referral.v1.CreateReferralCodeRequest.partner_friend_reward:type_name -> referral.v1.RewardSpec
+	34, // 36: referral.v1.CreateReferralCodeResponse.code:type_name -> referral.v1.ReferralCode
+	56, // 37: referral.v1.RecordClickRequest.occurred_at:type_name -> google.protobuf.Timestamp
+	6,  // 38: referral.v1.Attribution.status:type_name -> referral.v1.ReferralStatus
+	5,  // 39: referral.v1.Attribution.rejection_reason:type_name -> referral.v1.RejectionReason
+	56, // 40: referral.v1.Attribution.created_at:type_name -> google.protobuf.Timestamp
+	40, // 41: referral.v1.Attribution.decision:type_name -> referral.v1.Decision
+	53, // 42: referral.v1.Decision.evidence:type_name -> referral.v1.Decision.EvidenceEntry
+	56, // 43: referral.v1.Decision.decided_at:type_name -> google.protobuf.Timestamp
+	56, // 44: referral.v1.CreateAttributionRequest.signed_up_at:type_name -> google.protobuf.Timestamp
+	39, // 45: referral.v1.CreateAttributionResponse.attribution:type_name -> referral.v1.Attribution
+	56, // 46: referral.v1.GetCampaignStatsRequest.start_time:type_name -> google.protobuf.Timestamp
+	56, // 47: referral.v1.GetCampaignStatsRequest.end_time:type_name -> google.protobuf.Timestamp
+	55, // 48: referral.v1.CampaignStats.discount_cost:type_name -> commerce.v1.Money
+	55, // 49: referral.v1.CampaignStats.revenue:type_name -> commerce.v1.Money
+	44, // 50: referral.v1.CampaignStats.top_referrers:type_name -> referral.v1.ReferrerStats
+	54, // 51: referral.v1.CampaignStats.rejections_by_reason:type_name -> referral.v1.CampaignStats.RejectionsByReasonEntry
+	55, // 52: referral.v1.CampaignStats.budget_value_committed:type_name -> commerce.v1.Money
+	44, // 53: referral.v1.CampaignStats.top_partners:type_name -> referral.v1.ReferrerStats
+	45, // 54: referral.v1.GetCampaignStatsResponse.stats:type_name -> referral.v1.CampaignStats
+	6,  // 55: referral.v1.Referral.status:type_name -> referral.v1.ReferralStatus
+	5,  // 56: referral.v1.Referral.rejection_reason:type_name -> referral.v1.RejectionReason
+	7,  // 57: referral.v1.Referral.reward:type_name -> referral.v1.RewardSpec
+	56, // 58: referral.v1.Referral.reward_pending_until:type_name -> google.protobuf.Timestamp
+	56, // 59: referral.v1.Referral.clicked_at:type_name -> google.protobuf.Timestamp
+	56, // 60: referral.v1.Referral.signed_up_at:type_name -> google.protobuf.Timestamp
+	56, // 61: referral.v1.Referral.converted_at:type_name -> google.protobuf.Timestamp
+	56, // 62: referral.v1.Referral.rewarded_at:type_name -> google.protobuf.Timestamp
+	7,  // 63: referral.v1.MilestoneProgress.next_step_reward:type_name -> referral.v1.RewardSpec
+	6,  // 64: referral.v1.ListCampaignReferralsRequest.status:type_name -> referral.v1.ReferralStatus
+	39, // 65: referral.v1.ListCampaignReferralsResponse.attributions:type_name -> referral.v1.Attribution
+	47, // 66: referral.v1.ListCustomerReferralsResponse.referrals:type_name -> referral.v1.Referral
+	48, // 67: referral.v1.ListCustomerReferralsResponse.milestones:type_name -> referral.v1.MilestoneProgress
+	13, // 68: referral.v1.ReferralService.CreateCampaign:input_type -> referral.v1.CreateCampaignRequest
+	15, // 69: referral.v1.ReferralService.ListCampaigns:input_type -> referral.v1.ListCampaignsRequest
+	17, // 70: referral.v1.ReferralService.GetCampaign:input_type -> referral.v1.GetCampaignRequest
+	19, // 71: referral.v1.ReferralService.UpdateCampaign:input_type -> referral.v1.UpdateCampaignRequest
+	21, // 72: referral.v1.ReferralService.ActivateCampaign:input_type -> referral.v1.ActivateCampaignRequest
+	23, // 73: referral.v1.ReferralService.PauseCampaign:input_type -> referral.v1.PauseCampaignRequest
+	25, // 74: referral.v1.ReferralService.ScheduleCampaign:input_type -> referral.v1.ScheduleCampaignRequest
+	27, // 75: referral.v1.ReferralService.EndCampaign:input_type -> referral.v1.EndCampaignRequest
+	29, // 76: referral.v1.ReferralService.AddCouponCodes:input_type -> referral.v1.AddCouponCodesRequest
+	32, // 77: referral.v1.ReferralService.GetCouponPool:input_type -> referral.v1.GetCouponPoolRequest
+	35, // 78: referral.v1.ReferralService.CreateReferralCode:input_type -> referral.v1.CreateReferralCodeRequest
+	37, // 79: referral.v1.ReferralService.RecordClick:input_type -> referral.v1.RecordClickRequest
+	41, // 80: referral.v1.ReferralService.CreateAttribution:input_type -> referral.v1.CreateAttributionRequest
+	43, // 81: referral.v1.ReferralService.GetCampaignStats:input_type -> referral.v1.GetCampaignStatsRequest
+	49, // 82: referral.v1.ReferralService.ListCampaignReferrals:input_type -> referral.v1.ListCampaignReferralsRequest
+	51, // 83: referral.v1.ReferralService.ListCustomerReferrals:input_type -> referral.v1.ListCustomerReferralsRequest
+	14, // 84: referral.v1.ReferralService.CreateCampaign:output_type -> referral.v1.CreateCampaignResponse
+	16, // 85: referral.v1.ReferralService.ListCampaigns:output_type -> referral.v1.ListCampaignsResponse
+	18, // 86: referral.v1.ReferralService.GetCampaign:output_type -> referral.v1.GetCampaignResponse
+	20, // 87: referral.v1.ReferralService.UpdateCampaign:output_type -> referral.v1.UpdateCampaignResponse
+	22, // 88: referral.v1.ReferralService.ActivateCampaign:output_type -> referral.v1.ActivateCampaignResponse
+	24, // 89: referral.v1.ReferralService.PauseCampaign:output_type -> referral.v1.PauseCampaignResponse
+	26, // 90: referral.v1.ReferralService.ScheduleCampaign:output_type -> referral.v1.ScheduleCampaignResponse
+	28, // 91: referral.v1.ReferralService.EndCampaign:output_type -> referral.v1.EndCampaignResponse
+	30, // 92: referral.v1.ReferralService.AddCouponCodes:output_type -> referral.v1.AddCouponCodesResponse
+	33, // 93: referral.v1.ReferralService.GetCouponPool:output_type -> referral.v1.GetCouponPoolResponse
+	36, // 94: referral.v1.ReferralService.CreateReferralCode:output_type -> referral.v1.CreateReferralCodeResponse
+	38, // 95: referral.v1.ReferralService.RecordClick:output_type -> referral.v1.RecordClickResponse
+	42, // 96: referral.v1.ReferralService.CreateAttribution:output_type -> referral.v1.CreateAttributionResponse
+	46, // 97: referral.v1.ReferralService.GetCampaignStats:output_type -> referral.v1.GetCampaignStatsResponse
+	50, // 98: referral.v1.ReferralService.ListCampaignReferrals:output_type -> referral.v1.ListCampaignReferralsResponse
+	52, // 99: referral.v1.ReferralService.ListCustomerReferrals:output_type -> referral.v1.ListCustomerReferralsResponse
+	84, // [84:100] is the sub-list for method output_type
+	68, // [68:84] is the sub-list for method input_type
+	68, // [68:68] is the sub-list for extension type_name
+	68, // [68:68] is the sub-list for extension extendee
+	0,  // [0:68] is the sub-list for field type_name
 }
 
 func init() { file_referral_v1_referral_service_proto_init() }
@@ -3381,8 +4412,8 @@ func file_referral_v1_referral_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_referral_v1_referral_service_proto_rawDesc), len(file_referral_v1_referral_service_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   34,
+			NumEnums:      7,
+			NumMessages:   48,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,12 +26,18 @@ const (
 	ReferralService_CreateCampaign_FullMethodName        = "/referral.v1.ReferralService/CreateCampaign"
 	ReferralService_ListCampaigns_FullMethodName         = "/referral.v1.ReferralService/ListCampaigns"
 	ReferralService_GetCampaign_FullMethodName           = "/referral.v1.ReferralService/GetCampaign"
+	ReferralService_UpdateCampaign_FullMethodName        = "/referral.v1.ReferralService/UpdateCampaign"
 	ReferralService_ActivateCampaign_FullMethodName      = "/referral.v1.ReferralService/ActivateCampaign"
 	ReferralService_PauseCampaign_FullMethodName         = "/referral.v1.ReferralService/PauseCampaign"
+	ReferralService_ScheduleCampaign_FullMethodName      = "/referral.v1.ReferralService/ScheduleCampaign"
+	ReferralService_EndCampaign_FullMethodName           = "/referral.v1.ReferralService/EndCampaign"
+	ReferralService_AddCouponCodes_FullMethodName        = "/referral.v1.ReferralService/AddCouponCodes"
+	ReferralService_GetCouponPool_FullMethodName         = "/referral.v1.ReferralService/GetCouponPool"
 	ReferralService_CreateReferralCode_FullMethodName    = "/referral.v1.ReferralService/CreateReferralCode"
 	ReferralService_RecordClick_FullMethodName           = "/referral.v1.ReferralService/RecordClick"
 	ReferralService_CreateAttribution_FullMethodName     = "/referral.v1.ReferralService/CreateAttribution"
 	ReferralService_GetCampaignStats_FullMethodName      = "/referral.v1.ReferralService/GetCampaignStats"
+	ReferralService_ListCampaignReferrals_FullMethodName = "/referral.v1.ReferralService/ListCampaignReferrals"
 	ReferralService_ListCustomerReferrals_FullMethodName = "/referral.v1.ReferralService/ListCustomerReferrals"
 )
 
@@ -50,11 +56,29 @@ type ReferralServiceClient interface {
 	ListCampaigns(ctx context.Context, in *ListCampaignsRequest, opts ...grpc.CallOption) (*ListCampaignsResponse, error)
 	// GetCampaign returns one campaign.
 	GetCampaign(ctx context.Context, in *GetCampaignRequest, opts ...grpc.CallOption) (*GetCampaignResponse, error)
+	// UpdateCampaign replaces a campaign's terms (marketer role): send the
+	// whole campaign as read from GetCampaign with the changes. The new terms
+	// apply to sign-ups and conversions from then on; rewards already earned
+	// keep theirs. An ended campaign cannot be changed.
+	UpdateCampaign(ctx context.Context, in *UpdateCampaignRequest, opts ...grpc.CallOption) (*UpdateCampaignResponse, error)
 	// ActivateCampaign starts (or resumes) a campaign (marketer role).
 	ActivateCampaign(ctx context.Context, in *ActivateCampaignRequest, opts ...grpc.CallOption) (*ActivateCampaignResponse, error)
 	// PauseCampaign stops issuing codes and attributing sign-ups (marketer role);
 	// referrals already attributed still convert.
 	PauseCampaign(ctx context.Context, in *PauseCampaignRequest, opts ...grpc.CallOption) (*PauseCampaignResponse, error)
+	// ScheduleCampaign plans a draft campaign to start by itself at starts_at
+	// (marketer role); it runs from then without anyone activating it.
+	ScheduleCampaign(ctx context.Context, in *ScheduleCampaignRequest, opts ...grpc.CallOption) (*ScheduleCampaignResponse, error)
+	// EndCampaign ends a campaign for good (marketer role): no new codes,
+	// clicks, sign-ups or conversions; rewards already pending are still paid.
+	EndCampaign(ctx context.Context, in *EndCampaignRequest, opts ...grpc.CallOption) (*EndCampaignResponse, error)
+	// AddCouponCodes uploads coupon codes into a pool that discount rewards
+	// draw from (marketer role). Codes already in the pool are skipped; rewards
+	// waiting for a coupon are paid by the next worker run.
+	AddCouponCodes(ctx context.Context, in *AddCouponCodesRequest, opts ...grpc.CallOption) (*AddCouponCodesResponse, error)
+	// GetCouponPool says how many codes a coupon pool has left and how many
+	// rewards wait for one (marketer role).
+	GetCouponPool(ctx context.Context, in *GetCouponPoolRequest, opts ...grpc.CallOption) (*GetCouponPoolResponse, error)
 	// CreateReferralCode returns the customer's code and share link for a
 	// campaign, creating it on first call (idempotent per customer and campaign).
 	CreateReferralCode(ctx context.Context, in *CreateReferralCodeRequest, opts ...grpc.CallOption) (*CreateReferralCodeResponse, error)
@@ -65,6 +89,10 @@ type ReferralServiceClient interface {
 	CreateAttribution(ctx context.Context, in *CreateAttributionRequest, opts ...grpc.CallOption) (*CreateAttributionResponse, error)
 	// GetCampaignStats returns a campaign's funnel.
 	GetCampaignStats(ctx context.Context, in *GetCampaignStatsRequest, opts ...grpc.CallOption) (*GetCampaignStatsResponse, error)
+	// ListCampaignReferrals pages through a campaign's referrals with every
+	// rejection's decision and evidence, so marketers can see why each
+	// rejected referral was rejected (marketer or service role).
+	ListCampaignReferrals(ctx context.Context, in *ListCampaignReferralsRequest, opts ...grpc.CallOption) (*ListCampaignReferralsResponse, error)
 	// ListCustomerReferrals returns a referrer's friends and their progress.
 	ListCustomerReferrals(ctx context.Context, in *ListCustomerReferralsRequest, opts ...grpc.CallOption) (*ListCustomerReferralsResponse, error)
 }
@@ -107,6 +135,16 @@ func (c *referralServiceClient) GetCampaign(ctx context.Context, in *GetCampaign
 	return out, nil
 }
 
+func (c *referralServiceClient) UpdateCampaign(ctx context.Context, in *UpdateCampaignRequest, opts ...grpc.CallOption) (*UpdateCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateCampaignResponse)
+	err := c.cc.Invoke(ctx, ReferralService_UpdateCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *referralServiceClient) ActivateCampaign(ctx context.Context, in *ActivateCampaignRequest, opts ...grpc.CallOption) (*ActivateCampaignResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ActivateCampaignResponse)
@@ -121,6 +159,46 @@ func (c *referralServiceClient) PauseCampaign(ctx context.Context, in *PauseCamp
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(PauseCampaignResponse)
 	err := c.cc.Invoke(ctx, ReferralService_PauseCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *referralServiceClient) ScheduleCampaign(ctx context.Context, in *ScheduleCampaignRequest, opts ...grpc.CallOption) (*ScheduleCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ScheduleCampaignResponse)
+	err := c.cc.Invoke(ctx, ReferralService_ScheduleCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *referralServiceClient) EndCampaign(ctx context.Context, in *EndCampaignRequest, opts ...grpc.CallOption) (*EndCampaignResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(EndCampaignResponse)
+	err := c.cc.Invoke(ctx, ReferralService_EndCampaign_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *referralServiceClient) AddCouponCodes(ctx context.Context, in *AddCouponCodesRequest, opts ...grpc.CallOption) (*AddCouponCodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddCouponCodesResponse)
+	err := c.cc.Invoke(ctx, ReferralService_AddCouponCodes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *referralServiceClient) GetCouponPool(ctx context.Context, in *GetCouponPoolRequest, opts ...grpc.CallOption) (*GetCouponPoolResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetCouponPoolResponse)
+	err := c.cc.Invoke(ctx, ReferralService_GetCouponPool_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -167,6 +245,16 @@ func (c *referralServiceClient) GetCampaignStats(ctx context.Context, in *GetCam
 	return out, nil
 }
 
+func (c *referralServiceClient) ListCampaignReferrals(ctx context.Context, in *ListCampaignReferralsRequest, opts ...grpc.CallOption) (*ListCampaignReferralsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListCampaignReferralsResponse)
+	err := c.cc.Invoke(ctx, ReferralService_ListCampaignReferrals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *referralServiceClient) ListCustomerReferrals(ctx context.Context, in *ListCustomerReferralsRequest, opts ...grpc.CallOption) (*ListCustomerReferralsResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListCustomerReferralsResponse)
@@ -192,11 +280,29 @@ type ReferralServiceServer interface {
 	ListCampaigns(context.Context, *ListCampaignsRequest) (*ListCampaignsResponse, error)
 	// GetCampaign returns one campaign.
 	GetCampaign(context.Context, *GetCampaignRequest) (*GetCampaignResponse, error)
+	// UpdateCampaign replaces a campaign's terms (marketer role): send the
+	// whole campaign as read from GetCampaign with the changes. The new terms
+	// apply to sign-ups and conversions from then on; rewards already earned
+	// keep theirs. An ended campaign cannot be changed.
+	UpdateCampaign(context.Context, *UpdateCampaignRequest) (*UpdateCampaignResponse, error)
 	// ActivateCampaign starts (or resumes) a campaign (marketer role).
 	ActivateCampaign(context.Context, *ActivateCampaignRequest) (*ActivateCampaignResponse, error)
 	// PauseCampaign stops issuing codes and attributing sign-ups (marketer role);
 	// referrals already attributed still convert.
 	PauseCampaign(context.Context, *PauseCampaignRequest) (*PauseCampaignResponse, error)
+	// ScheduleCampaign plans a draft campaign to start by itself at starts_at
+	// (marketer role); it runs from then without anyone activating it.
+	ScheduleCampaign(context.Context, *ScheduleCampaignRequest) (*ScheduleCampaignResponse, error)
+	// EndCampaign ends a campaign for good (marketer role): no new codes,
+	// clicks, sign-ups or conversions; rewards already pending are still paid.
+	EndCampaign(context.Context, *EndCampaignRequest) (*EndCampaignResponse, error)
+	// AddCouponCodes uploads coupon codes into a pool that discount rewards
+	// draw from (marketer role). Codes already in the pool are skipped; rewards
+	// waiting for a coupon are paid by the next worker run.
+	AddCouponCodes(context.Context, *AddCouponCodesRequest) (*AddCouponCodesResponse, error)
+	// GetCouponPool says how many codes a coupon pool has left and how many
+	// rewards wait for one (marketer role).
+	GetCouponPool(context.Context, *GetCouponPoolRequest) (*GetCouponPoolResponse, error)
 	// CreateReferralCode returns the customer's code and share link for a
 	// campaign, creating it on first call (idempotent per customer and campaign).
 	CreateReferralCode(context.Context, *CreateReferralCodeRequest) (*CreateReferralCodeResponse, error)
@@ -207,6 +313,10 @@ type ReferralServiceServer interface {
 	CreateAttribution(context.Context, *CreateAttributionRequest) (*CreateAttributionResponse, error)
 	// GetCampaignStats returns a campaign's funnel.
 	GetCampaignStats(context.Context, *GetCampaignStatsRequest) (*GetCampaignStatsResponse, error)
+	// ListCampaignReferrals pages through a campaign's referrals with every
+	// rejection's decision and evidence, so marketers can see why each
+	// rejected referral was rejected (marketer or service role).
+	ListCampaignReferrals(context.Context, *ListCampaignReferralsRequest) (*ListCampaignReferralsResponse, error)
 	// ListCustomerReferrals returns a referrer's friends and their progress.
 	ListCustomerReferrals(context.Context, *ListCustomerReferralsRequest) (*ListCustomerReferralsResponse, error)
 	mustEmbedUnimplementedReferralServiceServer()
@@ -228,11 +338,26 @@ func (UnimplementedReferralServiceServer) ListCampaigns(context.Context, *ListCa
 func (UnimplementedReferralServiceServer) GetCampaign(context.Context, *GetCampaignRequest) (*GetCampaignResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCampaign not implemented")
 }
+func (UnimplementedReferralServiceServer) UpdateCampaign(context.Context, *UpdateCampaignRequest) (*UpdateCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateCampaign not implemented")
+}
 func (UnimplementedReferralServiceServer) ActivateCampaign(context.Context, *ActivateCampaignRequest) (*ActivateCampaignResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ActivateCampaign not implemented")
 }
 func (UnimplementedReferralServiceServer) PauseCampaign(context.Context, *PauseCampaignRequest) (*PauseCampaignResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PauseCampaign not implemented")
+}
+func (UnimplementedReferralServiceServer) ScheduleCampaign(context.Context, *ScheduleCampaignRequest) (*ScheduleCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ScheduleCampaign not implemented")
+}
+func (UnimplementedReferralServiceServer) EndCampaign(context.Context, *EndCampaignRequest) (*EndCampaignResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method EndCampaign not implemented")
+}
+func (UnimplementedReferralServiceServer) AddCouponCodes(context.Context, *AddCouponCodesRequest) (*AddCouponCodesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddCouponCodes not implemented")
+}
+func (UnimplementedReferralServiceServer) GetCouponPool(context.Context, *GetCouponPoolRequest) (*GetCouponPoolResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetCouponPool not implemented")
 }
 func (UnimplementedReferralServiceServer) CreateReferralCode(context.Context, *CreateReferralCodeRequest) (*CreateReferralCodeResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateReferralCode not implemented")
@@ -245,6 +370,9 @@ func (UnimplementedReferralServiceServer) CreateAttribution(context.Context, *Cr
 }
 func (UnimplementedReferralServiceServer) GetCampaignStats(context.Context, *GetCampaignStatsRequest) (*GetCampaignStatsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetCampaignStats not implemented")
+}
+func (UnimplementedReferralServiceServer) ListCampaignReferrals(context.Context, *ListCampaignReferralsRequest) (*ListCampaignReferralsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListCampaignReferrals not implemented")
 }
 func (UnimplementedReferralServiceServer) ListCustomerReferrals(context.Context, *ListCustomerReferralsRequest) (*ListCustomerReferralsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListCustomerReferrals not implemented")
@@ -324,6 +452,24 @@ func _ReferralService_GetCampaign_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReferralService_UpdateCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReferralServiceServer).UpdateCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReferralService_UpdateCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReferralServiceServer).UpdateCampaign(ctx, req.(*UpdateCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ReferralService_ActivateCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ActivateCampaignRequest)
 	if err := dec(in); err != nil {
@@ -356,6 +502,78 @@ func _ReferralService_PauseCampaign_Handler(srv interface{}, ctx context.Context
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ReferralServiceServer).PauseCampaign(ctx, req.(*PauseCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReferralService_ScheduleCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScheduleCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReferralServiceServer).ScheduleCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReferralService_ScheduleCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReferralServiceServer).ScheduleCampaign(ctx, req.(*ScheduleCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReferralService_EndCampaign_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(EndCampaignRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReferralServiceServer).EndCampaign(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReferralService_EndCampaign_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReferralServiceServer).EndCampaign(ctx, req.(*EndCampaignRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReferralService_AddCouponCodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddCouponCodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReferralServiceServer).AddCouponCodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReferralService_AddCouponCodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReferralServiceServer).AddCouponCodes(ctx, req.(*AddCouponCodesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ReferralService_GetCouponPool_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetCouponPoolRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReferralServiceServer).GetCouponPool(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReferralService_GetCouponPool_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReferralServiceServer).GetCouponPool(ctx, req.(*GetCouponPoolRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -432,6 +650,24 @@ func _ReferralService_GetCampaignStats_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReferralService_ListCampaignReferrals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListCampaignReferralsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReferralServiceServer).ListCampaignReferrals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReferralService_ListCampaignReferrals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReferralServiceServer).ListCampaignReferrals(ctx, req.(*ListCampaignReferralsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ReferralService_ListCustomerReferrals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListCustomerReferralsRequest)
 	if err := dec(in); err != nil {
@@ -470,12 +706,32 @@ var ReferralService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _ReferralService_GetCampaign_Handler,
 		},
 		{
+			MethodName: "UpdateCampaign",
+			Handler:    _ReferralService_UpdateCampaign_Handler,
+		},
+		{
 			MethodName: "ActivateCampaign",
 			Handler:    _ReferralService_ActivateCampaign_Handler,
 		},
 		{
 			MethodName: "PauseCampaign",
 			Handler:    _ReferralService_PauseCampaign_Handler,
+		},
+		{
+			MethodName: "ScheduleCampaign",
+			Handler:    _ReferralService_ScheduleCampaign_Handler,
+		},
+		{
+			MethodName: "EndCampaign",
+			Handler:    _ReferralService_EndCampaign_Handler,
+		},
+		{
+			MethodName: "AddCouponCodes",
+			Handler:    _ReferralService_AddCouponCodes_Handler,
+		},
+		{
+			MethodName: "GetCouponPool",
+			Handler:    _ReferralService_GetCouponPool_Handler,
 		},
 		{
 			MethodName: "CreateReferralCode",
@@ -492,6 +748,10 @@ var ReferralService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetCampaignStats",
 			Handler:    _ReferralService_GetCampaignStats_Handler,
+		},
+		{
+			MethodName: "ListCampaignReferrals",
+			Handler:    _ReferralService_ListCampaignReferrals_Handler,
 		},
 		{
 			MethodName: "ListCustomerReferrals",

@@ -1,7 +1,10 @@
 // Command recommendation runs the recommendation service: cross-sell, upsell, personalized and trending recommendations with business rules.
 //
-//	recommendation [serve]   serve gRPC, REST and the admin endpoints
-//	recommendation migrate   apply the database migrations and exit
+//	recommendation [serve]     serve gRPC, REST and the admin endpoints
+//	recommendation migrate     apply the database migrations and exit
+//	recommendation evaluate    offline evaluation on a purchase dataset (see -h)
+//	recommendation export      recommendations for every member of a segment, as JSON lines (e-mail campaigns)
+//	recommendation results     CTR and conversion per variant of an experiment
 package main
 
 import (
@@ -9,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/affinity-platform/affinity/pkg/platform"
@@ -26,9 +30,30 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "evaluate":
+			return evaluate(args[1:], os.Stdout)
+		case "export":
+			return export(ctx, args[1:], environ(), os.Stdout)
+		case "results":
+			return results(ctx, args[1:], environ(), os.Stdout)
+		}
+	}
 	svc, err := ports.Service()
 	if err != nil {
 		return err
 	}
 	return platform.Run(ctx, args, svc)
+}
+
+// environ is the process environment as a map, for pkg/config.
+func environ() map[string]string {
+	m := make(map[string]string)
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
 }

@@ -11,8 +11,11 @@ import (
 
 	"github.com/affinity-platform/affinity/pkg/auth"
 	"github.com/affinity-platform/affinity/pkg/platform"
+	"github.com/affinity-platform/affinity/pkg/postgres"
 	"github.com/affinity-platform/affinity/proto/openapi"
 	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
+	"github.com/affinity-platform/affinity/services/recommendation/db"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/app"
 )
 
 // Name is the service's name in logs, telemetry and consumer groups.
@@ -37,28 +40,36 @@ func Service() (platform.Service, error) {
 	if err != nil {
 		return platform.Service{}, fmt.Errorf("openapi document: %w", err)
 	}
+	migrations, err := db.Migrations()
+	if err != nil {
+		return platform.Service{}, err
+	}
+	cfg := app.DefaultConfig()
 	return platform.Service{
-		Name:    Name,
-		Version: "0.1.0",
-		Ports:   platform.Ports{GRPC: 50053, HTTP: 8083, Admin: 9103},
-		Policy:  Policy(),
-		OpenAPI: doc,
-		Build:   build,
+		Name:       Name,
+		Version:    "0.1.0",
+		Ports:      platform.Ports{GRPC: 50053, HTTP: 8083, Admin: 9103},
+		Migrations: []postgres.MigrationSet{migrations},
+		Policy:     Policy(),
+		OpenAPI:    doc,
+		Config:     &cfg,
+		Build:      func(ctx context.Context, d platform.Deps) (platform.Parts, error) { return build(ctx, d, &cfg) },
 	}, nil
 }
 
-// server implements recommendationv1.RecommendationServiceServer. The RPCs the service does not
-// implement yet answer codes.Unimplemented.
-type server struct {
-	recommendationv1.UnimplementedRecommendationServiceServer
-}
-
-func build(_ context.Context, _ platform.Deps) (platform.Parts, error) {
-	srv := &server{}
+func build(ctx context.Context, d platform.Deps, cfg *app.Config) (platform.Parts, error) {
+	a, err := app.New(ctx, d.Pool, *cfg, d.Logger)
+	if err != nil {
+		return platform.Parts{}, err
+	}
+	srv := &server{app: a, log: d.Logger}
 	return platform.Parts{
 		Register: func(s *grpc.Server) { recommendationv1.RegisterRecommendationServiceServer(s, srv) },
 		Gateway: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 			return recommendationv1.RegisterRecommendationServiceHandlerClient(ctx, mux, recommendationv1.NewRecommendationServiceClient(conn))
 		},
+		Validators: Validators(),
+		Consumers:  []platform.Consumer{Consumer(a, d.Logger)},
+		Workers:    []func(context.Context) error{a.Run, a.RunReplenishment, a.RunSnapshots},
 	}, nil
 }

@@ -17,3 +17,6 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8);
 -- name: ClicksForDevice :many
 SELECT * FROM clicks WHERE device_id = $1 AND at >= $2 ORDER BY at;
 
+
+-- name: GetClick :one
+SELECT * FROM clicks WHERE id = $1;

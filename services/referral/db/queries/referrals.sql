@@ -46,3 +46,11 @@ LIMIT $2;
 -- name: ReferrerDevices :many
 -- Devices the referrer signed up on when they were referred themselves.
 SELECT friend_device_id FROM referrals WHERE friend_id = $1 AND friend_device_id <> '';
+
+-- name: ReferralsForCampaign :many
+SELECT id, signed_up_at, body FROM referrals
+WHERE campaign_id = sqlc.arg(campaign_id)
+  AND (sqlc.arg(stage)::text = '' OR stage = sqlc.arg(stage)::text)
+  AND (sqlc.arg(after_id)::text = '' OR (signed_up_at, id) < (sqlc.arg(after_signed_up_at)::timestamptz, sqlc.arg(after_id)::text))
+ORDER BY signed_up_at DESC, id DESC
+LIMIT sqlc.arg(lim);

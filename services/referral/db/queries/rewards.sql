@@ -32,5 +32,16 @@ WITH mine AS (
 )
 SELECT code FROM mine UNION ALL SELECT code FROM taken;
 
--- name: AddCoupon :exec
-INSERT INTO coupon_codes (pool, code) VALUES ($1, $2) ON CONFLICT DO NOTHING;
+-- name: AddCoupons :execrows
+-- One statement per upload; codes already in the pool (or repeated in the
+-- upload) are skipped, and the row count says how many were new.
+INSERT INTO coupon_codes (pool, code)
+SELECT sqlc.arg(pool)::text, c FROM unnest(sqlc.arg(codes)::text[]) AS c
+ON CONFLICT DO NOTHING;
+
+-- name: CouponPoolLevels :one
+-- waiting scans the payable rewards (few: only those that met an empty pool).
+SELECT
+    (SELECT count(*) FROM coupon_codes c WHERE c.pool = sqlc.arg(pool)::text AND c.reward_id IS NULL)::bigint AS available,
+    (SELECT count(*) FROM coupon_codes c WHERE c.pool = sqlc.arg(pool)::text AND c.reward_id IS NOT NULL)::bigint AS given,
+    (SELECT count(*) FROM rewards w WHERE w.status = 'payable' AND w.body->'Spec'->>'CouponPool' = sqlc.arg(pool)::text)::bigint AS waiting;

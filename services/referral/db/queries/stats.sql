@@ -28,6 +28,15 @@ SELECT r.referrer_id,
 FROM referrals r
 WHERE r.campaign_id = sqlc.arg(campaign_id)::text
   AND r.signed_up_at >= sqlc.arg(from_at)::timestamptz AND r.signed_up_at < sqlc.arg(to_at)::timestamptz
+  AND (NOT sqlc.arg(only_partners)::boolean OR r.body->>'ReferrerKind' = 'partner')
 GROUP BY r.referrer_id, partner
 ORDER BY conversions DESC, signups DESC, r.referrer_id
 LIMIT sqlc.arg(lim);
+
+-- name: RejectionsByReason :many
+SELECT coalesce(r.body->'Rejection'->>'Reason', '')::text AS reason, count(*)::int AS n
+FROM referrals r
+WHERE r.campaign_id = sqlc.arg(campaign_id)::text AND r.stage = 'rejected'
+  AND r.signed_up_at >= sqlc.arg(from_at)::timestamptz AND r.signed_up_at < sqlc.arg(to_at)::timestamptz
+GROUP BY 1
+ORDER BY 1;

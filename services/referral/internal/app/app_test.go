@@ -758,7 +758,7 @@ func TestDiscountRewardsDrawCouponsFromTheirPoolAndWaitWhenItIsEmpty(t *testing.
 		p.Currency = "EUR"
 		p.Caps.BudgetMoney = money.New(5000, "EUR")
 	})
-	if err := e.tx(func(t *app.Tx) error { return t.Store().AddCoupons(e.ctx, "welcome-10", "WELCOME-A") }); err != nil {
+	if err := e.tx(func(t *app.Tx) error { _, err := t.Store().AddCoupons(e.ctx, "welcome-10", "WELCOME-A"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	ref := e.code(c.ID, "anna")
@@ -782,7 +782,7 @@ func TestDiscountRewardsDrawCouponsFromTheirPoolAndWaitWhenItIsEmpty(t *testing.
 		t.Fatalf("coupons = %v, want WELCOME-A given to exactly one friend", coupons)
 	}
 	// The pool is refilled; the waiting reward is paid on the next run.
-	if err := e.tx(func(t *app.Tx) error { return t.Store().AddCoupons(e.ctx, "welcome-10", "WELCOME-B") }); err != nil {
+	if err := e.tx(func(t *app.Tx) error { _, err := t.Store().AddCoupons(e.ctx, "welcome-10", "WELCOME-B"); return err }); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := e.a.PayDue(e.ctx, start.Add(21*day), 100); err != nil || n != 1 {
@@ -838,7 +838,7 @@ func TestACouponIsDrawnOncePerReward(t *testing.T) {
 	var first, again, other string
 	err := e.tx(func(t *app.Tx) error {
 		s := t.Store()
-		if err := s.AddCoupons(e.ctx, "pool", "A1", "A2"); err != nil {
+		if _, err := s.AddCoupons(e.ctx, "pool", "A1", "A2"); err != nil {
 			return err
 		}
 		var err error

@@ -36,6 +36,43 @@ func (a *App) CreateCampaign(ctx context.Context, t *Tx, p campaign.NewParams) (
 	return c, nil
 }
 
+// UpdateCampaign replaces a campaign's terms with p, keeping its id,
+// status, creation time and budget spend. The new terms apply to sign-ups
+// and conversions from then on (rewards already earned keep the spec they
+// were created with). An ended campaign is final; the currency cannot change
+// once discounts were granted (the spend is counted in it); a scheduled
+// campaign keeps needing a start.
+func (a *App) UpdateCampaign(ctx context.Context, t *Tx, id string, p campaign.NewParams) (campaign.Campaign, error) {
+	now := a.Now()
+	var out campaign.Campaign
+	err := t.store.UpdateCampaign(ctx, id, func(c *campaign.Campaign, b *campaign.Budget) error {
+		if s := c.StatusAt(now); s == campaign.StatusEnded {
+			return &campaign.TransitionError{From: s, Action: "update", Why: "an ended campaign's terms are final"}
+		}
+		p.ID = c.ID
+		next, err := campaign.New(p, c.CreatedAt)
+		if err != nil {
+			return err
+		}
+		if next.Currency != c.Currency && !b.SpentMoney.IsZero() {
+			return validation.Field("currency", "cannot change from %s once discounts were granted in it", c.Currency)
+		}
+		if c.Status == campaign.StatusScheduled && next.StartsAt.IsZero() {
+			return validation.Field("starts_at", "is required while the campaign is scheduled")
+		}
+		if next.ShareBaseURL != "" {
+			if _, err := code.ShareLink(next.ShareBaseURL, "ABCD2345"); err != nil {
+				return err
+			}
+		}
+		next.Status, next.UpdatedAt = c.Status, now
+		*c = next
+		out = next
+		return nil
+	})
+	return out, err
+}
+
 // GetCampaign reads a campaign.
 func (a *App) GetCampaign(ctx context.Context, t *Tx, id string) (campaign.Campaign, error) {
 	return t.store.GetCampaign(ctx, id)
@@ -58,6 +95,57 @@ func (a *App) ApplyCampaignAction(ctx context.Context, t *Tx, id string, action 
 		return nil
 	})
 	return out, err
+}
+
+// ScheduleCampaign plans a draft campaign to start by itself at startsAt
+// (the campaign's own starts_at when zero), which must be in the future and
+// before the campaign's end.
+func (a *App) ScheduleCampaign(ctx context.Context, t *Tx, id string, startsAt time.Time) (campaign.Campaign, error) {
+	now := a.Now()
+	if !startsAt.IsZero() && !startsAt.After(now) {
+		return campaign.Campaign{}, validation.Field("starts_at", "must be in the future, got %s", startsAt.Format(time.RFC3339))
+	}
+	var out campaign.Campaign
+	err := t.store.UpdateCampaign(ctx, id, func(c *campaign.Campaign, _ *campaign.Budget) error {
+		if !startsAt.IsZero() {
+			if !c.EndsAt.IsZero() && !c.EndsAt.After(startsAt) {
+				return validation.Field("starts_at", "must be before the campaign's ends_at %s", c.EndsAt.Format(time.RFC3339))
+			}
+			c.StartsAt = startsAt
+		}
+		if err := c.Apply(campaign.ActionSchedule, now); err != nil {
+			return err
+		}
+		out = *c
+		return nil
+	})
+	return out, err
+}
+
+// CouponUpload is the outcome of AddCouponCodes: how many codes were new
+// and the pool's level after the upload.
+type CouponUpload struct {
+	Added int64
+	store.CouponLevels
+}
+
+// CouponPool reads a coupon pool's level.
+func (a *App) CouponPool(ctx context.Context, t *Tx, pool string) (store.CouponLevels, error) {
+	return t.store.CouponPoolLevels(ctx, pool)
+}
+
+// AddCouponCodes uploads codes into a coupon pool. Rewards that became
+// payable while the pool was empty draw from it on the worker's next run.
+func (a *App) AddCouponCodes(ctx context.Context, t *Tx, pool string, codes []string) (CouponUpload, error) {
+	n, err := t.store.AddCoupons(ctx, pool, codes...)
+	if err != nil {
+		return CouponUpload{}, err
+	}
+	levels, err := t.store.CouponPoolLevels(ctx, pool)
+	if err != nil {
+		return CouponUpload{}, err
+	}
+	return CouponUpload{Added: n, CouponLevels: levels}, nil
 }
 
 // IssueCodeInput asks for a customer's or a partner's code.

@@ -18,6 +18,14 @@ type CampaignStats struct {
 	Funnel   stats.Funnel
 	Revenue  money.Money
 	Top      []stats.Referrer
+	// Partners are the partner codes' owners (influencers, affiliates),
+	// reported apart from customers, ranked like Top.
+	Partners []stats.Referrer
+	// RejectionsByReason counts rejected referrals per reason code.
+	RejectionsByReason map[string]int
+	// Budget is what is committed against the campaign's budget (whatever
+	// the time range).
+	Budget campaign.Budget
 }
 
 // farFuture bounds open time ranges.
@@ -40,7 +48,19 @@ func (a *App) Stats(ctx context.Context, t *Tx, campaignID string, from, to time
 	if err != nil {
 		return CampaignStats{}, err
 	}
-	out := CampaignStats{Campaign: c, Funnel: stats.Compute(f.Counters), Top: stats.Top(tops, top)}
+	partners, err := t.store.TopPartners(ctx, campaignID, from, to, top)
+	if err != nil {
+		return CampaignStats{}, err
+	}
+	byReason, err := t.store.RejectionsByReason(ctx, campaignID, from, to)
+	if err != nil {
+		return CampaignStats{}, err
+	}
+	budget, err := t.store.CampaignBudget(ctx, campaignID)
+	if err != nil {
+		return CampaignStats{}, err
+	}
+	out := CampaignStats{Campaign: c, Funnel: stats.Compute(f.Counters), Top: stats.Top(tops, top), RejectionsByReason: byReason, Budget: budget, Partners: stats.Top(partners, top)}
 	if f.RevenueMinor != 0 || c.Currency != "" {
 		out.Revenue = money.New(f.RevenueMinor, c.Currency)
 	}
@@ -108,4 +128,14 @@ func (a *App) CustomerReferrals(ctx context.Context, t *Tx, referrerID, campaign
 		view.Milestones = append(view.Milestones, m)
 	}
 	return view, nil
+}
+
+// CampaignReferrals pages a campaign's referrals, rejected ones with their
+// decisions and evidence, for marketers; stage "" lists every stage. An
+// unknown campaign is campaign.ErrNotFound rather than an empty page.
+func (a *App) CampaignReferrals(ctx context.Context, t *Tx, campaignID string, stage referral.Stage, pageSize int, token string) ([]referral.Referral, string, error) {
+	if _, err := t.store.GetCampaign(ctx, campaignID); err != nil {
+		return nil, "", err
+	}
+	return t.store.ReferralsForCampaign(ctx, campaignID, stage, pageSize, token)
 }

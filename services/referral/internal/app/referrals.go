@@ -60,7 +60,7 @@ func (a *App) Attribute(ctx context.Context, t *Tx, in SignUpInput) (Attributed,
 		at = a.Now()
 	}
 	signUp := attribution.SignUp{
-		FriendID: in.FriendID, Code: typed, DeviceID: in.DeviceID, IPHash: in.IPHash,
+		FriendID: in.FriendID, Code: typed, ClickID: in.ClickID, DeviceID: in.DeviceID, IPHash: in.IPHash,
 		EmailHash: in.EmailHash, PhoneHash: in.PhoneHash, EmailDomain: in.EmailDomain, At: at,
 	}
 	if err := signUp.Validate(); err != nil {
@@ -73,6 +73,7 @@ func (a *App) Attribute(ctx context.Context, t *Tx, in SignUpInput) (Attributed,
 	}
 
 	window := campaign.MaxAttributionWindow
+	model := attribution.LastClick
 	var typedRec *code.Record
 	if typed != "" {
 		rec, err := t.store.GetCode(ctx, typed)
@@ -91,6 +92,7 @@ func (a *App) Attribute(ctx context.Context, t *Tx, in SignUpInput) (Attributed,
 		if c.Conditions.AttributionWindow > 0 {
 			window = c.Conditions.AttributionWindow
 		}
+		model = c.Model()
 	}
 	var clicks []attribution.Click
 	if in.DeviceID != "" {
@@ -99,8 +101,38 @@ func (a *App) Attribute(ctx context.Context, t *Tx, in SignUpInput) (Attributed,
 			return Attributed{}, err
 		}
 	}
-	touch, err := attribution.Attribute(signUp, clicks, attribution.LastClick, window)
+	if in.ClickID != "" {
+		named, err := t.store.GetClick(ctx, in.ClickID)
+		if errors.Is(err, attribution.ErrNoTouch) {
+			return Attributed{}, validation.Field("click_id", "is not a recorded click")
+		}
+		if err != nil {
+			return Attributed{}, err
+		}
+		if !slices.ContainsFunc(clicks, func(c attribution.Click) bool { return c.ID == named.ID }) {
+			clicks = append(clicks, named)
+		}
+	}
+	if typed == "" {
+		// Without a code the campaign of the latest touch decides the model
+		// and the window, as a code typed in would.
+		if latest, err := attribution.Attribute(signUp, clicks, attribution.LastClick, window); err == nil {
+			i := slices.IndexFunc(clicks, func(c attribution.Click) bool { return c.ID == latest.ClickID })
+			c, err := t.store.GetCampaign(ctx, clicks[i].CampaignID)
+			if err != nil {
+				return Attributed{}, err
+			}
+			if c.Conditions.AttributionWindow > 0 {
+				window = c.Conditions.AttributionWindow
+			}
+			model = c.Model()
+		}
+	}
+	touch, err := attribution.Attribute(signUp, clicks, model, window)
 	if errors.Is(err, attribution.ErrNoTouch) {
+		if in.ClickID != "" {
+			return Attributed{}, validation.Field("click_id", "the click is after the sign-up or outside the attribution window")
+		}
 		return Attributed{}, validation.Field("code", "is required: no click was recorded for device_id %q", in.DeviceID)
 	}
 	if err != nil {

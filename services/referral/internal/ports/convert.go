@@ -8,6 +8,7 @@ import (
 	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	referralv1 "github.com/affinity-platform/affinity/proto/referral/v1"
 	"github.com/affinity-platform/affinity/services/referral/internal/app"
+	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
@@ -101,7 +102,7 @@ func campaignParams(pc *referralv1.Campaign) campaign.NewParams {
 		ReferrerReward: plan, FriendReward: fromSpec(pc.GetFriendReward()),
 		Conditions: campaign.Conditions{
 			FirstOrderOnly: cond.GetFirstOrderOnly(), MinOrderValue: fromMoney(cond.GetMinOrderValue()),
-			AttributionWindow: time.Duration(cond.GetAttributionWindowDays()) * day, WindowFrom: campaign.FromClick,
+			AttributionWindow: time.Duration(cond.GetAttributionWindowDays()) * day, WindowFrom: windowFromProto[cond.GetAttributionWindowFrom()],
 		},
 		Eligibility: campaign.Eligibility{
 			Segments: pc.GetEligibility().GetSegmentIds(), RequireOrder: pc.GetEligibility().GetRequiresOrder(), Tiers: pc.GetEligibility().GetTierIds(),
@@ -110,26 +111,62 @@ func campaignParams(pc *referralv1.Campaign) campaign.NewParams {
 			RewardsPerReferrer: int(pc.GetCaps().GetMaxRewardsPerReferrer()), BudgetPoints: pc.GetCaps().GetBudgetPoints(),
 			BudgetMoney: fromMoney(pc.GetCaps().GetBudgetValue()),
 		},
-		Currency:     campaignCurrency(pc),
-		HoldPeriod:   time.Duration(cond.GetHoldPeriodDays()) * day,
-		NudgeAfter:   time.Duration(cond.GetNudgeAfterHours()) * time.Hour,
-		ShareBaseURL: pc.GetShareUrlTemplate(),
+		Currency:         campaignCurrency(pc),
+		HoldPeriod:       time.Duration(cond.GetHoldPeriodDays()) * day,
+		NudgeAfter:       time.Duration(cond.GetNudgeAfterHours()) * time.Hour,
+		ShareBaseURL:     pc.GetShareUrlTemplate(),
+		AttributionModel: modelFromProto[pc.GetAttributionModel()],
 	}
 }
 
 var statusToProto = map[campaign.Status]referralv1.CampaignStatus{
 	campaign.StatusDraft:     referralv1.CampaignStatus_CAMPAIGN_STATUS_DRAFT,
-	campaign.StatusScheduled: referralv1.CampaignStatus_CAMPAIGN_STATUS_DRAFT,
+	campaign.StatusScheduled: referralv1.CampaignStatus_CAMPAIGN_STATUS_SCHEDULED,
 	campaign.StatusActive:    referralv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE,
 	campaign.StatusPaused:    referralv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED,
 	campaign.StatusEnded:     referralv1.CampaignStatus_CAMPAIGN_STATUS_ENDED,
 }
 
 var statusFromProto = map[referralv1.CampaignStatus]campaign.Status{
-	referralv1.CampaignStatus_CAMPAIGN_STATUS_DRAFT:  campaign.StatusDraft,
-	referralv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE: campaign.StatusActive,
-	referralv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED: campaign.StatusPaused,
-	referralv1.CampaignStatus_CAMPAIGN_STATUS_ENDED:  campaign.StatusEnded,
+	referralv1.CampaignStatus_CAMPAIGN_STATUS_DRAFT:     campaign.StatusDraft,
+	referralv1.CampaignStatus_CAMPAIGN_STATUS_SCHEDULED: campaign.StatusScheduled,
+	referralv1.CampaignStatus_CAMPAIGN_STATUS_ACTIVE:    campaign.StatusActive,
+	referralv1.CampaignStatus_CAMPAIGN_STATUS_PAUSED:    campaign.StatusPaused,
+	referralv1.CampaignStatus_CAMPAIGN_STATUS_ENDED:     campaign.StatusEnded,
+}
+
+// windowFromProto maps the window anchor; unspecified is the click.
+var windowFromProto = map[referralv1.AttributionWindowFrom]campaign.WindowAnchor{
+	referralv1.AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_UNSPECIFIED: campaign.FromClick,
+	referralv1.AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_CLICK:       campaign.FromClick,
+	referralv1.AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_SIGN_UP:     campaign.FromSignUp,
+}
+
+var windowToProto = map[campaign.WindowAnchor]referralv1.AttributionWindowFrom{
+	campaign.FromClick:  referralv1.AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_CLICK,
+	campaign.FromSignUp: referralv1.AttributionWindowFrom_ATTRIBUTION_WINDOW_FROM_SIGN_UP,
+}
+
+// stageFromProto maps a referral status filter to the stored stage;
+// unspecified lists all. CLICKED is not a stage of a stored referral.
+var stageFromProto = map[referralv1.ReferralStatus]referral.Stage{
+	referralv1.ReferralStatus_REFERRAL_STATUS_UNSPECIFIED: "",
+	referralv1.ReferralStatus_REFERRAL_STATUS_SIGNED_UP:   referral.StageSignedUp,
+	referralv1.ReferralStatus_REFERRAL_STATUS_CONVERTED:   referral.StageConverted,
+	referralv1.ReferralStatus_REFERRAL_STATUS_REWARDED:    referral.StageRewarded,
+	referralv1.ReferralStatus_REFERRAL_STATUS_REJECTED:    referral.StageRejected,
+}
+
+var modelToProto = map[attribution.Model]referralv1.AttributionModel{
+	attribution.LastClick:  referralv1.AttributionModel_ATTRIBUTION_MODEL_LAST_CLICK,
+	attribution.FirstClick: referralv1.AttributionModel_ATTRIBUTION_MODEL_FIRST_CLICK,
+}
+
+// modelFromProto maps the API's model; unspecified is last click.
+var modelFromProto = map[referralv1.AttributionModel]attribution.Model{
+	referralv1.AttributionModel_ATTRIBUTION_MODEL_UNSPECIFIED: attribution.LastClick,
+	referralv1.AttributionModel_ATTRIBUTION_MODEL_LAST_CLICK:  attribution.LastClick,
+	referralv1.AttributionModel_ATTRIBUTION_MODEL_FIRST_CLICK: attribution.FirstClick,
 }
 
 func toCampaign(c campaign.Campaign, now time.Time) *referralv1.Campaign {
@@ -142,13 +179,14 @@ func toCampaign(c campaign.Campaign, now time.Time) *referralv1.Campaign {
 			HoldPeriodDays:        int32(c.HoldPeriod / day),
 			FirstOrderOnly:        c.Conditions.FirstOrderOnly,
 			NudgeAfterHours:       int32(c.NudgeAfter / time.Hour),
+			AttributionWindowFrom: windowToProto[c.Conditions.WindowFrom],
 		},
 		Eligibility: &referralv1.ReferrerEligibility{SegmentIds: c.Eligibility.Segments, RequiresOrder: c.Eligibility.RequireOrder, TierIds: c.Eligibility.Tiers},
 		Caps: &referralv1.CampaignCaps{
 			MaxRewardsPerReferrer: int32(c.Caps.RewardsPerReferrer), BudgetPoints: c.Caps.BudgetPoints, BudgetValue: toMoney(c.Caps.BudgetMoney),
 		},
-		ShareUrlTemplate: c.ShareBaseURL,
-		StartsAt:         pbTime(c.StartsAt), EndsAt: pbTime(c.EndsAt), CreatedAt: pbTime(c.CreatedAt), UpdatedAt: pbTime(c.UpdatedAt),
+		ShareUrlTemplate: c.ShareBaseURL, AttributionModel: modelToProto[c.Model()],
+		StartsAt: pbTime(c.StartsAt), EndsAt: pbTime(c.EndsAt), CreatedAt: pbTime(c.CreatedAt), UpdatedAt: pbTime(c.UpdatedAt),
 	}
 	for _, t := range c.ReferrerReward.Tiers {
 		out.ReferrerRewardSteps = append(out.ReferrerRewardSteps, &referralv1.RewardStep{MinConversions: int32(t.MinConversions), Reward: toSpec(t.Reward)})

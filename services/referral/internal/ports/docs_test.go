@@ -3,12 +3,14 @@ package ports_test
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	referralv1 "github.com/affinity-platform/affinity/proto/referral/v1"
 	"github.com/affinity-platform/affinity/services/referral/internal/app"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/rejection"
+	"github.com/affinity-platform/affinity/services/referral/internal/ports"
 )
 
 // repoRoot is the directory holding go.work, above the test's directory.
@@ -48,6 +50,25 @@ func TestEveryReasonCodeIsDocumentedAndHasAnAPIEnumValue(t *testing.T) {
 		short := strings.TrimPrefix(e.String(), "REJECTION_REASON_")
 		if !strings.Contains(doc, "| `"+string(r)+"` | `"+short+"` |") {
 			t.Errorf("docs/referral.md does not map %s to %s", r, short)
+		}
+	}
+}
+
+func TestEverySettingIsDocumented(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "referral.md"))
+	if err != nil {
+		t.Fatalf("read docs/referral.md: %v", err)
+	}
+	ct := reflect.TypeFor[ports.Config]()
+	for i := range ct.NumField() {
+		name := ct.Field(i).Tag.Get("env")
+		if name == "" {
+			t.Errorf("Config.%s has no env tag", ct.Field(i).Name)
+			continue
+		}
+		if !strings.Contains(string(raw), "`"+name+"`") {
+			t.Errorf("docs/referral.md does not document %s (Config.%s)", name, ct.Field(i).Name)
 		}
 	}
 }

@@ -23,8 +23,9 @@ import (
 // server implements referralv1.ReferralServiceServer on the app.
 type server struct {
 	referralv1.UnimplementedReferralServiceServer
-	app *app.App
-	log *slog.Logger
+	app    *app.App
+	log    *slog.Logger
+	clicks *clickLimiter
 }
 
 // idempotencyKey is the request's key, or the Idempotency-Key header that
@@ -86,18 +87,36 @@ func (s *server) CreateCampaign(ctx context.Context, req *referralv1.CreateCampa
 	p := campaignParams(req.GetCampaign())
 	return mutate(ctx, s, referralv1.ReferralService_CreateCampaign_FullMethodName, req.GetIdempotencyKey(), req, func(t *app.Tx) (*referralv1.CreateCampaignResponse, error) {
 		c, err := s.app.CreateCampaign(ctx, t, p)
-		var ve *validation.Error
-		if errors.As(err, &ve) {
-			// The domain names fields relative to the campaign.
-			var col validation.Collector
-			col.Nest("campaign", ve)
-			return nil, col.Err()
-		}
 		if err != nil {
-			return nil, err
+			// The domain names fields relative to the campaign.
+			return nil, nestCampaign(err)
 		}
 		return &referralv1.CreateCampaignResponse{Campaign: toCampaign(c, s.app.Now())}, nil
 	})
+}
+
+// UpdateCampaign replaces a campaign's terms.
+func (s *server) UpdateCampaign(ctx context.Context, req *referralv1.UpdateCampaignRequest) (*referralv1.UpdateCampaignResponse, error) {
+	p := campaignParams(req.GetCampaign())
+	return mutate(ctx, s, referralv1.ReferralService_UpdateCampaign_FullMethodName, req.GetIdempotencyKey(), req, func(t *app.Tx) (*referralv1.UpdateCampaignResponse, error) {
+		c, err := s.app.UpdateCampaign(ctx, t, req.GetCampaignId(), p)
+		if err != nil {
+			return nil, nestCampaign(err)
+		}
+		return &referralv1.UpdateCampaignResponse{Campaign: toCampaign(c, s.app.Now())}, nil
+	})
+}
+
+// nestCampaign names the domain's campaign fields as request fields under
+// "campaign"; other errors pass unchanged.
+func nestCampaign(err error) error {
+	var ve *validation.Error
+	if !errors.As(err, &ve) {
+		return err
+	}
+	var col validation.Collector
+	col.Nest("campaign", ve)
+	return col.Err()
 }
 
 // ListCampaigns pages campaigns newest first.
@@ -149,6 +168,50 @@ func (s *server) PauseCampaign(ctx context.Context, req *referralv1.PauseCampaig
 	})
 }
 
+// ScheduleCampaign plans a draft campaign to start at starts_at.
+func (s *server) ScheduleCampaign(ctx context.Context, req *referralv1.ScheduleCampaignRequest) (*referralv1.ScheduleCampaignResponse, error) {
+	return mutate(ctx, s, referralv1.ReferralService_ScheduleCampaign_FullMethodName, req.GetIdempotencyKey(), req, func(t *app.Tx) (*referralv1.ScheduleCampaignResponse, error) {
+		c, err := s.app.ScheduleCampaign(ctx, t, req.GetCampaignId(), fromTime(req.GetStartsAt()))
+		if err != nil {
+			return nil, err
+		}
+		return &referralv1.ScheduleCampaignResponse{Campaign: toCampaign(c, s.app.Now())}, nil
+	})
+}
+
+// EndCampaign ends a campaign for good.
+func (s *server) EndCampaign(ctx context.Context, req *referralv1.EndCampaignRequest) (*referralv1.EndCampaignResponse, error) {
+	return mutate(ctx, s, referralv1.ReferralService_EndCampaign_FullMethodName, req.GetIdempotencyKey(), req, func(t *app.Tx) (*referralv1.EndCampaignResponse, error) {
+		c, err := s.app.ApplyCampaignAction(ctx, t, req.GetCampaignId(), campaign.ActionEnd)
+		if err != nil {
+			return nil, err
+		}
+		return &referralv1.EndCampaignResponse{Campaign: toCampaign(c, s.app.Now())}, nil
+	})
+}
+
+// AddCouponCodes uploads codes into a coupon pool.
+func (s *server) AddCouponCodes(ctx context.Context, req *referralv1.AddCouponCodesRequest) (*referralv1.AddCouponCodesResponse, error) {
+	return mutate(ctx, s, referralv1.ReferralService_AddCouponCodes_FullMethodName, req.GetIdempotencyKey(), req, func(t *app.Tx) (*referralv1.AddCouponCodesResponse, error) {
+		u, err := s.app.AddCouponCodes(ctx, t, req.GetPool(), req.GetCodes())
+		if err != nil {
+			return nil, err
+		}
+		return &referralv1.AddCouponCodesResponse{Added: int32(u.Added), Available: u.Available, WaitingRewards: u.Waiting}, nil
+	})
+}
+
+// GetCouponPool reads a coupon pool's level.
+func (s *server) GetCouponPool(ctx context.Context, req *referralv1.GetCouponPoolRequest) (*referralv1.GetCouponPoolResponse, error) {
+	return read(ctx, s, func(t *app.Tx) (*referralv1.GetCouponPoolResponse, error) {
+		l, err := s.app.CouponPool(ctx, t, req.GetPool())
+		if err != nil {
+			return nil, err
+		}
+		return &referralv1.GetCouponPoolResponse{Pool: &referralv1.CouponPool{Pool: req.GetPool(), Available: l.Available, Given: l.Given, WaitingRewards: l.Waiting}}, nil
+	})
+}
+
 // CreateReferralCode returns a customer's (or a partner's) code.
 func (s *server) CreateReferralCode(ctx context.Context, req *referralv1.CreateReferralCodeRequest) (*referralv1.CreateReferralCodeResponse, error) {
 	in := app.IssueCodeInput{CampaignID: req.GetCampaignId(), CustomerID: req.GetCustomerId(), PartnerID: req.GetPartnerId(), Vanity: req.GetVanityCode()}
@@ -181,6 +244,9 @@ func trustedTime(ctx context.Context, ts *timestamppb.Timestamp) time.Time {
 
 // RecordClick records a share-link visit.
 func (s *server) RecordClick(ctx context.Context, req *referralv1.RecordClickRequest) (*referralv1.RecordClickResponse, error) {
+	if err := s.clicks.checkClick(ctx, req.GetDeviceId(), req.GetIpHash()); err != nil {
+		return nil, err
+	}
 	in := app.ClickInput{
 		Code: req.GetCode(), DeviceID: req.GetDeviceId(), IPHash: req.GetIpHash(), UserAgent: req.GetUserAgent(),
 		LandingURL: req.GetLandingUrl(), At: trustedTime(ctx, req.GetOccurredAt()),
@@ -227,9 +293,19 @@ func (s *server) GetCampaignStats(ctx context.Context, req *referralv1.GetCampai
 			Rejections: int64(f.Rejected), RewardsPaid: int64(f.RewardsPaid), PointsCost: f.CostPoints,
 			DiscountCost: toMoney(f.CostMoney), Revenue: toMoney(st.Revenue),
 			ConversionRate: f.ConversionRate, ViralCoefficient: f.ViralCoefficient,
+			BudgetPointsCommitted: st.Budget.SpentPoints, BudgetValueCommitted: toMoney(st.Budget.SpentMoney),
+		}
+		if len(st.RejectionsByReason) > 0 {
+			out.RejectionsByReason = make(map[string]int64, len(st.RejectionsByReason))
+			for reason, n := range st.RejectionsByReason {
+				out.RejectionsByReason[reason] = int64(n)
+			}
 		}
 		for _, r := range st.Top {
 			out.TopReferrers = append(out.TopReferrers, toReferrerStats(r))
+		}
+		for _, r := range st.Partners {
+			out.TopPartners = append(out.TopPartners, toReferrerStats(r))
 		}
 		return &referralv1.GetCampaignStatsResponse{Stats: out}, nil
 	})
@@ -237,6 +313,21 @@ func (s *server) GetCampaignStats(ctx context.Context, req *referralv1.GetCampai
 
 func toReferrerStats(r stats.Referrer) *referralv1.ReferrerStats {
 	return &referralv1.ReferrerStats{CustomerId: r.ID, Partner: r.Partner, Signups: int64(r.SignUps), Conversions: int64(r.Conversions), PointsRewarded: r.CostPoints}
+}
+
+// ListCampaignReferrals pages a campaign's referrals with their decisions.
+func (s *server) ListCampaignReferrals(ctx context.Context, req *referralv1.ListCampaignReferralsRequest) (*referralv1.ListCampaignReferralsResponse, error) {
+	return read(ctx, s, func(t *app.Tx) (*referralv1.ListCampaignReferralsResponse, error) {
+		rs, next, err := s.app.CampaignReferrals(ctx, t, req.GetCampaignId(), stageFromProto[req.GetStatus()], pageSize(req.GetPageSize()), req.GetPageToken())
+		if err != nil {
+			return nil, err
+		}
+		out := &referralv1.ListCampaignReferralsResponse{NextPageToken: next}
+		for _, r := range rs {
+			out.Attributions = append(out.Attributions, toAttribution(app.Attributed{Referral: r}))
+		}
+		return out, nil
+	})
 }
 
 // ListCustomerReferrals returns a referrer's friends and their progress.

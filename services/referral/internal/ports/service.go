@@ -38,13 +38,20 @@ func Policy() auth.Policy {
 		referralv1.ReferralService_GetCampaign_FullMethodName:        {Roles: anyone},
 		referralv1.ReferralService_ActivateCampaign_FullMethodName:   {Roles: []auth.Role{auth.RoleMarketer}},
 		referralv1.ReferralService_PauseCampaign_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer}},
+		referralv1.ReferralService_ScheduleCampaign_FullMethodName:   {Roles: []auth.Role{auth.RoleMarketer}},
+		referralv1.ReferralService_UpdateCampaign_FullMethodName:     {Roles: []auth.Role{auth.RoleMarketer}},
+		referralv1.ReferralService_EndCampaign_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer}},
+		referralv1.ReferralService_AddCouponCodes_FullMethodName:     {Roles: []auth.Role{auth.RoleMarketer}},
+		referralv1.ReferralService_GetCouponPool_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
 		referralv1.ReferralService_CreateReferralCode_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService, auth.RolePartner}, SelfField: "customer_id"},
 		// A click comes from a friend's browser before anybody has an
 		// account; fraud rules, not tokens, guard it.
 		referralv1.ReferralService_RecordClick_FullMethodName: {Public: true},
 		// customer_id of an attribution is the friend who signed up.
-		referralv1.ReferralService_CreateAttribution_FullMethodName:     {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
-		referralv1.ReferralService_GetCampaignStats_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer}},
+		referralv1.ReferralService_CreateAttribution_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		referralv1.ReferralService_GetCampaignStats_FullMethodName:  {Roles: []auth.Role{auth.RoleMarketer}},
+		// Friends' ids and fraud evidence: marketers and platform systems only.
+		referralv1.ReferralService_ListCampaignReferrals_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
 		referralv1.ReferralService_ListCustomerReferrals_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
 	}
 }
@@ -64,6 +71,10 @@ type Config struct {
 	DeviceWindow        time.Duration `env:"REFERRAL_DEVICE_WINDOW" envDefault:"24h"`
 	// ExistingCustomerGrace tolerates an account created shortly before the referral touch.
 	ExistingCustomerGrace time.Duration `env:"REFERRAL_EXISTING_CUSTOMER_GRACE" envDefault:"1h"`
+	// ClickLimit and ClickWindow bound public RecordClick calls per IP hash
+	// and per device id (0 disables); over it the answer is ResourceExhausted.
+	ClickLimit  int           `env:"REFERRAL_CLICK_LIMIT" envDefault:"20"`
+	ClickWindow time.Duration `env:"REFERRAL_CLICK_WINDOW" envDefault:"1m"`
 	// DisposableDomains are added to the built-in list of throwaway e-mail domains.
 	DisposableDomains []string `env:"REFERRAL_DISPOSABLE_DOMAINS" envSeparator:","`
 }
@@ -76,6 +87,12 @@ func (c Config) Validate() error {
 	}
 	if c.WorkerBatch < 1 {
 		errs = append(errs, fmt.Errorf("REFERRAL_WORKER_BATCH must be at least 1, got %d", c.WorkerBatch))
+	}
+	if c.ClickLimit < 0 {
+		errs = append(errs, fmt.Errorf("REFERRAL_CLICK_LIMIT must not be negative, got %d", c.ClickLimit))
+	}
+	if c.ClickLimit > 0 && c.ClickWindow <= 0 {
+		errs = append(errs, fmt.Errorf("REFERRAL_CLICK_WINDOW must be positive, got %s", c.ClickWindow))
 	}
 	if err := c.fraudPolicy().Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("REFERRAL_* fraud settings: %w", err))
@@ -138,7 +155,7 @@ func build(_ context.Context, d platform.Deps, cfg Config, o Options) (platform.
 	if o.OnApp != nil {
 		o.OnApp(a)
 	}
-	srv := &server{app: a, log: d.Logger}
+	srv := &server{app: a, log: d.Logger, clicks: newClickLimiter(cfg.ClickLimit, cfg.ClickWindow, o.Now)}
 	consumers, err := Consumers(a)
 	if err != nil {
 		return platform.Parts{}, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"strings"
 	"sync"
@@ -65,6 +66,12 @@ func (s *stack) clock() time.Time {
 
 func startStack(t testing.TB) *stack {
 	t.Helper()
+	return startStackEnv(t, nil)
+}
+
+// startStackEnv is startStack with extra environment settings.
+func startStackEnv(t testing.TB, extra map[string]string) *stack {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &stack{t: t, ctx: context.Background(), now: time.Now().UTC()}
 	url := pgtest.NewDBURL(t)
@@ -84,6 +91,7 @@ func startStack(t testing.TB) *stack {
 		// The test drives the worker's steps itself, at chosen times.
 		"REFERRAL_WORKER_INTERVAL": "1h",
 	}
+	maps.Copy(env, extra)
 	done := make(chan error, 1)
 	go func() { done <- platform.RunEnv(ctx, nil, env, svc) }()
 	t.Cleanup(func() {

@@ -33,6 +33,12 @@ func validators() *validate.Registry {
 		checkCampaign(&vs, req.GetCampaign())
 		return vs.Err()
 	})
+	validate.Register(r, func(req *referralv1.UpdateCampaignRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "campaign_id", req.GetCampaignId(), true)
+		checkCampaign(&vs, req.GetCampaign())
+		return vs.Err()
+	})
 	validate.Register(r, func(req *referralv1.ListCampaignsRequest) error {
 		var vs validate.Violations
 		checkPageSize(&vs, req.GetPageSize())
@@ -54,6 +60,30 @@ func validators() *validate.Registry {
 	validate.Register(r, func(req *referralv1.PauseCampaignRequest) error {
 		var vs validate.Violations
 		checkID(&vs, "campaign_id", req.GetCampaignId(), true)
+		return vs.Err()
+	})
+	validate.Register(r, func(req *referralv1.ScheduleCampaignRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "campaign_id", req.GetCampaignId(), true)
+		if ts := req.GetStartsAt(); ts != nil && !ts.IsValid() {
+			vs.Add("starts_at", "is not a valid timestamp")
+		}
+		return vs.Err()
+	})
+	validate.Register(r, func(req *referralv1.EndCampaignRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "campaign_id", req.GetCampaignId(), true)
+		return vs.Err()
+	})
+	validate.Register(r, func(req *referralv1.AddCouponCodesRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "pool", req.GetPool(), true)
+		checkCouponCodes(&vs, req.GetCodes())
+		return vs.Err()
+	})
+	validate.Register(r, func(req *referralv1.GetCouponPoolRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "pool", req.GetPool(), true)
 		return vs.Err()
 	})
 	validate.Register(r, func(req *referralv1.CreateReferralCodeRequest) error {
@@ -99,7 +129,9 @@ func validators() *validate.Registry {
 	validate.Register(r, func(req *referralv1.CreateAttributionRequest) error {
 		var vs validate.Violations
 		checkID(&vs, "customer_id", req.GetCustomerId(), true)
-		checkCode(&vs, "code", req.GetCode(), req.GetDeviceId() == "")
+		// Without a code the sign-up is attributed through its clicks: the
+		// device's, or the one named by click_id.
+		checkCode(&vs, "code", req.GetCode(), req.GetDeviceId() == "" && req.GetClickId() == "")
 		checkID(&vs, "device_id", req.GetDeviceId(), false)
 		checkID(&vs, "click_id", req.GetClickId(), false)
 		checkHash(&vs, "email_hash", req.GetEmailHash())
@@ -107,6 +139,15 @@ func validators() *validate.Registry {
 		checkHash(&vs, "ip_hash", req.GetIpHash())
 		if d := req.GetEmailDomain(); len(d) > 253 {
 			vs.Add("email_domain", "must have at most 253 characters")
+		}
+		return vs.Err()
+	})
+	validate.Register(r, func(req *referralv1.ListCampaignReferralsRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "campaign_id", req.GetCampaignId(), true)
+		checkPageSize(&vs, req.GetPageSize())
+		if _, ok := stageFromProto[req.GetStatus()]; !ok {
+			vs.Add("status", "must be unspecified, SIGNED_UP, CONVERTED, REWARDED or REJECTED")
 		}
 		return vs.Err()
 	})
@@ -230,6 +271,43 @@ func checkSpec(vs *validate.Violations, field string, s *referralv1.RewardSpec) 
 	}
 }
 
+// Limits of a coupon upload.
+const (
+	maxCouponCodes      = 10000
+	maxCouponCodeLength = 64
+)
+
+// checkCouponCodes names the first few bad codes by index (an upload of
+// thousands of bad lines must not answer with thousands of violations).
+func checkCouponCodes(vs *validate.Violations, codes []string) {
+	if n := len(codes); n == 0 || n > maxCouponCodes {
+		vs.Add("codes", fmt.Sprintf("must have 1 to %d codes, got %d", maxCouponCodes, n))
+		return
+	}
+	bad := 0
+	for i, c := range codes {
+		if msg := couponCodeProblem(c); msg != "" {
+			if bad++; bad > 10 {
+				vs.Add("codes", "more codes are invalid; only the first 10 are listed")
+				return
+			}
+			vs.Add(fmt.Sprintf("codes[%d]", i), msg)
+		}
+	}
+}
+
+func couponCodeProblem(c string) string {
+	if c == "" || len(c) > maxCouponCodeLength {
+		return fmt.Sprintf("must have 1 to %d characters", maxCouponCodeLength)
+	}
+	for _, r := range c {
+		if r <= ' ' || r > '~' {
+			return "must be printable ASCII without spaces"
+		}
+	}
+	return ""
+}
+
 func checkCampaign(vs *validate.Violations, c *referralv1.Campaign) {
 	if c == nil {
 		vs.Add("campaign", "is required")
@@ -277,6 +355,12 @@ func checkCampaign(vs *validate.Violations, c *referralv1.Campaign) {
 		if p, err := url.Parse(u); err != nil || (p.Scheme != "https" && p.Scheme != "http") || p.Host == "" {
 			vs.Add("campaign.share_url_template", "must be an absolute http or https URL")
 		}
+	}
+	if _, ok := windowFromProto[cond.GetAttributionWindowFrom()]; !ok {
+		vs.Add("campaign.conditions.attribution_window_from", "is not a window anchor")
+	}
+	if _, ok := referralv1.AttributionModel_name[int32(c.GetAttributionModel())]; !ok {
+		vs.Add("campaign.attribution_model", "is not an attribution model")
 	}
 	if c.GetStartsAt() != nil && c.GetEndsAt() != nil && !c.GetEndsAt().AsTime().After(c.GetStartsAt().AsTime()) {
 		vs.Add("campaign.ends_at", "must be after starts_at")

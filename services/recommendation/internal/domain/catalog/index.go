@@ -33,6 +33,7 @@ func (x *Index) Upsert(p Product) bool {
 		}
 		x.removeFromCategory(old)
 	}
+	p.categoryKey = strings.Join(p.CategoryPath, "/")
 	x.byID[p.ID] = p
 	key := p.CategoryKey()
 	list := x.byCat[key]

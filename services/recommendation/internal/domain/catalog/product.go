@@ -79,6 +79,12 @@ type Product struct {
 	Brand     string
 	Tags      []string
 	Kind      Kind
+	// SKU, URL and ImageURL are carried for rendering only; no rule reads
+	// them.
+	SKU, URL, ImageURL string
+	// categoryKey caches CategoryKey for products held by an Index, since
+	// every rule and ranking step of a request asks for it.
+	categoryKey string
 	// UpdatedAt orders catalog updates: an upsert older than the stored
 	// product is ignored, so replaying or reordering product events converges.
 	UpdatedAt time.Time
@@ -114,7 +120,12 @@ func (p Product) Validate() error {
 
 // CategoryKey joins the full category path with '/', the form used in
 // requests' include/exclude filters and in trending keys.
-func (p Product) CategoryKey() string { return strings.Join(p.CategoryPath, "/") }
+func (p Product) CategoryKey() string {
+	if p.categoryKey != "" {
+		return p.categoryKey
+	}
+	return strings.Join(p.CategoryPath, "/")
+}
 
 // Leaf is the most specific category, the one upsell and diversity use.
 func (p Product) Leaf() string {

@@ -145,13 +145,17 @@ type Neighbor struct {
 // take a write lock for the few rows they touch, and reads of an unchanged
 // item's neighbours share a read lock and allocate nothing.
 type Model struct {
-	cfg     Config
-	mu      sync.RWMutex
-	ids     []string
-	index   map[string]int32
-	counts  []float64
-	rows    []*row
-	baskets float64
+	cfg    Config
+	mu     sync.RWMutex
+	ids    []string
+	index  map[string]int32
+	counts []float64
+	// powA[i] = max(counts[i],1)^Alpha and powB[i] = ...^(1-Alpha), kept
+	// with the counts so that ranking a row of a thousand pairs needs no
+	// math.Pow, which was most of a re-rank's cost.
+	powA, powB []float64
+	rows       []*row
+	baskets    float64
 }
 
 // New returns an empty model.
@@ -173,8 +177,18 @@ func (m *Model) intern(id string) int32 {
 	m.ids = append(m.ids, id)
 	m.index[id] = i
 	m.counts = append(m.counts, 0)
+	m.powA = append(m.powA, 1)
+	m.powB = append(m.powB, 1)
 	m.rows = append(m.rows, &row{pairs: make(map[int32]cell)})
 	return i
+}
+
+// setCount updates an item's basket count and its cached powers.
+func (m *Model) setCount(i int32, c float64) {
+	m.counts[i] = c
+	n := math.Max(c, 1)
+	m.powA[i] = math.Pow(n, m.cfg.Alpha)
+	m.powB[i] = math.Pow(n, 1-m.cfg.Alpha)
 }
 
 // Observe adds one basket with the given weight: 1 for a new order, -1 to
@@ -221,7 +235,7 @@ func (m *Model) Observe(basket, history []string, weight float64) {
 	idx := make([]int32, len(items))
 	for k, id := range items {
 		idx[k] = m.intern(id)
-		m.counts[idx[k]] = math.Max(0, m.counts[idx[k]]+weight)
+		m.setCount(idx[k], math.Max(0, m.counts[idx[k]]+weight))
 		m.rows[idx[k]].dirty = true
 	}
 	pw := weight
@@ -277,9 +291,15 @@ func (m *Model) prune(r *row) {
 		}
 		return cmp.Compare(x.k, y.k)
 	})
-	for _, e := range all[m.cfg.MaxPairsPerItem*3/4:] {
-		delete(r.pairs, e.k)
+	// A fresh map rather than deletes: deleted slots stay as tombstones that
+	// every later lookup of this hot row probes through, which made
+	// counting several times slower.
+	keep := all[:m.cfg.MaxPairsPerItem*3/4]
+	pairs := make(map[int32]cell, m.cfg.MaxPairsPerItem)
+	for _, e := range keep {
+		pairs[e.k] = r.pairs[e.k]
 	}
+	r.pairs = pairs
 }
 
 func (m *Model) combined(c cell) float64 {
@@ -297,7 +317,7 @@ func (m *Model) score(a, b int32, c cell) float64 {
 	case Lift:
 		return co * math.Max(m.baskets, 1) / (na * nb) * shrink
 	default:
-		return co / (math.Pow(na, 1-m.cfg.Alpha) * math.Pow(nb, m.cfg.Alpha)) * shrink
+		return co / (m.powB[a] * m.powA[b]) * shrink
 	}
 }
 

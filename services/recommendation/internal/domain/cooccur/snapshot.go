@@ -208,7 +208,7 @@ func Restore(r io.Reader, cfg Config) (*Model, error) {
 			s.fail("duplicate id %q", id)
 			break
 		}
-		m.counts[m.intern(string(id))] = count
+		m.setCount(m.intern(string(id)), count)
 	}
 	for i := 0; i < len(m.ids) && s.err == nil; i++ {
 		p := s.uvarint()

@@ -48,6 +48,18 @@ type Config struct {
 	// zero amount switches the strategy off.
 	CartThreshold catalog.Money
 
+	// TrendingPrior multiplies cross-sell and personalized scores by
+	// 1 + TrendingPrior × (the product's trending score ÷ the leader's): of
+	// two equally related products, the one selling now is likelier to be
+	// bought. 0 ranks by relation alone.
+	TrendingPrior float64
+	// AnchorDiversity, in (0, 1], multiplies a cross-sell or personalized
+	// candidate's score by AnchorDiversity^k, where k is the number of
+	// better candidates explained by the same anchor product, so one
+	// anchor's neighbours do not fill the whole list and the list covers
+	// more of the customer's interests. 0 or 1 switches it off.
+	AnchorDiversity float64
+
 	// MaxPerCategory is the default diversity cap (0 = none).
 	MaxPerCategory int
 	// MarginBoost multiplies scores by 1 + MarginBoost × margin/price.
@@ -70,15 +82,21 @@ func DefaultConfig() Config {
 		Weights:              interaction.DefaultWeights(),
 		Decay:                interaction.Decay{HalfLife: 30 * 24 * time.Hour},
 		RecentItems:          50,
-		NeighborsPerAnchor:   50,
+		NeighborsPerAnchor:   30,
 		ViewedNeighborWeight: 0.5,
 		CategoryAffinity:     0.5,
 		UpsellMinRatio:       1.1,
 		UpsellMaxRatio:       2,
 		UpsellMaxScan:        500,
 		MarginBoost:          0.2,
-		Replenish:            replenish.DefaultConfig(),
-		TrendingDepth:        200,
+		// Chosen on the Online Retail time split (docs/recommendation.md),
+		// with NeighborsPerAnchor 30 (fewer, stronger neighbours per
+		// anchor): together they lift hit rate@10 from 1.48x to about 1.7x
+		// the popularity baseline and NDCG@10 from 2.05x to about 2.3x.
+		TrendingPrior:   4,
+		AnchorDiversity: 0.5,
+		Replenish:       replenish.DefaultConfig(),
+		TrendingDepth:   200,
 	}
 }
 
@@ -95,7 +113,7 @@ func (c Config) Validate() error {
 		return domain.Invalid("max_served", fmt.Sprintf("must be at least max_limit %d, got %d", c.MaxLimit, c.MaxServed))
 	case c.RecentItems < 1 || c.NeighborsPerAnchor < 1 || c.TrendingDepth < 1 || c.UpsellMaxScan < 1:
 		return domain.Invalid("recent_items", "recent items, neighbours per anchor, trending depth and upsell scan must be positive")
-	case c.ViewedNeighborWeight < 0 || c.CategoryAffinity < 0 || c.MarginBoost < 0:
+	case c.ViewedNeighborWeight < 0 || c.CategoryAffinity < 0 || c.MarginBoost < 0 || c.TrendingPrior < 0 || math.IsNaN(c.TrendingPrior) || !(c.AnchorDiversity >= 0 && c.AnchorDiversity <= 1):
 		return domain.Invalid("viewed_neighbor_weight", "weights must not be negative")
 	case !(c.UpsellMinRatio >= 1 && c.UpsellMaxRatio > c.UpsellMinRatio && !math.IsInf(c.UpsellMaxRatio, 0)):
 		return domain.Invalid("upsell_min_ratio", fmt.Sprintf("need 1 <= min < max, got %v and %v", c.UpsellMinRatio, c.UpsellMaxRatio))

@@ -3,6 +3,7 @@ package recommend
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -119,7 +120,13 @@ type run struct {
 	segments map[string]bool
 	checked  map[string]bool // id -> eligible, memoized
 	cands    map[string]*candidate
+	// eligible counts candidates that can fill a page: with a diversity
+	// cap, a category counts at most cap of its candidates, so a plan whose
+	// candidates all share one category still falls back to trending and
+	// the list stays full.
 	eligible int
+	capN     int
+	perCat   map[string]int
 	pending  []pendingOffer
 }
 
@@ -153,6 +160,13 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	}
 	for _, h := range served {
 		r.served[h] = true
+	}
+	r.capN = req.MaxPerCategory
+	if r.capN == 0 {
+		r.capN = cfg.MaxPerCategory
+	}
+	if r.capN > 0 {
+		r.perCat = make(map[string]int)
 	}
 	plan := Plan(req.Placement, req.Strategy)
 	need := req.Limit * 3
@@ -266,6 +280,13 @@ func (r *run) offer(id string, tier int, s Strategy, score float64, reason Reaso
 	c := &candidate{p: p, tier: tier, score: score, reason: reason, strategy: s}
 	c.bestScore = score
 	r.cands[id] = c
+	if r.capN > 0 {
+		key := p.CategoryKey()
+		r.perCat[key]++
+		if r.perCat[key] > r.capN {
+			return
+		}
+	}
 	r.eligible++
 }
 
@@ -274,11 +295,20 @@ func (r *run) offer(id string, tier int, s Strategy, score float64, reason Reaso
 // the page.
 func (r *run) rank(tiers int) ([]Item, bool) {
 	list := make([]*candidate, 0, len(r.cands))
+	lead := 0.0
+	if r.cfg.TrendingPrior > 0 {
+		if top := r.e.m.Trending.Top(trending.GlobalKey, 1, r.now); len(top) > 0 {
+			lead = top[0].Score
+		}
+	}
 	for _, c := range r.cands {
 		c.score *= r.boost(c.p)
+		if lead > 0 && (c.strategy == CrossSell || c.strategy == Personalized) {
+			c.score *= 1 + r.cfg.TrendingPrior*max(0, r.e.m.Trending.Score(trending.GlobalKey, c.p.ID, r.now))/lead
+		}
 		list = append(list, c)
 	}
-	slices.SortFunc(list, func(a, b *candidate) int {
+	order := func(a, b *candidate) int {
 		if a.tier != b.tier {
 			return cmp.Compare(a.tier, b.tier)
 		}
@@ -286,11 +316,24 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 			return c
 		}
 		return strings.Compare(a.p.ID, b.p.ID)
-	})
-	capN := r.req.MaxPerCategory
-	if capN == 0 {
-		capN = r.cfg.MaxPerCategory
 	}
+	slices.SortFunc(list, order)
+	if d := r.cfg.AnchorDiversity; d > 0 && d < 1 {
+		// Walk best first and discount each candidate by how many better
+		// ones share its anchor; the discounts keep tiers apart because
+		// they only lower scores within a tier's (0, inf) range.
+		uses := make(map[string]int)
+		for _, c := range list {
+			if (c.strategy != CrossSell && c.strategy != Personalized) || c.reason.ProductID == "" {
+				continue
+			}
+			key := c.reason.ProductID
+			c.score *= math.Pow(d, float64(uses[key]))
+			uses[key]++
+		}
+		slices.SortFunc(list, order)
+	}
+	capN := r.capN
 	perCat := make(map[string]int)
 	items := make([]Item, 0, r.req.Limit)
 	more := false

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/affinity-platform/affinity/services/referral/internal/adapters/postgres/pgdb"
+	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/stats"
 )
@@ -127,6 +128,34 @@ type Funnel struct {
 	RevenueMinor int64
 }
 
+// RejectionsByReason counts a campaign's rejected referrals signed up
+// within [from, to) per reason code.
+func (s *Store) RejectionsByReason(ctx context.Context, campaignID string, from, to time.Time) (map[string]int, error) {
+	rows, err := s.q.RejectionsByReason(ctx, pgdb.RejectionsByReasonParams{CampaignID: campaignID, FromAt: from, ToAt: to})
+	if err != nil {
+		return nil, fmt.Errorf("rejections of %s by reason: %w", campaignID, err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Reason] = int(r.N)
+	}
+	return out, nil
+}
+
+// CampaignBudget reads a campaign's budget limits and what is committed
+// against them; campaign.ErrNotFound when absent.
+func (s *Store) CampaignBudget(ctx context.Context, id string) (campaign.Budget, error) {
+	row, err := s.q.GetCampaign(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return campaign.Budget{}, fmt.Errorf("campaign %s: %w", id, campaign.ErrNotFound)
+	}
+	if err != nil {
+		return campaign.Budget{}, fmt.Errorf("get campaign %s: %w", id, err)
+	}
+	_, b, err := decodeCampaign(row)
+	return b, err
+}
+
 // CampaignCounters aggregates a campaign's funnel within [from, to).
 func (s *Store) CampaignCounters(ctx context.Context, campaignID, currency string, from, to time.Time) (Funnel, error) {
 	r, err := s.q.CampaignCounters(ctx, pgdb.CampaignCountersParams{CampaignID: campaignID, FromAt: from, ToAt: to})
@@ -145,7 +174,16 @@ func (s *Store) CampaignCounters(ctx context.Context, campaignID, currency strin
 
 // TopReferrers returns the best referrers of a campaign by conversions.
 func (s *Store) TopReferrers(ctx context.Context, campaignID string, from, to time.Time, limit int) ([]stats.Referrer, error) {
-	rows, err := s.q.TopReferrers(ctx, pgdb.TopReferrersParams{CampaignID: campaignID, FromAt: from, ToAt: to, Lim: int32(limit)})
+	return s.referrers(ctx, campaignID, from, to, limit, false)
+}
+
+// TopPartners is TopReferrers restricted to partner codes' owners.
+func (s *Store) TopPartners(ctx context.Context, campaignID string, from, to time.Time, limit int) ([]stats.Referrer, error) {
+	return s.referrers(ctx, campaignID, from, to, limit, true)
+}
+
+func (s *Store) referrers(ctx context.Context, campaignID string, from, to time.Time, limit int, onlyPartners bool) ([]stats.Referrer, error) {
+	rows, err := s.q.TopReferrers(ctx, pgdb.TopReferrersParams{CampaignID: campaignID, FromAt: from, ToAt: to, Lim: int32(limit), OnlyPartners: onlyPartners})
 	if err != nil {
 		return nil, fmt.Errorf("top referrers of %s: %w", campaignID, err)
 	}

@@ -120,6 +120,36 @@ func (s *Store) ReferralsForReferrer(ctx context.Context, referrerID, campaignID
 	return out, next, nil
 }
 
+// ReferralsForCampaign pages a campaign's referrals newest sign-up first;
+// stage "" lists every stage.
+func (s *Store) ReferralsForCampaign(ctx context.Context, campaignID string, stage referral.Stage, pageSize int, token string) ([]referral.Referral, string, error) {
+	at, id, err := parsePageToken(token)
+	if err != nil {
+		return nil, "", err
+	}
+	rows, err := s.q.ReferralsForCampaign(ctx, pgdb.ReferralsForCampaignParams{
+		CampaignID: campaignID, Stage: string(stage), AfterID: id, AfterSignedUpAt: at, Lim: int32(pageSize + 1),
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("referrals of campaign %s: %w", campaignID, err)
+	}
+	next := ""
+	if len(rows) > pageSize {
+		rows = rows[:pageSize]
+		last := rows[len(rows)-1]
+		next = pageToken(last.SignedUpAt, last.ID)
+	}
+	out := make([]referral.Referral, 0, len(rows))
+	for _, row := range rows {
+		r, err := decodeReferral(row.Body)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, r)
+	}
+	return out, next, nil
+}
+
 // SuccessfulByCampaign counts a referrer's successful referrals per campaign.
 func (s *Store) SuccessfulByCampaign(ctx context.Context, referrerID string) (map[string]int, error) {
 	rows, err := s.q.ReferrerCampaignCounts(ctx, referrerID)
@@ -262,12 +292,28 @@ func (s *Store) DrawCoupon(ctx context.Context, pool string, id reward.ID) (stri
 	return c, nil
 }
 
-// AddCoupons adds codes to a coupon pool; codes already there are skipped.
-func (s *Store) AddCoupons(ctx context.Context, pool string, codes ...string) error {
-	for _, c := range codes {
-		if err := s.q.AddCoupon(ctx, pgdb.AddCouponParams{Pool: pool, Code: c}); err != nil {
-			return fmt.Errorf("add coupon to %s: %w", pool, err)
-		}
+// AddCoupons adds codes to a coupon pool and returns how many were new;
+// codes already there are skipped.
+func (s *Store) AddCoupons(ctx context.Context, pool string, codes ...string) (int64, error) {
+	n, err := s.q.AddCoupons(ctx, pgdb.AddCouponsParams{Pool: pool, Codes: codes})
+	if err != nil {
+		return 0, fmt.Errorf("add coupons to %s: %w", pool, err)
 	}
-	return nil
+	return n, nil
+}
+
+// CouponLevels is a coupon pool's level.
+type CouponLevels struct {
+	// Available codes are unused; Given ones went to rewards; Waiting
+	// counts rewards that met the empty pool and wait for a code.
+	Available, Given, Waiting int64
+}
+
+// CouponPoolLevels reads a coupon pool's level.
+func (s *Store) CouponPoolLevels(ctx context.Context, pool string) (CouponLevels, error) {
+	r, err := s.q.CouponPoolLevels(ctx, pool)
+	if err != nil {
+		return CouponLevels{}, fmt.Errorf("levels of coupon pool %s: %w", pool, err)
+	}
+	return CouponLevels{Available: r.Available, Given: r.Given, Waiting: r.Waiting}, nil
 }

@@ -252,6 +252,18 @@ func (s *Store) AddClick(ctx context.Context, c attribution.Click, x ClickExtra)
 	return nil
 }
 
+// GetClick reads a click by id; attribution.ErrNoTouch when there is none.
+func (s *Store) GetClick(ctx context.Context, id string) (attribution.Click, error) {
+	r, err := s.q.GetClick(ctx, id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return attribution.Click{}, fmt.Errorf("click %s: %w", id, attribution.ErrNoTouch)
+	}
+	if err != nil {
+		return attribution.Click{}, fmt.Errorf("get click: %w", err)
+	}
+	return attribution.Click{ID: r.ID, Code: code.Code(r.Code), CampaignID: r.CampaignID, DeviceID: r.DeviceID, IPHash: r.IpHash, At: r.At}, nil
+}
+
 // ClicksForDevice lists a device's clicks at or after since.
 func (s *Store) ClicksForDevice(ctx context.Context, deviceID string, since time.Time) ([]attribution.Click, error) {
 	rows, err := s.q.ClicksForDevice(ctx, pgdb.ClicksForDeviceParams{DeviceID: deviceID, At: since})

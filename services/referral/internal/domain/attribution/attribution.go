@@ -13,8 +13,12 @@
 // the repository returns clicks in. First click within the window is
 // available for campaigns that want to reward the original introducer.
 //
-// Clicks are matched by device id only: IP addresses are shared (offices,
-// mobile carriers) and would attribute strangers to each other.
+// Clicks are matched by device id, plus the one click the sign-up names by
+// its id (the storefront kept the id RecordClick returned, which also works
+// when the device id changed between click and sign-up, e.g. another
+// browser on the same phone). IP addresses are never matched: they are
+// shared (offices, mobile carriers) and would attribute strangers to each
+// other.
 package attribution
 
 import (
@@ -67,7 +71,10 @@ func (c Click) Validate() error {
 type SignUp struct {
 	FriendID string
 	// Code is the code carried by the sign-up, if any.
-	Code      code.Code
+	Code code.Code
+	// ClickID names the click the friend came from, if known; that click is
+	// a touch whatever its device.
+	ClickID   string
 	DeviceID  string
 	IPHash    string
 	EmailHash string
@@ -83,8 +90,8 @@ func (s SignUp) Validate() error {
 	if s.FriendID == "" {
 		v.Add("friend_customer_id", "is required")
 	}
-	if s.Code == "" && s.DeviceID == "" {
-		v.Add("code", "a code or a device id with a recorded click is required")
+	if s.Code == "" && s.DeviceID == "" && s.ClickID == "" {
+		v.Add("code", "a code, a click id or a device id with a recorded click is required")
 	}
 	if s.At.IsZero() {
 		v.Add("at", "is required")
@@ -126,7 +133,8 @@ func Attribute(s SignUp, clicks []Click, model Model, window time.Duration) (Tou
 	}
 	for i := range clicks {
 		c := &clicks[i]
-		if c.DeviceID == "" || c.DeviceID != s.DeviceID || c.At.After(s.At) {
+		named := s.ClickID != "" && c.ID == s.ClickID
+		if !named && (c.DeviceID == "" || c.DeviceID != s.DeviceID) || c.At.After(s.At) {
 			continue
 		}
 		if window > 0 && s.At.Sub(c.At) > window {

@@ -47,6 +47,10 @@ func TestAttribute(t *testing.T) {
 		{name: "under first click a typed code loses to a click in the window", signUp: attribution.SignUp{FriendID: "f", DeviceID: "dev1", Code: "ZZZZ9999", At: signUpAt}, model: attribution.FirstClick, window: 30 * day, want: "AAAA2222", clickID: "k1", considered: 3},
 		{name: "a typed code alone is attributed", signUp: attribution.SignUp{FriendID: "f", DeviceID: "dev9", Code: "ZZZZ9999", At: signUpAt}, window: 30 * day, want: "ZZZZ9999", considered: 1},
 		{name: "clicks of other devices are never used", signUp: attribution.SignUp{FriendID: "f", DeviceID: "dev3", At: signUpAt}, window: 30 * day, none: true},
+		{name: "a click named by its id counts whatever its device", signUp: attribution.SignUp{FriendID: "f", DeviceID: "dev3", ClickID: "k4", At: signUpAt}, window: 30 * day, want: "DDDD5555", clickID: "k4", considered: 1},
+		{name: "a named click competes with the device's clicks", signUp: attribution.SignUp{FriendID: "f", DeviceID: "dev1", ClickID: "k4", At: signUpAt}, window: 30 * day, want: "DDDD5555", clickID: "k4", considered: 3},
+		{name: "a named click outside the window is not credited", signUp: attribution.SignUp{FriendID: "f", ClickID: "k3", At: signUpAt}, window: 30 * day, none: true},
+		{name: "a named click after the sign-up is not credited", signUp: attribution.SignUp{FriendID: "f", ClickID: "k5", At: signUpAt}, window: 30 * day, none: true},
 		{name: "a sign-up without a device matches no click", signUp: attribution.SignUp{FriendID: "f", At: signUpAt}, window: 30 * day, none: true},
 	}
 	for _, tt := range tests {

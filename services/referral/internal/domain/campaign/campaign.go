@@ -19,6 +19,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/reward"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
@@ -105,6 +106,10 @@ type Campaign struct {
 	NudgeAfter time.Duration
 	// ShareBaseURL is the storefront URL that share links are built on.
 	ShareBaseURL string
+	// AttributionModel picks the touch a sign-up is credited to when the
+	// friend clicked several links; empty (campaigns stored before the
+	// field existed) means last click.
+	AttributionModel attribution.Model
 
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -238,6 +243,8 @@ type NewParams struct {
 	HoldPeriod     time.Duration
 	NudgeAfter     time.Duration
 	ShareBaseURL   string
+	// AttributionModel defaults to last click.
+	AttributionModel attribution.Model
 }
 
 // New validates p and returns a draft campaign.
@@ -247,7 +254,11 @@ func New(p NewParams, now time.Time) (Campaign, error) {
 		ReferrerReward: p.ReferrerReward, FriendReward: p.FriendReward,
 		Conditions: p.Conditions, Eligibility: p.Eligibility, Caps: p.Caps, Currency: p.Currency,
 		HoldPeriod: p.HoldPeriod, NudgeAfter: p.NudgeAfter, ShareBaseURL: p.ShareBaseURL,
-		CreatedAt: now, UpdatedAt: now,
+		AttributionModel: p.AttributionModel,
+		CreatedAt:        now, UpdatedAt: now,
+	}
+	if c.AttributionModel == "" {
+		c.AttributionModel = attribution.LastClick
 	}
 	if c.Conditions.WindowFrom == "" {
 		c.Conditions.WindowFrom = FromClick
@@ -283,6 +294,11 @@ func (c Campaign) Validate() error {
 	}
 	if c.Conditions.WindowFrom != FromClick && c.Conditions.WindowFrom != FromSignUp {
 		v.Add("conditions.window_from", "must be click or signup, got %q", c.Conditions.WindowFrom)
+	}
+	switch c.AttributionModel {
+	case "", attribution.LastClick, attribution.FirstClick:
+	default:
+		v.Add("attribution_model", "must be %s or %s, got %q", attribution.LastClick, attribution.FirstClick, c.AttributionModel)
 	}
 	if c.Caps.RewardsPerReferrer < 0 {
 		v.Add("caps.rewards_per_referrer", "must not be negative")
@@ -361,6 +377,14 @@ func (c Campaign) StatusAt(now time.Time) Status {
 		return StatusActive
 	}
 	return c.Status
+}
+
+// Model is the campaign's attribution model, last click when unset.
+func (c Campaign) Model() attribution.Model {
+	if c.AttributionModel == "" {
+		return attribution.LastClick
+	}
+	return c.AttributionModel
 }
 
 // LiveAt reports whether the campaign accepts clicks, sign-ups and

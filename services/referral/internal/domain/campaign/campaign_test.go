@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/reward"
@@ -75,6 +76,10 @@ func TestNewValidates(t *testing.T) {
 		{name: "negative caps are refused", edit: func(p *campaign.NewParams) {
 			p.Caps.RewardsPerReferrer, p.Caps.BudgetPoints = -1, -1
 		}, fields: []string{"caps.rewards_per_referrer", "caps.budget_points"}},
+		{name: "first click may be selected", edit: func(p *campaign.NewParams) { p.AttributionModel = attribution.FirstClick }},
+		{name: "an unknown attribution model is refused", edit: func(p *campaign.NewParams) {
+			p.AttributionModel = "linear"
+		}, fields: []string{"attribution_model"}},
 		{name: "empty segment ids are refused", edit: func(p *campaign.NewParams) {
 			p.Eligibility.Segments = []string{"vip", ""}
 		}, fields: []string{"eligibility.segments"}},
@@ -87,6 +92,13 @@ func TestNewValidates(t *testing.T) {
 			c, err := campaign.New(p, t0)
 			if got := validation.Fields(err); !slices.Equal(got, tt.fields) {
 				t.Fatalf("expected violations %v, got %v (%v)", tt.fields, got, err)
+			}
+			wantModel := p.AttributionModel
+			if wantModel == "" {
+				wantModel = attribution.LastClick
+			}
+			if err == nil && c.Model() != wantModel {
+				t.Errorf("expected attribution model %q, got %q", wantModel, c.Model())
 			}
 			if err == nil && (c.Status != campaign.StatusDraft || c.Conditions.WindowFrom != campaign.FromClick || !c.CreatedAt.Equal(t0)) {
 				t.Errorf("expected a draft anchored on clicks created at %s, got %+v", t0, c)

@@ -74,6 +74,26 @@ func (q *Queries) CodeForOwner(ctx context.Context, arg CodeForOwnerParams) (Cod
 	return i, err
 }
 
+const getClick = `-- name: GetClick :one
+SELECT id, code, campaign_id, device_id, ip_hash, user_agent, landing_url, at FROM clicks WHERE id = $1
+`
+
+func (q *Queries) GetClick(ctx context.Context, id string) (Click, error) {
+	row := q.db.QueryRow(ctx, getClick, id)
+	var i Click
+	err := row.Scan(
+		&i.ID,
+		&i.Code,
+		&i.CampaignID,
+		&i.DeviceID,
+		&i.IpHash,
+		&i.UserAgent,
+		&i.LandingUrl,
+		&i.At,
+	)
+	return i, err
+}
+
 const getCode = `-- name: GetCode :one
 SELECT code, campaign_id, owner_kind, owner_id, vanity, partner_terms, created_at FROM codes WHERE code = $1
 `

@@ -113,6 +113,55 @@ func (q *Queries) ReferralByFriend(ctx context.Context, friendID string) ([]byte
 	return body, err
 }
 
+const referralsForCampaign = `-- name: ReferralsForCampaign :many
+SELECT id, signed_up_at, body FROM referrals
+WHERE campaign_id = $1
+  AND ($2::text = '' OR stage = $2::text)
+  AND ($3::text = '' OR (signed_up_at, id) < ($4::timestamptz, $3::text))
+ORDER BY signed_up_at DESC, id DESC
+LIMIT $5
+`
+
+type ReferralsForCampaignParams struct {
+	CampaignID      string
+	Stage           string
+	AfterID         string
+	AfterSignedUpAt time.Time
+	Lim             int32
+}
+
+type ReferralsForCampaignRow struct {
+	ID         string
+	SignedUpAt time.Time
+	Body       []byte
+}
+
+func (q *Queries) ReferralsForCampaign(ctx context.Context, arg ReferralsForCampaignParams) ([]ReferralsForCampaignRow, error) {
+	rows, err := q.db.Query(ctx, referralsForCampaign,
+		arg.CampaignID,
+		arg.Stage,
+		arg.AfterID,
+		arg.AfterSignedUpAt,
+		arg.Lim,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReferralsForCampaignRow
+	for rows.Next() {
+		var i ReferralsForCampaignRow
+		if err := rows.Scan(&i.ID, &i.SignedUpAt, &i.Body); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const referralsForReferrer = `-- name: ReferralsForReferrer :many
 SELECT id, signed_up_at, body FROM referrals
 WHERE referrer_id = $1

@@ -10,18 +10,46 @@ import (
 	"time"
 )
 
-const addCoupon = `-- name: AddCoupon :exec
-INSERT INTO coupon_codes (pool, code) VALUES ($1, $2) ON CONFLICT DO NOTHING
+const addCoupons = `-- name: AddCoupons :execrows
+INSERT INTO coupon_codes (pool, code)
+SELECT $1::text, c FROM unnest($2::text[]) AS c
+ON CONFLICT DO NOTHING
 `
 
-type AddCouponParams struct {
-	Pool string
-	Code string
+type AddCouponsParams struct {
+	Pool  string
+	Codes []string
 }
 
-func (q *Queries) AddCoupon(ctx context.Context, arg AddCouponParams) error {
-	_, err := q.db.Exec(ctx, addCoupon, arg.Pool, arg.Code)
-	return err
+// One statement per upload; codes already in the pool (or repeated in the
+// upload) are skipped, and the row count says how many were new.
+func (q *Queries) AddCoupons(ctx context.Context, arg AddCouponsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, addCoupons, arg.Pool, arg.Codes)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const couponPoolLevels = `-- name: CouponPoolLevels :one
+SELECT
+    (SELECT count(*) FROM coupon_codes c WHERE c.pool = $1::text AND c.reward_id IS NULL)::bigint AS available,
+    (SELECT count(*) FROM coupon_codes c WHERE c.pool = $1::text AND c.reward_id IS NOT NULL)::bigint AS given,
+    (SELECT count(*) FROM rewards w WHERE w.status = 'payable' AND w.body->'Spec'->>'CouponPool' = $1::text)::bigint AS waiting
+`
+
+type CouponPoolLevelsRow struct {
+	Available int64
+	Given     int64
+	Waiting   int64
+}
+
+// waiting scans the payable rewards (few: only those that met an empty pool).
+func (q *Queries) CouponPoolLevels(ctx context.Context, pool string) (CouponPoolLevelsRow, error) {
+	row := q.db.QueryRow(ctx, couponPoolLevels, pool)
+	var i CouponPoolLevelsRow
+	err := row.Scan(&i.Available, &i.Given, &i.Waiting)
+	return i, err
 }
 
 const drawCoupon = `-- name: DrawCoupon :one

@@ -67,6 +67,46 @@ func (q *Queries) CampaignCounters(ctx context.Context, arg CampaignCountersPara
 	return i, err
 }
 
+const rejectionsByReason = `-- name: RejectionsByReason :many
+SELECT coalesce(r.body->'Rejection'->>'Reason', '')::text AS reason, count(*)::int AS n
+FROM referrals r
+WHERE r.campaign_id = $1::text AND r.stage = 'rejected'
+  AND r.signed_up_at >= $2::timestamptz AND r.signed_up_at < $3::timestamptz
+GROUP BY 1
+ORDER BY 1
+`
+
+type RejectionsByReasonParams struct {
+	CampaignID string
+	FromAt     time.Time
+	ToAt       time.Time
+}
+
+type RejectionsByReasonRow struct {
+	Reason string
+	N      int32
+}
+
+func (q *Queries) RejectionsByReason(ctx context.Context, arg RejectionsByReasonParams) ([]RejectionsByReasonRow, error) {
+	rows, err := q.db.Query(ctx, rejectionsByReason, arg.CampaignID, arg.FromAt, arg.ToAt)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RejectionsByReasonRow
+	for rows.Next() {
+		var i RejectionsByReasonRow
+		if err := rows.Scan(&i.Reason, &i.N); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const topReferrers = `-- name: TopReferrers :many
 SELECT r.referrer_id,
        (r.body->>'ReferrerKind' = 'partner')::boolean AS partner,
@@ -78,16 +118,18 @@ SELECT r.referrer_id,
 FROM referrals r
 WHERE r.campaign_id = $1::text
   AND r.signed_up_at >= $2::timestamptz AND r.signed_up_at < $3::timestamptz
+  AND (NOT $4::boolean OR r.body->>'ReferrerKind' = 'partner')
 GROUP BY r.referrer_id, partner
 ORDER BY conversions DESC, signups DESC, r.referrer_id
-LIMIT $4
+LIMIT $5
 `
 
 type TopReferrersParams struct {
-	CampaignID string
-	FromAt     time.Time
-	ToAt       time.Time
-	Lim        int32
+	CampaignID   string
+	FromAt       time.Time
+	ToAt         time.Time
+	OnlyPartners bool
+	Lim          int32
 }
 
 type TopReferrersRow struct {
@@ -103,6 +145,7 @@ func (q *Queries) TopReferrers(ctx context.Context, arg TopReferrersParams) ([]T
 		arg.CampaignID,
 		arg.FromAt,
 		arg.ToAt,
+		arg.OnlyPartners,
 		arg.Lim,
 	)
 	if err != nil {

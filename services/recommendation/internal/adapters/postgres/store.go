@@ -1,0 +1,356 @@
+// Package postgres stores the recommendation service's state in its own
+// PostgreSQL database through sqlc-generated queries: the catalog replica,
+// the baskets folded into the co-occurrence model, order lines, customer
+// interactions, segment and tier membership, and feedback. A Store wraps one
+// transaction (or the pool), so the app layer decides what commits together
+// with which outbox event.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/adapters/postgres/sqlc"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/experiment"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
+)
+
+// Store is the service's data access over one connection or transaction.
+type Store struct {
+	q *sqlc.Queries
+}
+
+// New returns a Store over db (a pgx.Tx or a *pgxpool.Pool).
+func New(db sqlc.DBTX) *Store { return &Store{q: sqlc.New(db)} }
+
+// UpsertProducts stores products whose UpdatedAt is not older than the
+// stored version and reports how many were created and replaced. Writers are
+// serialized so the change sequence follows commit order.
+func (s *Store) UpsertProducts(ctx context.Context, ps ...catalog.Product) (created, updated int, err error) {
+	if len(ps) == 0 {
+		return 0, 0, nil
+	}
+	if err := s.q.LockProducts(ctx); err != nil {
+		return 0, 0, fmt.Errorf("lock products: %w", err)
+	}
+	for _, p := range ps {
+		margin := pgtype.Int8{Int64: p.Margin, Valid: p.HasMargin}
+		isNew, err := s.q.UpsertProduct(ctx, sqlc.UpsertProductParams{
+			ProductID: p.ID, Sku: p.SKU, Title: p.Title, CategoryPath: nonNil(p.CategoryPath),
+			PriceMinor: p.Price.Minor, Currency: p.Price.Currency, MarginMinor: margin,
+			Stock: int16(p.Stock), Brand: p.Brand, Tags: nonNil(p.Tags), Kind: int16(p.Kind),
+			Url: p.URL, ImageUrl: p.ImageURL, UpdatedAt: p.UpdatedAt,
+		})
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			// A newer version is stored; the older one is ignored.
+		case err != nil:
+			return 0, 0, fmt.Errorf("upsert product %s: %w", p.ID, err)
+		case isNew:
+			created++
+		default:
+			updated++
+		}
+	}
+	return created, updated, nil
+}
+
+// ProductsAfter returns up to max products changed after seq, in change
+// order, with the seq of the last one.
+func (s *Store) ProductsAfter(ctx context.Context, seq int64, max int) ([]catalog.Product, int64, error) {
+	rows, err := s.q.ProductsAfter(ctx, sqlc.ProductsAfterParams{After: seq, MaxRows: int32(max)})
+	if err != nil {
+		return nil, seq, fmt.Errorf("products after %d: %w", seq, err)
+	}
+	out := make([]catalog.Product, len(rows))
+	for i, r := range rows {
+		out[i] = catalog.Product{
+			ID: r.ProductID, SKU: r.Sku, Title: r.Title, CategoryPath: r.CategoryPath,
+			Price:  catalog.Money{Minor: r.PriceMinor, Currency: r.Currency},
+			Margin: r.MarginMinor.Int64, HasMargin: r.MarginMinor.Valid,
+			Stock: catalog.StockStatus(r.Stock), Brand: r.Brand, Tags: r.Tags, Kind: catalog.Kind(r.Kind),
+			URL: r.Url, ImageURL: r.ImageUrl, UpdatedAt: r.UpdatedAt,
+		}
+		seq = r.Seq
+	}
+	return out, seq, nil
+}
+
+// Basket is one basket folded into the co-occurrence model.
+type Basket struct {
+	Seq        int64
+	OrderID    string
+	CustomerID string
+	Items      []string
+	// History is the customer's earlier items at ingest, newest first.
+	History []string
+	// Weight is 1 for an order, -1 to take one back.
+	Weight float64
+	At     time.Time
+}
+
+// AddBasket appends a basket. Writers are serialized so the sequence follows
+// commit order and every replica folds baskets in the same order.
+func (s *Store) AddBasket(ctx context.Context, b Basket) error {
+	if err := s.q.LockBaskets(ctx); err != nil {
+		return fmt.Errorf("lock baskets: %w", err)
+	}
+	err := s.q.InsertBasket(ctx, sqlc.InsertBasketParams{
+		OrderID: b.OrderID, CustomerID: b.CustomerID, Items: nonNil(b.Items), History: nonNil(b.History),
+		Weight: b.Weight, OccurredAt: b.At,
+	})
+	if err != nil {
+		return fmt.Errorf("insert basket of order %s: %w", b.OrderID, err)
+	}
+	return nil
+}
+
+// BasketsAfter returns up to max baskets after seq, in fold order.
+func (s *Store) BasketsAfter(ctx context.Context, seq int64, max int) ([]Basket, error) {
+	rows, err := s.q.BasketsAfter(ctx, sqlc.BasketsAfterParams{After: seq, MaxRows: int32(max)})
+	if err != nil {
+		return nil, fmt.Errorf("baskets after %d: %w", seq, err)
+	}
+	out := make([]Basket, len(rows))
+	for i, r := range rows {
+		out[i] = Basket{Seq: r.Seq, OrderID: r.OrderID, CustomerID: r.CustomerID, Items: r.Items, History: r.History, Weight: r.Weight, At: r.OccurredAt}
+	}
+	return out, nil
+}
+
+// OrderLine is one stored line of an order.
+type OrderLine struct {
+	LineID, SKU, ProductID string
+	Quantity, Refunded     int
+}
+
+// AddOrderLine stores a line and reports whether it was new (a redelivered
+// order finds its lines stored).
+func (s *Store) AddOrderLine(ctx context.Context, orderID string, l OrderLine) (bool, error) {
+	n, err := s.q.InsertOrderLine(ctx, sqlc.InsertOrderLineParams{OrderID: orderID, LineID: l.LineID, Sku: l.SKU, ProductID: l.ProductID, Quantity: int32(l.Quantity)})
+	if err != nil {
+		return false, fmt.Errorf("insert line %s of order %s: %w", l.LineID, orderID, err)
+	}
+	return n == 1, nil
+}
+
+// OrderLines returns an order's lines, locked for the refund that reads them.
+func (s *Store) OrderLines(ctx context.Context, orderID string) ([]OrderLine, error) {
+	rows, err := s.q.OrderLines(ctx, orderID)
+	if err != nil {
+		return nil, fmt.Errorf("lines of order %s: %w", orderID, err)
+	}
+	out := make([]OrderLine, len(rows))
+	for i, r := range rows {
+		out[i] = OrderLine{LineID: r.LineID, SKU: r.Sku, ProductID: r.ProductID, Quantity: int(r.Quantity), Refunded: int(r.Refunded)}
+	}
+	return out, nil
+}
+
+// RefundLine records quantity refunded on a line (capped at what was bought).
+func (s *Store) RefundLine(ctx context.Context, orderID, lineID string, quantity int) error {
+	if err := s.q.RefundOrderLine(ctx, sqlc.RefundOrderLineParams{OrderID: orderID, LineID: lineID, Quantity: int32(quantity)}); err != nil {
+		return fmt.Errorf("refund line %s of order %s: %w", lineID, orderID, err)
+	}
+	return nil
+}
+
+// PurchaseHistory returns up to max distinct products the customer bought,
+// newest first.
+func (s *Store) PurchaseHistory(ctx context.Context, customerID string, max int) ([]string, error) {
+	ids, err := s.q.PurchaseHistory(ctx, sqlc.PurchaseHistoryParams{CustomerID: customerID, MaxRows: int32(max)})
+	if err != nil {
+		return nil, fmt.Errorf("purchase history of %s: %w", customerID, err)
+	}
+	return ids, nil
+}
+
+// AppendInteractions stores events, ignoring ones already stored.
+func (s *Store) AppendInteractions(ctx context.Context, evs ...interaction.Event) error {
+	for _, e := range evs {
+		err := s.q.InsertInteraction(ctx, sqlc.InsertInteractionParams{
+			CustomerID: e.CustomerID, ProductID: e.ProductID, Kind: int16(e.Kind),
+			Quantity: int32(max(e.Quantity, 1)), OrderID: e.OrderID, OccurredAt: e.At,
+		})
+		if err != nil {
+			return fmt.Errorf("insert %s of %s by %s: %w", e.Kind, e.ProductID, e.CustomerID, err)
+		}
+	}
+	return nil
+}
+
+// RecentInteractions returns up to max of the customer's newest events.
+func (s *Store) RecentInteractions(ctx context.Context, customerID string, max int) ([]interaction.Event, error) {
+	rows, err := s.q.RecentInteractions(ctx, sqlc.RecentInteractionsParams{CustomerID: customerID, MaxRows: int32(max)})
+	if err != nil {
+		return nil, fmt.Errorf("interactions of %s: %w", customerID, err)
+	}
+	out := make([]interaction.Event, len(rows))
+	for i, r := range rows {
+		out[i] = interaction.Event{CustomerID: r.CustomerID, ProductID: r.ProductID, Kind: interaction.Kind(r.Kind), Quantity: int(r.Quantity), OrderID: r.OrderID, At: r.OccurredAt}
+	}
+	return out, nil
+}
+
+// SetSegment records entering or leaving a segment; an older change than the
+// stored one is ignored, so out-of-order events converge.
+func (s *Store) SetSegment(ctx context.Context, customerID, segment string, member bool, at time.Time) error {
+	if err := s.q.SetSegment(ctx, sqlc.SetSegmentParams{CustomerID: customerID, SegmentID: segment, Member: member, ChangedAt: at}); err != nil {
+		return fmt.Errorf("set segment %s of %s: %w", segment, customerID, err)
+	}
+	return nil
+}
+
+// SetTier records the customer's loyalty tier with the same ordering rule.
+func (s *Store) SetTier(ctx context.Context, customerID, tier string, at time.Time) error {
+	if err := s.q.SetTier(ctx, sqlc.SetTierParams{CustomerID: customerID, TierID: tier, ChangedAt: at}); err != nil {
+		return fmt.Errorf("set tier of %s: %w", customerID, err)
+	}
+	return nil
+}
+
+// SegmentMembers pages through a segment's members in id order.
+func (s *Store) SegmentMembers(ctx context.Context, segment, after string, max int) ([]string, error) {
+	ids, err := s.q.SegmentMembers(ctx, sqlc.SegmentMembersParams{SegmentID: segment, After: after, MaxRows: int32(max)})
+	if err != nil {
+		return nil, fmt.Errorf("members of segment %s: %w", segment, err)
+	}
+	return ids, nil
+}
+
+// Feedback is one stored feedback entry.
+type Feedback struct {
+	RecommendationID, CustomerID, ProductID, ExperimentID, Variant string
+	Kind, Position, Placement                                      int
+	At                                                             time.Time
+}
+
+// AddFeedback stores feedback entries.
+func (s *Store) AddFeedback(ctx context.Context, fs ...Feedback) error {
+	for _, f := range fs {
+		err := s.q.InsertFeedback(ctx, sqlc.InsertFeedbackParams{
+			RecommendationID: f.RecommendationID, CustomerID: f.CustomerID, ProductID: f.ProductID,
+			Kind: int16(f.Kind), Position: int32(f.Position), Placement: int16(f.Placement), ExperimentID: f.ExperimentID, Variant: f.Variant, OccurredAt: f.At,
+		})
+		if err != nil {
+			return fmt.Errorf("insert feedback: %w", err)
+		}
+	}
+	return nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// BasketOfOrder returns the items and history an order's basket added, and
+// whether there is one.
+func (s *Store) BasketOfOrder(ctx context.Context, orderID string) (items, history []string, ok bool, err error) {
+	rows, err := s.q.BasketOfOrder(ctx, orderID)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("basket of order %s: %w", orderID, err)
+	}
+	if len(rows) == 0 {
+		return nil, nil, false, nil
+	}
+	return rows[0].Items, rows[0].History, true, nil
+}
+
+// ConsumableBuyers pages through customers who bought a consumable.
+func (s *Store) ConsumableBuyers(ctx context.Context, after string, max int) ([]string, error) {
+	ids, err := s.q.ConsumableBuyers(ctx, sqlc.ConsumableBuyersParams{After: after, MaxRows: int32(max)})
+	if err != nil {
+		return nil, fmt.Errorf("consumable buyers: %w", err)
+	}
+	return ids, nil
+}
+
+// MarkReplenishmentSent records that the reminder with key went out and
+// reports false when it already had.
+func (s *Store) MarkReplenishmentSent(ctx context.Context, key, customerID string, at time.Time) (bool, error) {
+	n, err := s.q.MarkReplenishmentSent(ctx, sqlc.MarkReplenishmentSentParams{Key: key, CustomerID: customerID, SentAt: at})
+	if err != nil {
+		return false, fmt.Errorf("mark replenishment %s: %w", key, err)
+	}
+	return n == 1, nil
+}
+
+// SaveSnapshot stores a model snapshot unless a newer one (by watermark) is
+// already stored, which another replica may have written.
+func (s *Store) SaveSnapshot(ctx context.Context, meta cooccur.SnapshotMeta, data []byte) error {
+	err := s.q.SaveSnapshot(ctx, sqlc.SaveSnapshotParams{Name: meta.Name, Watermark: meta.Watermark, TakenAt: meta.TakenAt, Data: data})
+	if err != nil {
+		return fmt.Errorf("save snapshot %s: %w", meta.Name, err)
+	}
+	return nil
+}
+
+// LoadSnapshot returns the stored snapshot of a model; ok is false when
+// there is none.
+func (s *Store) LoadSnapshot(ctx context.Context, name string) (meta cooccur.SnapshotMeta, data []byte, ok bool, err error) {
+	rows, err := s.q.LoadSnapshot(ctx, name)
+	if err != nil {
+		return meta, nil, false, fmt.Errorf("load snapshot %s: %w", name, err)
+	}
+	if len(rows) == 0 {
+		return meta, nil, false, nil
+	}
+	r := rows[0]
+	return cooccur.SnapshotMeta{Name: r.Name, Watermark: r.Watermark, TakenAt: r.TakenAt}, r.Data, true, nil
+}
+
+// ExperimentCounts returns the recorded feedback of each variant of an
+// experiment.
+func (s *Store) ExperimentCounts(ctx context.Context, experimentID string) (map[string]experiment.Counts, error) {
+	rows, err := s.q.ExperimentCounts(ctx, experimentID)
+	if err != nil {
+		return nil, fmt.Errorf("counts of experiment %s: %w", experimentID, err)
+	}
+	out := make(map[string]experiment.Counts, len(rows))
+	for _, r := range rows {
+		out[r.Variant] = experiment.Counts{Impressions: r.Impressions, Clicks: r.Clicks, Conversions: r.Conversions}
+	}
+	return out, nil
+}
+
+// CustomerState returns the customer's newest interactions (up to max),
+// segments and tier in one round trip.
+func (s *Store) CustomerState(ctx context.Context, customerID string, max int) (evs []interaction.Event, segments []string, tier string, err error) {
+	rows, err := s.q.CustomerState(ctx, sqlc.CustomerStateParams{CustomerID: customerID, MaxRows: int32(max)})
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("state of customer %s: %w", customerID, err)
+	}
+	evs = make([]interaction.Event, 0, len(rows))
+	for i, r := range rows {
+		if i == 0 {
+			segments, tier = r.Segments, r.Tier
+		}
+		if r.ProductID == "" {
+			continue // the row of a customer without interactions
+		}
+		evs = append(evs, interaction.Event{CustomerID: customerID, ProductID: r.ProductID, Kind: interaction.Kind(r.Kind), Quantity: int(r.Quantity), OrderID: r.OrderID, At: r.OccurredAt})
+	}
+	return evs, segments, tier, nil
+}
+
+// MoveInteractions re-keys the interactions stored under from (anonymous
+// visitor keys) to customerID.
+func (s *Store) MoveInteractions(ctx context.Context, customerID string, from []string) error {
+	if err := s.q.CopyInteractions(ctx, sqlc.CopyInteractionsParams{CustomerID: customerID, FromKeys: from}); err != nil {
+		return fmt.Errorf("move interactions to %s: %w", customerID, err)
+	}
+	if err := s.q.DeleteInteractions(ctx, from); err != nil {
+		return fmt.Errorf("move interactions to %s: %w", customerID, err)
+	}
+	return nil
+}

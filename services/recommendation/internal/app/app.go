@@ -1,0 +1,379 @@
+// Package app holds the recommendation service's commands and queries. It
+// owns the in-memory models (catalog index, co-occurrence, trending) that
+// every request reads, and keeps them equal to the database: writes (order,
+// product and interaction events, the catalog API, feedback) commit to
+// PostgreSQL first, and a tailer folds the committed catalog changes and
+// baskets into memory in commit order. Every replica tails the same tables,
+// so all replicas converge on the same models, and a restart rebuilds them by
+// replaying what is stored.
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/affinity-platform/affinity/pkg/postgres"
+	store "github.com/affinity-platform/affinity/services/recommendation/internal/adapters/postgres"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/experiment"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
+)
+
+// Config is the service's own settings, read from the environment.
+type Config struct {
+	// CartThresholdMinor and CartThresholdCurrency are the free-delivery
+	// threshold cart top-up aims for; 0 switches cart top-up off.
+	CartThresholdMinor    int64  `env:"RECO_CART_THRESHOLD_MINOR" envDefault:"0"`
+	CartThresholdCurrency string `env:"RECO_CART_THRESHOLD_CURRENCY" envDefault:"EUR"`
+	// MaxPerCategory is the default diversity cap per leaf category (0 = none).
+	MaxPerCategory int `env:"RECO_MAX_PER_CATEGORY" envDefault:"0"`
+	// UpsellMinRatio and UpsellMaxRatio are the upsell price band.
+	UpsellMinRatio float64 `env:"RECO_UPSELL_MIN_RATIO" envDefault:"1.1"`
+	UpsellMaxRatio float64 `env:"RECO_UPSELL_MAX_RATIO" envDefault:"2"`
+	// MarginBoost multiplies scores by 1 + MarginBoost × margin/price.
+	MarginBoost float64 `env:"RECO_MARGIN_BOOST" envDefault:"0.2"`
+	// TrendingPrior and AnchorDiversity tune cross-sell and personalized
+	// ranking (see recommend.Config).
+	TrendingPrior   float64 `env:"RECO_TRENDING_PRIOR" envDefault:"4"`
+	AnchorDiversity float64 `env:"RECO_ANCHOR_DIVERSITY" envDefault:"0.5"`
+	// BoostsJSON and ExperimentsJSON are the marketers' boosts and A/B
+	// experiments (JSON lists of recommend.Boost and experiment.Experiment).
+	BoostsJSON      string `env:"RECO_BOOSTS" envDefault:"[]"`
+	ExperimentsJSON string `env:"RECO_EXPERIMENTS" envDefault:"[]"`
+	// RecentEvents is how many of a customer's newest interactions a
+	// request reads.
+	RecentEvents int `env:"RECO_RECENT_EVENTS" envDefault:"200"`
+	// PollInterval is how often committed changes are folded into memory:
+	// the delay between an order event's commit and the answers it changes.
+	PollInterval time.Duration `env:"RECO_POLL_INTERVAL" envDefault:"100ms"`
+	// RefreshInterval re-ranks every neighbour list, folding in popularity
+	// drift that incremental updates do not touch.
+	RefreshInterval time.Duration `env:"RECO_REFRESH_INTERVAL" envDefault:"5m"`
+	// TrendingHalfLife is how fast popularity fades.
+	TrendingHalfLife time.Duration `env:"RECO_TRENDING_HALF_LIFE" envDefault:"72h"`
+	// CustomerCacheTTL is how long a customer's interactions, segments and
+	// tier are reused between requests (0 reads them on every request).
+	// Writes through the same replica are seen at once.
+	CustomerCacheTTL time.Duration `env:"RECO_CUSTOMER_CACHE_TTL" envDefault:"1s"`
+	// CustomerCacheSize bounds the cached customers.
+	CustomerCacheSize int `env:"RECO_CUSTOMER_CACHE_SIZE" envDefault:"100000"`
+	// SnapshotInterval is how often the co-occurrence model is snapshotted
+	// to the database, so a start folds only the orders after the snapshot
+	// (0 switches snapshots off: a start replays every order).
+	SnapshotInterval time.Duration `env:"RECO_SNAPSHOT_INTERVAL" envDefault:"10m"`
+	// ReplenishInterval is how often the buy-again reminders are scanned
+	// (0 switches the scan off).
+	ReplenishInterval time.Duration `env:"RECO_REPLENISH_INTERVAL" envDefault:"1h"`
+}
+
+// Validate reports unusable settings, naming the variable.
+func (c Config) Validate() error {
+	var errs []error
+	if c.RecentEvents < 1 || c.RecentEvents > 10000 {
+		errs = append(errs, fmt.Errorf("RECO_RECENT_EVENTS must be within 1..10000, got %d", c.RecentEvents))
+	}
+	if c.PollInterval < time.Millisecond {
+		errs = append(errs, fmt.Errorf("RECO_POLL_INTERVAL must be at least 1ms, got %s", c.PollInterval))
+	}
+	if c.RefreshInterval < time.Second {
+		errs = append(errs, fmt.Errorf("RECO_REFRESH_INTERVAL must be at least 1s, got %s", c.RefreshInterval))
+	}
+	if c.CustomerCacheTTL < 0 || c.CustomerCacheSize < 1 {
+		errs = append(errs, fmt.Errorf("RECO_CUSTOMER_CACHE_TTL must not be negative and RECO_CUSTOMER_CACHE_SIZE must be positive, got %s and %d", c.CustomerCacheTTL, c.CustomerCacheSize))
+	}
+	if c.TrendingHalfLife <= 0 {
+		errs = append(errs, fmt.Errorf("RECO_TRENDING_HALF_LIFE must be positive, got %s", c.TrendingHalfLife))
+	}
+	if _, err := c.engineConfig(); err != nil {
+		errs = append(errs, err)
+	}
+	if _, err := c.experiments(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (c Config) engineConfig() (recommend.Config, error) {
+	ec := recommend.DefaultConfig()
+	ec.MaxPerCategory = c.MaxPerCategory
+	ec.UpsellMinRatio, ec.UpsellMaxRatio = c.UpsellMinRatio, c.UpsellMaxRatio
+	ec.MarginBoost = c.MarginBoost
+	ec.TrendingPrior, ec.AnchorDiversity = c.TrendingPrior, c.AnchorDiversity
+	if c.CartThresholdMinor > 0 {
+		ec.CartThreshold = catalog.Money{Minor: c.CartThresholdMinor, Currency: c.CartThresholdCurrency}
+	}
+	if err := json.Unmarshal([]byte(c.BoostsJSON), &ec.Boosts); err != nil {
+		return ec, fmt.Errorf("RECO_BOOSTS is not a JSON list of boosts: %w", err)
+	}
+	if err := ec.Validate(); err != nil {
+		return ec, fmt.Errorf("recommendation settings (RECO_*): %w", err)
+	}
+	return ec, nil
+}
+
+func (c Config) experiments() ([]experiment.Experiment, error) {
+	var xs []experiment.Experiment
+	if err := json.Unmarshal([]byte(c.ExperimentsJSON), &xs); err != nil {
+		return nil, fmt.Errorf("RECO_EXPERIMENTS is not a JSON list of experiments: %w", err)
+	}
+	for i, x := range xs {
+		if err := x.Validate(); err != nil {
+			return nil, fmt.Errorf("RECO_EXPERIMENTS[%d]: %w", i, err)
+		}
+		for j, v := range x.Variants {
+			if v.Strategy != "" {
+				if _, err := recommend.ParseStrategy(v.Strategy); err != nil {
+					return nil, fmt.Errorf("RECO_EXPERIMENTS[%d].variants[%d]: %w", i, j, err)
+				}
+			}
+		}
+	}
+	return xs, nil
+}
+
+// DefaultConfig is the configuration with every default, for tests and tools.
+func DefaultConfig() Config {
+	return Config{
+		CartThresholdCurrency: "EUR", UpsellMinRatio: 1.1, UpsellMaxRatio: 2, MarginBoost: 0.2, TrendingPrior: 4, AnchorDiversity: 0.5,
+		BoostsJSON: "[]", ExperimentsJSON: "[]", RecentEvents: 200, PollInterval: 100 * time.Millisecond,
+		RefreshInterval: 5 * time.Minute, TrendingHalfLife: 72 * time.Hour, ReplenishInterval: time.Hour,
+		CustomerCacheTTL: time.Second, CustomerCacheSize: 100000, SnapshotInterval: 10 * time.Minute,
+	}
+}
+
+// App is the recommendation service's application layer.
+type App struct {
+	pool        *pgxpool.Pool
+	cfg         Config
+	log         *slog.Logger
+	engine      *recommend.Engine
+	catalog     *catalog.Index
+	bought      *cooccur.Model
+	board       *trending.Board
+	experiments []experiment.Experiment
+	customers   *customerCache
+	// Now is the clock; tests may replace it before serving.
+	Now func() time.Time
+
+	// mu serializes catch-up, which advances the watermarks, and
+	// snapshots, which must see a model and watermark that agree.
+	mu                    sync.Mutex
+	productSeq, basketSeq int64
+	// snapshotSeq is the watermark of the snapshot the model was restored
+	// from: baskets up to it are already counted and only feed trending.
+	snapshotSeq int64
+}
+
+// boughtSnapshot names the co-occurrence model's snapshot.
+const boughtSnapshot = "bought"
+
+// New builds the models from the database (replaying every stored catalog
+// change and basket) and returns an App ready to serve.
+func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, log *slog.Logger) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	ec, _ := cfg.engineConfig()
+	xs, _ := cfg.experiments()
+	bought, snapSeq, err := restoreBought(ctx, pool, log)
+	if err != nil {
+		return nil, err
+	}
+	// A fixed epoch keeps trending scores reproducible across restarts.
+	board, err := trending.New(trending.Config{HalfLife: cfg.TrendingHalfLife, TopK: 500}, time.Unix(0, 0).UTC())
+	if err != nil {
+		return nil, fmt.Errorf("trending board: %w", err)
+	}
+	idx := catalog.NewIndex()
+	engine, err := recommend.NewEngine(ec, recommend.Models{Catalog: idx, Bought: bought, Trending: board})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	a := &App{pool: pool, cfg: cfg, log: log, engine: engine, catalog: idx, bought: bought, board: board, experiments: xs, Now: time.Now,
+		customers: newCustomerCache(cfg.CustomerCacheTTL, cfg.CustomerCacheSize), snapshotSeq: snapSeq}
+	start := time.Now()
+	if err := a.CatchUp(ctx); err != nil {
+		return nil, err
+	}
+	st := bought.Stats()
+	log.Info("models loaded", "products", idx.Len(), "baskets", st.Baskets, "items", st.Items, "pairs", st.Pairs, "took", time.Since(start).String())
+	return a, nil
+}
+
+// Tx runs fn in a transaction (retried on serialization failures).
+func (a *App) Tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	return postgres.InTx(ctx, a.pool, fn)
+}
+
+const catchUpBatch = 5000
+
+// CatchUp folds every committed catalog change and basket not yet in memory,
+// catalog first so that baskets find their products' categories.
+func (a *App) CatchUp(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := store.New(a.pool)
+	for {
+		ps, seq, err := s.ProductsAfter(ctx, a.productSeq, catchUpBatch)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			a.catalog.Upsert(p)
+		}
+		a.productSeq = seq
+		if len(ps) < catchUpBatch {
+			break
+		}
+	}
+	for {
+		bs, err := s.BasketsAfter(ctx, a.basketSeq, catchUpBatch)
+		if err != nil {
+			return err
+		}
+		for _, b := range bs {
+			a.fold(b)
+			a.basketSeq = b.Seq
+		}
+		if len(bs) < catchUpBatch {
+			return nil
+		}
+	}
+}
+
+// fold adds one basket to the co-occurrence model and the trending boards
+// (the whole shop and every category level of each product).
+func (a *App) fold(b store.Basket) {
+	if b.Seq > a.snapshotSeq {
+		a.bought.Observe(b.Items, b.History, b.Weight)
+	}
+	for _, id := range b.Items {
+		a.board.Add(trending.GlobalKey, id, b.Weight, b.At)
+		if p, ok := a.catalog.Get(id); ok {
+			for _, k := range trending.CategoryKeys(p.CategoryPath) {
+				a.board.Add(k, id, b.Weight, b.At)
+			}
+		}
+	}
+}
+
+// Run keeps the models current until ctx ends: it folds committed changes
+// every PollInterval and re-ranks all neighbours every RefreshInterval.
+func (a *App) Run(ctx context.Context) error {
+	poll := time.NewTicker(a.cfg.PollInterval)
+	defer poll.Stop()
+	refresh := time.NewTicker(a.cfg.RefreshInterval)
+	defer refresh.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poll.C:
+			if err := a.CatchUp(ctx); err != nil && ctx.Err() == nil {
+				a.log.Warn("fold committed changes", "err", err)
+			}
+		case <-refresh.C:
+			a.bought.Refresh()
+		}
+	}
+}
+
+// Catalog returns the in-memory catalog index.
+func (a *App) Catalog() *catalog.Index { return a.catalog }
+
+// ModelStats summarises the co-occurrence model.
+func (a *App) ModelStats() cooccur.Stats { return a.bought.Stats() }
+
+// restoreBought returns the co-occurrence model from the newest snapshot and
+// its watermark, or an empty model and 0 when there is none or it cannot be
+// read (then every basket is replayed, which gives the same model).
+func restoreBought(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger) (*cooccur.Model, int64, error) {
+	cfg := cooccur.DefaultConfig()
+	meta, data, ok, err := store.New(pool).LoadSnapshot(ctx, boughtSnapshot)
+	if err != nil {
+		return nil, 0, err
+	}
+	if ok {
+		m, err := cooccur.Restore(bytes.NewReader(data), cfg)
+		if err == nil {
+			log.Info("co-occurrence snapshot restored", "watermark", meta.Watermark, "taken_at", meta.TakenAt, "bytes", len(data))
+			return m, meta.Watermark, nil
+		}
+		log.Warn("co-occurrence snapshot unusable; replaying every order", "err", err)
+	}
+	m, err := cooccur.New(cfg)
+	if err != nil {
+		return nil, 0, fmt.Errorf("co-occurrence model: %w", err)
+	}
+	return m, 0, nil
+}
+
+// Snapshot stores the co-occurrence model with the last basket folded into
+// it. Folding waits while the model is written out; serving does not.
+func (a *App) Snapshot(ctx context.Context) error {
+	var buf bytes.Buffer
+	a.mu.Lock()
+	meta := cooccur.SnapshotMeta{Name: boughtSnapshot, TakenAt: a.Now(), Watermark: a.basketSeq}
+	err := a.bought.Snapshot(&buf)
+	a.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if meta.Watermark == 0 {
+		return nil // nothing folded yet
+	}
+	return store.New(a.pool).SaveSnapshot(ctx, meta, buf.Bytes())
+}
+
+// RunSnapshots snapshots the model every SnapshotInterval until ctx ends.
+func (a *App) RunSnapshots(ctx context.Context) error {
+	if a.cfg.SnapshotInterval <= 0 {
+		return nil
+	}
+	t := time.NewTicker(a.cfg.SnapshotInterval)
+	defer t.Stop()
+	last := int64(-1)
+	snap := func(ctx context.Context) {
+		a.mu.Lock()
+		seq := a.basketSeq
+		a.mu.Unlock()
+		if seq == last {
+			return // nothing new since the last snapshot
+		}
+		start := time.Now()
+		if err := a.Snapshot(ctx); err != nil {
+			a.log.Warn("co-occurrence snapshot", "err", err)
+			return
+		}
+		last = seq
+		a.log.Debug("co-occurrence snapshot saved", "watermark", seq, "took", time.Since(start).String())
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// A last snapshot on shutdown makes the next start (a rolling
+			// update) fold almost nothing. The database is still open:
+			// the platform closes it after the workers return.
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+			snap(final)
+			cancel()
+			return nil
+		case <-t.C:
+			snap(ctx)
+		}
+	}
+}

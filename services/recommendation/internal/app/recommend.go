@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/affinity-platform/affinity/pkg/events"
+	store "github.com/affinity-platform/affinity/services/recommendation/internal/adapters/postgres"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/experiment"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
+)
+
+// Query asks for recommendations.
+type Query struct {
+	recommend.Request
+	// AnonymousID identifies a visitor without a customer id; their
+	// interactions are stored under AnonymousKey(id).
+	AnonymousID string
+}
+
+// AnonymousKey is the customer key under which an anonymous visitor's
+// interactions are stored, so they are personalized before signing up.
+func AnonymousKey(anonymousID string) string { return "anon:" + anonymousID }
+
+// Item is one recommended product with its catalog data.
+type Item struct {
+	recommend.Item
+	Product catalog.Product
+}
+
+// Result is the answer to a Query.
+type Result struct {
+	ID            string
+	Items         []Item
+	Strategy      recommend.Strategy
+	ExperimentID  string
+	Variant       string
+	NextPageToken string
+}
+
+// Recommend answers a query from the in-memory models and the customer's
+// stored interactions, segments and tier. An experiment running on the
+// placement may replace the strategy for the customer's variant.
+func (a *App) Recommend(ctx context.Context, q Query) (Result, error) {
+	key := q.CustomerID
+	if key == "" && q.AnonymousID != "" {
+		if err := domain.ValidateID("anonymous_id", q.AnonymousID); err != nil {
+			return Result{}, err
+		}
+		key = AnonymousKey(q.AnonymousID)
+	}
+	var res Result
+	if key != "" {
+		if x, v, ok := a.assign(q.Placement, key); ok {
+			res.ExperimentID, res.Variant = x.ID, v.Name
+			if v.Strategy != "" && (q.Strategy == "" || q.Strategy == recommend.Auto) {
+				q.Strategy = recommend.Strategy(strings.ToLower(v.Strategy))
+			}
+		}
+	}
+	cust, err := a.customer(ctx, key)
+	if err != nil {
+		return Result{}, err
+	}
+	req := q.Request
+	req.CustomerID = key
+	resp, err := a.engine.Recommend(req, cust, a.Now())
+	if err != nil {
+		return Result{}, err
+	}
+	id, err := events.NewID()
+	if err != nil {
+		return Result{}, fmt.Errorf("recommendation id: %w", err)
+	}
+	res.ID, res.NextPageToken = id, resp.NextPageToken
+	res.Strategy = recommend.Trending
+	if len(resp.Plan) > 0 {
+		res.Strategy = resp.Plan[0]
+	}
+	if len(resp.Items) > 0 {
+		res.Strategy = resp.Items[0].Strategy
+	}
+	res.Items = make([]Item, 0, len(resp.Items))
+	for _, it := range resp.Items {
+		p, _ := a.catalog.Get(it.ProductID)
+		res.Items = append(res.Items, Item{Item: it, Product: p})
+	}
+	return res, nil
+}
+
+func (a *App) customer(ctx context.Context, key string) (recommend.Customer, error) {
+	if key == "" {
+		return recommend.Customer{}, nil
+	}
+	now := a.Now()
+	if c, ok := a.customers.get(key, now); ok {
+		return c, nil
+	}
+	evs, segs, tier, err := store.New(a.pool).CustomerState(ctx, key, a.cfg.RecentEvents)
+	if err != nil {
+		return recommend.Customer{}, err
+	}
+	c := recommend.Customer{ID: key, Events: evs, Segments: segs, Tier: tier}
+	a.customers.put(key, c, now)
+	return c, nil
+}
+
+// assign finds the first experiment running on the placement and the
+// customer's variant in it.
+func (a *App) assign(p recommend.Placement, customerKey string) (experiment.Experiment, experiment.Variant, bool) {
+	now := a.Now()
+	for _, x := range a.experiments {
+		if (x.Placement == "" || x.Placement == string(p)) && x.Active(now) {
+			return x, x.Assign(customerKey), true
+		}
+	}
+	return experiment.Experiment{}, experiment.Variant{}, false
+}
+
+// Variant returns the experiment and variant a customer is assigned to on a
+// placement, for attributing feedback.
+func (a *App) Variant(p recommend.Placement, customerKey string) (experimentID, variant string) {
+	if x, v, ok := a.assign(p, customerKey); ok {
+		return x.ID, v.Name
+	}
+	return "", ""
+}
+
+// Forget drops a customer's cached state after a write through this
+// replica committed, so their next request sees it.
+func (a *App) Forget(customerKey string) { a.customers.forget(customerKey) }

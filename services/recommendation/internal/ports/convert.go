@@ -1,0 +1,122 @@
+package ports
+
+import (
+	"time"
+
+	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
+	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
+)
+
+var strategies = map[recommendationv1.Strategy]recommend.Strategy{
+	recommendationv1.Strategy_STRATEGY_UNSPECIFIED:  recommend.Auto,
+	recommendationv1.Strategy_STRATEGY_CROSS_SELL:   recommend.CrossSell,
+	recommendationv1.Strategy_STRATEGY_UPSELL:       recommend.Upsell,
+	recommendationv1.Strategy_STRATEGY_PERSONALIZED: recommend.Personalized,
+	recommendationv1.Strategy_STRATEGY_BUY_AGAIN:    recommend.BuyAgain,
+	recommendationv1.Strategy_STRATEGY_CART_TOP_UP:  recommend.CartTopUp,
+	recommendationv1.Strategy_STRATEGY_TRENDING:     recommend.Trending,
+}
+
+func strategyToProto(s recommend.Strategy) recommendationv1.Strategy {
+	for k, v := range strategies {
+		if v == s && k != recommendationv1.Strategy_STRATEGY_UNSPECIFIED {
+			return k
+		}
+	}
+	return recommendationv1.Strategy_STRATEGY_UNSPECIFIED
+}
+
+var placements = map[recommendationv1.Placement]recommend.Placement{
+	recommendationv1.Placement_PLACEMENT_UNSPECIFIED:        recommend.PlacementUnspecified,
+	recommendationv1.Placement_PLACEMENT_HOME:               recommend.PlacementUnspecified,
+	recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE:       recommend.ProductPage,
+	recommendationv1.Placement_PLACEMENT_CART:               recommend.Cart,
+	recommendationv1.Placement_PLACEMENT_CHECKOUT:           recommend.Checkout,
+	recommendationv1.Placement_PLACEMENT_ORDER_CONFIRMATION: recommend.OrderConfirmation,
+	recommendationv1.Placement_PLACEMENT_EMAIL:              recommend.Email,
+}
+
+// reasonToProto maps the engine's finer reasons onto the API's kinds; the
+// text keeps the nuance ("also bought" vs "bought together").
+func reasonToProto(r recommend.Reason) *recommendationv1.Reason {
+	out := &recommendationv1.Reason{SourceProductId: r.ProductID, Category: r.Category, Text: r.String()}
+	switch r.Kind {
+	case recommend.ReasonBoughtTogether, recommend.ReasonAlsoBought:
+		out.Kind = recommendationv1.ReasonKind_REASON_KIND_BOUGHT_TOGETHER
+	case recommend.ReasonUpgradeFrom:
+		out.Kind = recommendationv1.ReasonKind_REASON_KIND_UPGRADE
+	case recommend.ReasonBecauseYouBought, recommend.ReasonBecauseYouViewed:
+		out.Kind = recommendationv1.ReasonKind_REASON_KIND_BECAUSE_YOU_BOUGHT
+	case recommend.ReasonBuyAgain:
+		out.Kind = recommendationv1.ReasonKind_REASON_KIND_BUY_AGAIN
+	case recommend.ReasonCartTopUp:
+		out.Kind = recommendationv1.ReasonKind_REASON_KIND_CART_TOP_UP
+	case recommend.ReasonPopularInCategory, recommend.ReasonPopularInSegment, recommend.ReasonPopular:
+		out.Kind = recommendationv1.ReasonKind_REASON_KIND_POPULAR
+	}
+	// A buy-again item is its own anchor, and a segment is no product.
+	if r.Kind == recommend.ReasonBuyAgain || r.Kind == recommend.ReasonPopularInSegment {
+		out.SourceProductId = ""
+	}
+	return out
+}
+
+// productFromProto converts a catalog product from the API or a product
+// event. A backordered product cannot ship now, so it is not recommended.
+func productFromProto(p *commercev1.Product, updatedAt time.Time) catalog.Product {
+	out := catalog.Product{
+		ID: p.GetProductId(), SKU: p.GetSku(), Title: p.GetTitle(), CategoryPath: p.GetCategoryPath(),
+		Price: catalog.Money{Minor: p.GetPrice().GetAmountMinor(), Currency: p.GetPrice().GetCurrency()},
+		Brand: p.GetBrand(), Tags: p.GetTags(), URL: p.GetUrl(), ImageURL: p.GetImageUrl(), UpdatedAt: updatedAt,
+	}
+	if p.GetMargin() != nil {
+		out.Margin, out.HasMargin = p.GetMargin().GetAmountMinor(), true
+	}
+	switch p.GetStockStatus() {
+	case commercev1.StockStatus_STOCK_STATUS_IN_STOCK:
+		out.Stock = catalog.InStock
+	case commercev1.StockStatus_STOCK_STATUS_LOW_STOCK:
+		out.Stock = catalog.LowStock
+	case commercev1.StockStatus_STOCK_STATUS_OUT_OF_STOCK, commercev1.StockStatus_STOCK_STATUS_BACKORDER:
+		out.Stock = catalog.OutOfStock
+	case commercev1.StockStatus_STOCK_STATUS_DISCONTINUED:
+		out.Stock = catalog.Discontinued
+	}
+	switch p.GetDurability() {
+	case commercev1.Durability_DURABILITY_CONSUMABLE:
+		out.Kind = catalog.Consumable
+	case commercev1.Durability_DURABILITY_DURABLE:
+		out.Kind = catalog.Durable
+	}
+	return out
+}
+
+func productToProto(p catalog.Product) *commercev1.Product {
+	out := &commercev1.Product{
+		ProductId: p.ID, Sku: p.SKU, Title: p.Title, CategoryPath: p.CategoryPath,
+		Price: &commercev1.Money{AmountMinor: p.Price.Minor, Currency: p.Price.Currency},
+		Brand: p.Brand, Tags: p.Tags, Url: p.URL, ImageUrl: p.ImageURL,
+	}
+	if p.HasMargin {
+		out.Margin = &commercev1.Money{AmountMinor: p.Margin, Currency: p.Price.Currency}
+	}
+	switch p.Stock {
+	case catalog.InStock:
+		out.StockStatus = commercev1.StockStatus_STOCK_STATUS_IN_STOCK
+	case catalog.LowStock:
+		out.StockStatus = commercev1.StockStatus_STOCK_STATUS_LOW_STOCK
+	case catalog.OutOfStock:
+		out.StockStatus = commercev1.StockStatus_STOCK_STATUS_OUT_OF_STOCK
+	case catalog.Discontinued:
+		out.StockStatus = commercev1.StockStatus_STOCK_STATUS_DISCONTINUED
+	}
+	switch p.Kind {
+	case catalog.Consumable:
+		out.Durability = commercev1.Durability_DURABILITY_CONSUMABLE
+	case catalog.Durable:
+		out.Durability = commercev1.Durability_DURABILITY_DURABLE
+	}
+	return out
+}

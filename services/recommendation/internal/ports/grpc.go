@@ -1,0 +1,157 @@
+package ports
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/affinity-platform/affinity/pkg/auth"
+	"github.com/affinity-platform/affinity/pkg/idempotency"
+	"github.com/affinity-platform/affinity/pkg/validate"
+	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/app"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
+)
+
+// server implements recommendationv1.RecommendationServiceServer over the app.
+type server struct {
+	recommendationv1.UnimplementedRecommendationServiceServer
+	app *app.App
+	log *slog.Logger
+}
+
+// GetRecommendations answers from memory and the customer's stored state.
+func (s *server) GetRecommendations(ctx context.Context, req *recommendationv1.GetRecommendationsRequest) (*recommendationv1.GetRecommendationsResponse, error) {
+	q := app.Query{
+		Request: recommend.Request{
+			CustomerID: req.GetCustomerId(), ProductIDs: req.GetProductIds(),
+			Placement: placements[req.GetPlacement()], Strategy: strategies[req.GetStrategy()],
+			Limit: int(req.GetLimit()), PageToken: req.GetPageToken(), ExcludeIDs: req.GetExcludeProductIds(),
+			IncludeCategories: req.GetIncludeCategories(), ExcludeCategories: req.GetExcludeCategories(),
+		},
+		AnonymousID: req.GetAnonymousId(),
+	}
+	res, err := s.app.Recommend(ctx, q)
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	out := &recommendationv1.GetRecommendationsResponse{
+		RecommendationId: res.ID, Strategy: strategyToProto(res.Strategy), Variant: res.Variant,
+		NextPageToken: res.NextPageToken, Items: make([]*recommendationv1.RecommendedItem, len(res.Items)),
+	}
+	for i, it := range res.Items {
+		out.Items[i] = &recommendationv1.RecommendedItem{
+			ProductId: it.ProductID, Score: it.Score, Reason: reasonToProto(it.Reason), Product: productToProto(it.Product),
+		}
+	}
+	return out, nil
+}
+
+// RecordFeedback stores a batch of feedback once per idempotency key.
+func (s *server) RecordFeedback(ctx context.Context, req *recommendationv1.RecordFeedbackRequest) (*recommendationv1.RecordFeedbackResponse, error) {
+	b := app.FeedbackBatch{CustomerID: req.GetCustomerId(), AnonymousID: req.GetAnonymousId()}
+	for _, f := range req.GetFeedback() {
+		fb := app.Feedback{
+			Kind: app.FeedbackKind(f.GetKind()), ProductID: f.GetProductId(), RecommendationID: f.GetRecommendationId(),
+			Position: int(f.GetPosition()), Placement: placements[f.GetPlacement()], PlacementNumber: int(f.GetPlacement()),
+		}
+		if f.GetOccurredAt() != nil {
+			fb.At = f.GetOccurredAt().AsTime()
+		}
+		b.Feedback = append(b.Feedback, fb)
+	}
+	var resp *recommendationv1.RecordFeedbackResponse
+	err := s.app.Tx(ctx, func(tx pgx.Tx) error {
+		r, _, err := idempotency.Do(ctx, tx, scope(ctx, recommendationv1.RecommendationService_RecordFeedback_FullMethodName), req.GetIdempotencyKey(), req,
+			func() (*recommendationv1.RecordFeedbackResponse, error) {
+				n, err := s.app.RecordFeedback(ctx, tx, b)
+				return &recommendationv1.RecordFeedbackResponse{RecordedCount: int32(n)}, err
+			})
+		resp = r
+		return err
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	key := req.GetCustomerId()
+	if key == "" {
+		key = app.AnonymousKey(req.GetAnonymousId())
+	}
+	s.app.Forget(key)
+	return resp, nil
+}
+
+// BatchUpsertProducts stores products once per idempotency key and makes
+// them visible to the next request on this replica.
+func (s *server) BatchUpsertProducts(ctx context.Context, req *recommendationv1.BatchUpsertProductsRequest) (*recommendationv1.BatchUpsertProductsResponse, error) {
+	now := s.app.Now()
+	ps := make([]catalog.Product, len(req.GetProducts()))
+	for i, p := range req.GetProducts() {
+		ps[i] = productFromProto(p, now)
+	}
+	var resp *recommendationv1.BatchUpsertProductsResponse
+	err := s.app.Tx(ctx, func(tx pgx.Tx) error {
+		r, _, err := idempotency.Do(ctx, tx, scope(ctx, recommendationv1.RecommendationService_BatchUpsertProducts_FullMethodName), req.GetIdempotencyKey(), req,
+			func() (*recommendationv1.BatchUpsertProductsResponse, error) {
+				created, updated, err := s.app.UpsertProducts(ctx, tx, ps...)
+				return &recommendationv1.BatchUpsertProductsResponse{CreatedCount: int32(created), UpdatedCount: int32(updated)}, err
+			})
+		resp = r
+		return err
+	})
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	if err := s.app.CatchUp(ctx); err != nil {
+		// Stored and committed; the background fold will pick it up.
+		s.log.WarnContext(ctx, "fold upserted products", "err", err)
+	}
+	return resp, nil
+}
+
+// scope keeps one caller's idempotency keys apart from another's.
+func scope(ctx context.Context, method string) string {
+	if c, ok := auth.ClaimsFrom(ctx); ok {
+		return method + ":" + c.Subject
+	}
+	return method
+}
+
+// toStatus maps domain and foundation errors to gRPC codes, in one place.
+func (s *server) toStatus(ctx context.Context, err error) error {
+	var ve *domain.ValidationError
+	switch {
+	case errors.As(err, &ve):
+		return validate.InvalidArgument(validate.Violation{Field: protoField(ve.Field), Description: ve.Reason})
+	case errors.Is(err, idempotency.ErrMissingKey), errors.Is(err, idempotency.ErrKeyTooLong):
+		return validate.InvalidArgument(validate.Violation{Field: "idempotency_key", Description: err.Error()})
+	case errors.Is(err, idempotency.ErrKeyReused):
+		return status.Error(codes.AlreadyExists, err.Error())
+	case errors.Is(err, domain.ErrNotFound):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	s.log.ErrorContext(ctx, "request failed", "err", err)
+	return status.Error(codes.Internal, "internal error")
+}
+
+// protoField renames the engine's field names to the request's.
+func protoField(f string) string {
+	switch f {
+	case "exclude_ids":
+		return "exclude_product_ids"
+	}
+	return f
+}

@@ -1,0 +1,293 @@
+package ports_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/affinity-platform/affinity/pkg/auth"
+	"github.com/affinity-platform/affinity/pkg/postgres"
+	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
+)
+
+// Serving benchmark sizes, from the issue: a 50,000-product catalog built
+// from 500,000 synthetic orders.
+const (
+	benchProducts   = 50_000
+	benchCategories = 500
+	benchOrders     = 500_000
+	benchCustomers  = 100_000
+)
+
+// seedShop writes the synthetic shop straight into the service's tables
+// (products, baskets with history, purchase interactions), as if the
+// orders had been consumed, so that the service's start replays them the
+// way a restart does. Baskets mix a popular product with others of the
+// same category, as real baskets do.
+func seedShop(b *testing.B, dbURL string) (customers []string, products []string) {
+	b.Helper()
+	ctx := context.Background()
+	pool, err := postgres.Connect(ctx, dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	rng := rand.New(rand.NewPCG(2026, 11))
+	now := time.Now().UTC()
+	products = make([]string, benchProducts)
+	rows := make([][]any, benchProducts)
+	for i := range products {
+		products[i] = fmt.Sprintf("p%05d", i)
+		cat := i % benchCategories
+		kind, stock := int16(1), int16(1)
+		if i%10 == 0 {
+			kind = 2 // consumable
+		}
+		if i%50 == 0 {
+			stock = 3 // out of stock
+		}
+		rows[i] = []any{products[i], "Product " + products[i], []string{fmt.Sprintf("D%02d", cat/50), fmt.Sprintf("C%03d", cat)},
+			int64(500 + rng.IntN(20000)), "EUR", stock, kind, now, int64(i + 1)}
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"products"}, []string{"product_id", "title", "category_path", "price_minor", "currency", "stock", "kind", "updated_at", "seq"}, pgx.CopyFromRows(rows)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "SELECT setval('product_seq', $1)", int64(benchProducts)); err != nil {
+		b.Fatal(err)
+	}
+	zipf := rand.NewZipf(rng, 1.07, 2, benchProducts-1)
+	customers = make([]string, benchCustomers)
+	for i := range customers {
+		customers[i] = "c" + strconv.Itoa(i)
+	}
+	history := make(map[string][]string, benchCustomers)
+	baskets := make([][]any, 0, benchOrders)
+	var inter [][]any
+	start := now.Add(-180 * 24 * time.Hour)
+	for o := range benchOrders {
+		cust := customers[rng.IntN(benchCustomers)]
+		at := start.Add(time.Duration(o) * (180 * 24 * time.Hour / benchOrders))
+		lead := int(zipf.Uint64())
+		items := []string{products[lead]}
+		for range rng.IntN(5) {
+			// Same category as the lead, or anything popular.
+			if rng.IntN(3) > 0 {
+				items = append(items, products[(lead%benchCategories)+benchCategories*rng.IntN(benchProducts/benchCategories)])
+			} else {
+				items = append(items, products[zipf.Uint64()])
+			}
+		}
+		slices.Sort(items)
+		items = slices.Compact(items)
+		h := history[cust]
+		rev := make([]string, 0, 30)
+		for i := len(h) - 1; i >= 0 && len(rev) < 30; i-- {
+			if !slices.Contains(items, h[i]) && !slices.Contains(rev, h[i]) {
+				rev = append(rev, h[i])
+			}
+		}
+		oid := "o" + strconv.Itoa(o)
+		baskets = append(baskets, []any{oid, cust, items, rev, 1.0, at})
+		for _, it := range items {
+			inter = append(inter, []any{cust, it, int16(5), int32(1), oid, at})
+		}
+		history[cust] = append(h, items...)
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"baskets"}, []string{"order_id", "customer_id", "items", "history", "weight", "occurred_at"}, pgx.CopyFromRows(baskets)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.CopyFrom(ctx, pgx.Identifier{"interactions"}, []string{"customer_id", "product_id", "kind", "quantity", "order_id", "occurred_at"}, pgx.CopyFromRows(inter)); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, "ANALYZE"); err != nil {
+		b.Fatal(err)
+	}
+	return customers, products
+}
+
+// loadResult is one phase of the load test.
+type loadResult struct {
+	requests, errors int
+	rps              float64
+	p50, p99, max    time.Duration
+}
+
+// load calls fn from workers goroutines for d and measures every call.
+func load(workers int, d time.Duration, fn func(w int, rng *rand.Rand) error) loadResult {
+	lat := make([][]time.Duration, workers)
+	errs := make([]int, workers)
+	var wg sync.WaitGroup
+	deadline := time.Now().Add(d)
+	began := time.Now()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 99))
+			for time.Now().Before(deadline) {
+				t := time.Now()
+				if err := fn(w, rng); err != nil {
+					errs[w]++
+				}
+				lat[w] = append(lat[w], time.Since(t))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	var all []time.Duration
+	r := loadResult{}
+	for w := range workers {
+		all = append(all, lat[w]...)
+		r.errors += errs[w]
+	}
+	slices.Sort(all)
+	r.requests = len(all)
+	r.rps = float64(len(all)) / elapsed.Seconds()
+	if len(all) > 0 {
+		r.p50, r.p99, r.max = all[len(all)/2], all[len(all)*99/100], all[len(all)-1]
+	}
+	return r
+}
+
+func rssMB() float64 {
+	raw, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			f := strings.Fields(l)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// BenchmarkServing runs the service on a real database and broker with the
+// synthetic shop, then drives it with one load generator: first the gRPC
+// health check (this machine's baseline), then GetRecommendations for a mix
+// of placements. Run it once: -benchtime 1x (the phases have a fixed length,
+// BENCH_PHASE, default 10s).
+func BenchmarkServing(b *testing.B) {
+	phase := 10 * time.Second
+	if v := os.Getenv("BENCH_PHASE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("BENCH_PHASE: %v", err)
+		}
+		phase = d
+	}
+	s := newStack(b, map[string]string{"RECO_MAX_PER_CATEGORY": "3", "RECO_CART_THRESHOLD_MINOR": "5000", "RECO_SNAPSHOT_INTERVAL": "2s"})
+	s.migrate()
+	seedStart := time.Now()
+	customers, products := seedShop(b, s.dbURL)
+	b.Logf("seeded %d products and %d orders in %s", benchProducts, benchOrders, time.Since(seedStart).Round(time.Millisecond))
+	runtime.GC()
+	rssBefore := rssMB()
+	startAt := time.Now()
+	svc := s.start()
+	startup := time.Since(startAt)
+	runtime.GC()
+	rssServing := rssMB()
+
+	const workers = 16
+	conns := make([]*grpc.ClientConn, 4)
+	for i := range conns {
+		c, err := grpc.NewClient(svc.addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(withToken(auth.Claims{Subject: "storefront", Roles: []auth.Role{auth.RoleService}})))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		conns[i] = c
+	}
+	ctx := context.Background()
+	health := load(workers, phase, func(w int, _ *rand.Rand) error {
+		_, err := healthpb.NewHealthClient(conns[w%len(conns)]).Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	})
+	popular := func(rng *rand.Rand) string { return products[int(rng.ExpFloat64()*500)%benchProducts] }
+	var firstErr error
+	var errOnce sync.Once
+	reco := load(workers, phase, func(w int, rng *rand.Rand) error {
+		c := recommendationv1.NewRecommendationServiceClient(conns[w%len(conns)])
+		req := &recommendationv1.GetRecommendationsRequest{Limit: 10}
+		switch n := rng.IntN(10); {
+		case n < 4: // anonymous product page
+			req.Placement, req.AnonymousId, req.ProductIds = recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE, "v"+strconv.Itoa(rng.IntN(1e6)), []string{popular(rng)}
+		case n < 6: // cart of a known customer
+			req.Placement, req.CustomerId, req.ProductIds = recommendationv1.Placement_PLACEMENT_CART, customers[rng.IntN(len(customers))], []string{popular(rng), popular(rng), popular(rng)}
+		case n < 8: // home page, personalized
+			req.CustomerId = customers[rng.IntN(len(customers))]
+		case n < 9: // checkout: cart top-up
+			req.Placement, req.CustomerId, req.ProductIds = recommendationv1.Placement_PLACEMENT_CHECKOUT, customers[rng.IntN(len(customers))], []string{popular(rng)}
+		default: // upsell on a product page
+			req.Placement, req.Strategy, req.ProductIds = recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE, recommendationv1.Strategy_STRATEGY_UPSELL, []string{popular(rng)}
+		}
+		resp, err := c.GetRecommendations(ctx, req)
+		if err == nil && len(resp.GetItems()) != 10 {
+			err = fmt.Errorf("%d items for %v, want 10", len(resp.GetItems()), req)
+		}
+		if err != nil {
+			errOnce.Do(func() { firstErr = err })
+		}
+		return err
+	})
+	runtime.GC()
+	rssAfter := rssMB()
+	if reco.errors > 0 {
+		b.Errorf("%d of %d GetRecommendations failed; first: %v", reco.errors, reco.requests, firstErr)
+	}
+	b.Logf("startup (replaying %d orders): %s; RSS before start %.0f MB, serving %.0f MB, after load %.0f MB", benchOrders, startup.Round(time.Millisecond), rssBefore, rssServing, rssAfter)
+	b.Logf("health check:       %8.0f req/s  p50 %-9s p99 %-9s max %s (%d requests, %d errors)", health.rps, health.p50, health.p99, health.max, health.requests, health.errors)
+	b.Logf("GetRecommendations: %8.0f req/s  p50 %-9s p99 %-9s max %s (%d requests, %d errors)", reco.rps, reco.p50, reco.p99, reco.max, reco.requests, reco.errors)
+	b.Logf("GetRecommendations at %.0f%% of the health check's throughput", 100*reco.rps/health.rps)
+	// A restart restores the snapshot the service took meanwhile and
+	// replays only trending from the stored orders.
+	pool, err := postgres.Connect(ctx, s.dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	var snapBytes int64
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		err := pool.QueryRow(ctx, "SELECT length(data) FROM model_snapshots WHERE watermark = (SELECT max(seq) FROM baskets)").Scan(&snapBytes)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("no snapshot of every order within 5 minutes: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	svc.stop()
+	restartAt := time.Now()
+	s.start()
+	restart := time.Since(restartAt)
+	b.Logf("restart from a %.0f MB snapshot: %s", float64(snapBytes)/(1<<20), restart.Round(time.Millisecond))
+	b.ReportMetric(startup.Seconds(), "first-start-s")
+	b.ReportMetric(restart.Seconds(), "restart-s")
+	b.ReportMetric(health.rps, "health-req/s")
+	b.ReportMetric(reco.rps, "reco-req/s")
+	b.ReportMetric(float64(reco.p99.Microseconds())/1000, "reco-p99-ms")
+	b.ReportMetric(float64(reco.p50.Microseconds())/1000, "reco-p50-ms")
+	b.ReportMetric(100*reco.rps/health.rps, "reco-%-of-health")
+	b.ReportMetric(rssAfter, "RSS-MB")
+}
