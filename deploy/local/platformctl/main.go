@@ -57,6 +57,7 @@ func runImport(ctx context.Context, args []string) error {
 	dataset := fs.String("dataset", "", "path of online_retail.csv(.gz) (default: ../shared/datasets/online-retail/ beside the checkout)")
 	brokers := fs.String("brokers", envOr("KAFKA_BROKERS", "127.0.0.1:9092"), "comma-separated Kafka brokers")
 	limit := fs.Int("limit", 0, "import only the first N invoices (0: all)")
+	asOf := fs.String("as-of", "now", `move the history in whole days so that it ends on this date (YYYY-MM-DD), "now" for today, or "original" to keep the published dates`)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,16 @@ func runImport(ctx context.Context, args []string) error {
 	var rows []onlineretail.Row
 	if err := onlineretail.Each(path, func(r onlineretail.Row) error { rows = append(rows, r); return nil }); err != nil {
 		return err
+	}
+	shift, err := shiftFor(rows, *asOf, time.Now())
+	if err != nil {
+		return err
+	}
+	if shift != 0 {
+		for i := range rows {
+			rows[i].Time = rows[i].Time.Add(shift)
+		}
+		fmt.Fprintf(os.Stderr, "moving the history %d days forward so that it ends on %s (-as-of)\n", int(shift.Hours()/24), rows[len(rows)-1].Time.Format(time.DateOnly))
 	}
 	evs, sum := importer.Events(rows, *limit)
 	fmt.Fprintf(os.Stderr, "publishing %d events to %s ...\n", len(evs), *brokers)
@@ -96,6 +107,37 @@ Importing again changes nothing: event ids come from the source rows.
 		sum.UnmatchedCancelledUnits, sum.First.Format(time.DateOnly), sum.Last.Format(time.DateOnly),
 		len(evs), took.Round(time.Millisecond), float64(len(evs))/max(took.Seconds(), 1e-9))
 	return nil
+}
+
+// shiftFor is the whole number of days that moves the last row of the data
+// to the as-of date, keeping every time of day and every gap between
+// events: a 2011 history imported today shows current points, recency and
+// expiry instead of fifteen-year-old ones. It never moves events into the
+// future.
+func shiftFor(rows []onlineretail.Row, asOf string, now time.Time) (time.Duration, error) {
+	if asOf == "original" || len(rows) == 0 {
+		return 0, nil
+	}
+	last := rows[0].Time
+	for _, r := range rows {
+		if r.Time.After(last) {
+			last = r.Time
+		}
+	}
+	target := now
+	if asOf != "now" {
+		d, err := time.ParseInLocation(time.DateOnly, asOf, last.Location())
+		if err != nil {
+			return 0, fmt.Errorf(`-as-of: want YYYY-MM-DD, "now" or "original": %w`, err)
+		}
+		target = d.Add(24*time.Hour - time.Minute)
+	}
+	days := int(target.Sub(last).Hours() / 24)
+	shift := time.Duration(days) * 24 * time.Hour
+	if last.Add(shift).After(now) {
+		shift -= 24 * time.Hour
+	}
+	return shift, nil
 }
 
 func runToken(args []string) error {
