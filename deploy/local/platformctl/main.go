@@ -145,7 +145,7 @@ func runToken(args []string) error {
 	sub := fs.String("sub", "", "subject: the customer id, or who the marketer is")
 	role := fs.String("role", "customer", "role: customer, marketer, admin, service or partner (comma-separated for several)")
 	ttl := fs.Duration("ttl", 30*24*time.Hour, "how long the token is valid")
-	secretFile := fs.String("secret-file", ".data/jwt.secret", "file holding the HS256 secret")
+	secretFile := fs.String("secret-file", filepath.Join(envOr("AFFINITY_DATA_DIR", ".data"), "jwt.secret"), "file holding the HS256 secret (the local stack's data dir, AFFINITY_DATA_DIR)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
