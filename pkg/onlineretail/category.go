@@ -14,7 +14,7 @@ var categoryRules = []struct {
 	{[]string{"seasonal", "christmas"}, []string{"CHRISTMAS", "XMAS", "ADVENT", "SANTA", "REINDEER", "NATIVITY", "SNOWMAN"}},
 	{[]string{"seasonal", "easter"}, []string{"EASTER"}},
 	{[]string{"seasonal", "halloween"}, []string{"HALLOWEEN"}},
-	{[]string{"home", "garden"}, []string{"GARDEN", "PLANT", "FLOWER POT", "WATERING CAN", "BIRD", "HERB", "SEED", "TRELLIS", "PLANTER", "GNOME"}},
+	{[]string{"garden"}, []string{"GARDEN", "PLANT", "FLOWER POT", "WATERING CAN", "BIRD", "HERB", "SEED", "TRELLIS", "PLANTER", "GNOME"}},
 	{[]string{"home", "lighting"}, []string{"CANDLE", "T-LIGHT", "TEA LIGHT", "TLIGHT", "LANTERN", "LAMP", "LIGHTS", "NIGHT LIGHT"}},
 	{[]string{"party"}, []string{"PARTY", "BUNTING", "BALLOON", "CAKE CASES", "CUPCAKE CASES", "DOILY", "DOILIES", "CANDLES IN", "PAPER CHAIN"}},
 	{[]string{"kitchen", "baking"}, []string{"BAKING", "CAKE", "JELLY MOULD", "COOKIE CUTTER", "CAKESTAND", "CAKE STAND"}},
