@@ -6,7 +6,7 @@
 # Every Go module of the workspace is listed here once; targets loop over them.
 
 SHELL      := /bin/bash
-MODULES    := pkg proto deploy/local services/loyalty services/referral services/recommendation services/segmentation charts/tests
+MODULES    := pkg proto deploy/local services/loyalty services/referral services/recommendation services/segmentation charts/tests services/console
 BIN        := $(CURDIR)/.bin
 export PATH := $(BIN):$(PATH)
 GOTESTFLAGS ?= -count=1 -timeout 20m

@@ -10,6 +10,8 @@ have_pg_server() {
 }
 have_pg_server || need+=(postgresql)
 command -v protoc >/dev/null 2>&1 || need+=(protobuf-compiler)
+# The console's browser tests drive Debian's Chromium (with its fonts).
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-dejavu-core)
 # runuser ships with util-linux; the kits use it to run initdb as postgres when root.
 command -v runuser >/dev/null 2>&1 || need+=(util-linux)
 

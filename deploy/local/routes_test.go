@@ -20,6 +20,10 @@ func TestEveryPublicPathRoutesToItsService(t *testing.T) {
 		{"/v1/customers/c1/profile", "segmentation"},
 		{"/v1/customers:identify", "segmentation"},
 		{"/v1/events:track", "segmentation"},
+		{"/console/", "console"},
+		{"/console", "console"},
+		{"/console/storefront", "console"},
+		{"/consoles", ""},
 		{"/v2/unknown", ""},
 		{"/", ""},
 	}

@@ -54,6 +54,17 @@ type Config struct {
 	PortOffset int `env:"AFFINITY_PORT_OFFSET" envDefault:"0"`
 	// LogLevel is passed to every service.
 	LogLevel string `env:"LOG_LEVEL" envDefault:"info"`
+	// Currency is the program currency of the local services (the demo
+	// dataset's, pounds sterling).
+	Currency string `env:"AFFINITY_CURRENCY" envDefault:"GBP"`
+}
+
+// currencySettings are the variables that set each service's program or
+// reporting currency.
+var currencySettings = map[string][]string{
+	"loyalty":        {"LOYALTY_CURRENCY"},
+	"segmentation":   {"SEGMENTATION_CURRENCY"},
+	"recommendation": {"RECO_CART_THRESHOLD_CURRENCY"},
 }
 
 // Validate reports settings the stack cannot start with.
@@ -89,6 +100,10 @@ var services = []service{
 	{name: "segmentation", grpcPort: 50054, httpPort: 8084, admPort: 9104},
 }
 
+// consoleApp is the marketer console (services/console): HTTP only, no
+// database, calling the services back through the entry.
+var consoleApp = service{name: "console", httpPort: 8085, admPort: 9105}
+
 func (s service) grpcAddr(off int) string  { return fmt.Sprintf("127.0.0.1:%d", s.grpcPort+off) }
 func (s service) httpAddr(off int) string  { return fmt.Sprintf("127.0.0.1:%d", s.httpPort+off) }
 func (s service) adminAddr(off int) string { return fmt.Sprintf("127.0.0.1:%d", s.admPort+off) }
@@ -120,7 +135,7 @@ func start(ctx context.Context, cfg Config, out io.Writer) (_ *stack, err error)
 	if err != nil {
 		return nil, err
 	}
-	st := &stack{cfg: cfg, out: out, root: root, exited: make(chan error, len(services))}
+	st := &stack{cfg: cfg, out: out, root: root, exited: make(chan error, len(services)+1)}
 	defer func() {
 		if err != nil {
 			st.shutdown()
@@ -159,6 +174,9 @@ func start(ctx context.Context, cfg Config, out io.Writer) (_ *stack, err error)
 			return nil, fmt.Errorf("%s did not become healthy: %w", c.svc.name, err)
 		}
 		fmt.Fprintf(out, "%s is SERVING on %s\n", c.svc.name, c.svc.grpcAddr(cfg.PortOffset))
+	}
+	if err := st.startConsole(ctx); err != nil {
+		return nil, err
 	}
 	if err := st.startEntry(); err != nil {
 		return nil, err
@@ -207,6 +225,7 @@ func (st *stack) build(ctx context.Context) error {
 	for _, s := range services {
 		args = append(args, "./services/"+s.name+"/cmd/"+s.name)
 	}
+	args = append(args, "./services/"+consoleApp.name+"/cmd/"+consoleApp.name)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = st.root
 	cmd.Stdout, cmd.Stderr = st.out, st.out
@@ -285,18 +304,52 @@ func (st *stack) startKafka() error {
 
 func (st *stack) startService(s service, dbURL string) error {
 	off := st.cfg.PortOffset
+	env := []string{
+		"GRPC_ADDR=" + s.grpcAddr(off),
+		"HTTP_ADDR=" + s.httpAddr(off),
+		"ADMIN_ADDR=" + s.adminAddr(off),
+		"DATABASE_URL=" + dbURL,
+		"KAFKA_BROKERS=" + strings.Join(st.brokers, ","),
+		"JWT_HS256_SECRET=" + st.secret,
+		"MIGRATE_ON_START=true",
+		"LOG_LEVEL=" + st.cfg.LogLevel,
+	}
+	// The demo data is a UK shop's: programs count in its currency unless
+	// the environment says otherwise.
+	for _, k := range currencySettings[s.name] {
+		if os.Getenv(k) == "" && st.cfg.Currency != "" {
+			env = append(env, k+"="+st.cfg.Currency)
+		}
+	}
+	return st.startChild(s, env...)
+}
+
+// startConsole runs the console and waits for its /healthz. It calls the
+// services through the entry, with each user's own token, so it gets no
+// secret.
+func (st *stack) startConsole(ctx context.Context) error {
+	off := st.cfg.PortOffset
+	if err := st.startChild(consoleApp,
+		"HTTP_ADDR="+consoleApp.httpAddr(off),
+		"ADMIN_ADDR="+consoleApp.adminAddr(off),
+		"API_BASE_URL=http://"+st.cfg.EntryAddr,
+		"LOG_LEVEL="+st.cfg.LogLevel,
+	); err != nil {
+		return err
+	}
+	c := st.children[len(st.children)-1]
+	if err := waitHTTPHealthy(ctx, c, "http://"+consoleApp.httpAddr(off)+"/healthz", 30*time.Second); err != nil {
+		return fmt.Errorf("console did not become healthy: %w", err)
+	}
+	fmt.Fprintf(st.out, "console is serving on %s\n", consoleApp.httpAddr(off))
+	return nil
+}
+
+// startChild starts one built binary with env added to the stack's own.
+func (st *stack) startChild(s service, env ...string) error {
 	cmd := exec.Command(filepath.Join(st.binDir(), s.name))
 	cmd.Dir = st.root
-	cmd.Env = append(os.Environ(),
-		"GRPC_ADDR="+s.grpcAddr(off),
-		"HTTP_ADDR="+s.httpAddr(off),
-		"ADMIN_ADDR="+s.adminAddr(off),
-		"DATABASE_URL="+dbURL,
-		"KAFKA_BROKERS="+strings.Join(st.brokers, ","),
-		"JWT_HS256_SECRET="+st.secret,
-		"MIGRATE_ON_START=true",
-		"LOG_LEVEL="+st.cfg.LogLevel,
-	)
+	cmd.Env = append(os.Environ(), env...)
 	w := prefixWriter(st.out, s.name)
 	cmd.Stdout, cmd.Stderr = w, w
 	// The stack stops its children itself, in order; the kernel stops them
@@ -344,10 +397,39 @@ func waitHealthy(ctx context.Context, c *child, offset int, limit time.Duration)
 	}
 }
 
-// entryHandler routes REST paths to the services' HTTP ports.
+// waitHTTPHealthy polls url until it answers 200, the child exits, or limit
+// passes.
+func waitHTTPHealthy(ctx context.Context, c *child, url string, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		select {
+		case <-c.done:
+			return errors.New("the process exited; its log above says why")
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %v)", ctx.Err(), err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// entryHandler routes REST paths to the services' HTTP ports and /console/
+// to the console.
 func entryHandler(offset int) http.Handler {
 	proxies := map[string]*httputil.ReverseProxy{}
-	for _, s := range services {
+	for _, s := range append(services[:len(services):len(services)], consoleApp) {
 		target := &url.URL{Scheme: "http", Host: s.httpAddr(offset)}
 		proxies[s.name] = httputil.NewSingleHostReverseProxy(target)
 	}
@@ -430,7 +512,8 @@ func (st *stack) printWelcome(w io.Writer) {
 Affinity is running.
 
   REST entry      %s   (/v1/loyalty, /v1/referral, /v1/recommendations, /v1/catalog, /v1/segments, /v1/customers, /v1/events)
-`, entry)
+  Console         %s/console/   (storefront demo: %s/console/storefront; sign in with a token below)
+`, entry, entry, entry)
 	for _, s := range services {
 		fmt.Fprintf(w, "  %-15s gRPC %s  HTTP %s  admin http://%s/metrics\n", s.name, s.grpcAddr(st.cfg.PortOffset), s.httpAddr(st.cfg.PortOffset), s.adminAddr(st.cfg.PortOffset))
 	}

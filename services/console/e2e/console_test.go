@@ -1,0 +1,449 @@
+// Package e2e_test drives the console and the storefront demo in headless
+// Chromium (Debian's chromium package, through chromedp) against a real local
+// stack, and saves a screenshot of every page it visits.
+package e2e_test
+
+import (
+	"context"
+	"encoding/base64"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// chromiumPath is Debian's chromium; CI installs it with
+// deploy/local/install-deps.sh.
+func chromiumPath(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{os.Getenv("CHROMIUM"), "/usr/bin/chromium", "/usr/bin/chromium-browser"} {
+		if p == "" {
+			continue
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("chromium"); err == nil {
+		return p
+	}
+	t.Fatal("chromium not found: install it (apt-get install -y chromium) or set CHROMIUM")
+	return ""
+}
+
+// screenshotDir is $ARTIFACTS_DIR/console-screenshots in CI and
+// services/console/testdata/screenshots locally (gitignored).
+func screenshotDir(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join("..", "testdata", "screenshots")
+	if a := os.Getenv("ARTIFACTS_DIR"); a != "" {
+		dir = filepath.Join(a, "console-screenshots")
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A failure picture from an earlier run must not be mistaken for this one's.
+	old, _ := filepath.Glob(filepath.Join(dir, "failed-*.png"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
+	return dir
+}
+
+// newBrowser starts one headless Chromium for the whole test, with a fresh
+// profile and nothing that reaches the network on its own.
+func newBrowser(t *testing.T) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// Start the browser now, so a missing library fails here with a clear
+	// message rather than in the first step.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return bctx
+}
+
+// browserTest is one tab with helpers that fail the test with what was
+// expected and what the page showed.
+type browserTest struct {
+	t    *testing.T
+	ctx  context.Context
+	base string
+	dir  string
+}
+
+func newTab(t *testing.T, browser context.Context, base, dir string) *browserTest {
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	// The tab lives as long as the context of its first action: open it
+	// now, so the per-step timeouts below do not close it.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	return &browserTest{t: t, ctx: ctx, base: base, dir: dir}
+}
+
+func (b *browserTest) do(what string, steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.shot("failed-" + strings.ReplaceAll(b.t.Name(), "/", "-"))
+		b.t.Fatalf("%s: %v\npage text:\n%s", what, err, b.pageText())
+	}
+}
+
+// waitFor polls a JavaScript expression until it is truthy and returns it
+// as a string.
+func (b *browserTest) waitFor(what, expr string) string {
+	b.t.Helper()
+	return b.waitWithin(40*time.Second, what, expr)
+}
+
+// waitWithin is waitFor with another bound, for work the services do in the
+// background (consuming an import).
+func (b *browserTest) waitWithin(limit time.Duration, what, expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, limit+5*time.Second)
+	defer cancel()
+	// Expressions that fetch are polled once a second, not every 100ms.
+	interval := 100 * time.Millisecond
+	if strings.Contains(expr, "fetch(") {
+		interval = time.Second
+	}
+	v, err := chromedp.Run(ctx, chromedp.Poll[any](expr, chromedp.WithPollingInterval(interval), chromedp.WithPollingTimeout(limit)))
+	if err != nil {
+		b.shot("failed-" + strings.ReplaceAll(b.t.Name(), "/", "-"))
+		b.t.Fatalf("waiting for %s (%s): %v\npage text:\n%s", what, expr, err, b.pageText())
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return ""
+	}
+}
+
+func (b *browserTest) eval(expr string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](expr))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// setValue sets an input's value directly, the way a user clearing a field
+// leaves it.
+func (b *browserTest) setValue(sel, v string) {
+	b.t.Helper()
+	b.eval(`(() => { const e = document.querySelector(` + strconv.Quote(sel) + `); e.value = ` + strconv.Quote(v) + `; return "ok"; })()`)
+}
+
+func (b *browserTest) pageText() string {
+	ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
+	defer cancel()
+	v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ""`))
+	return v
+}
+
+func (b *browserTest) shot(name string) {
+	b.t.Helper()
+	// A value rendered without a check shows up as these words; no page
+	// has a reason to show them.
+	if !strings.HasPrefix(name, "failed-") {
+		for _, line := range strings.Split(b.pageText(), "\n") {
+			l := strings.TrimSpace(line)
+			if l == "null" || strings.Contains(l, "undefined") || strings.Contains(l, "[object ") || strings.Contains(l, "NaN") {
+				b.t.Errorf("page %s shows %q, a value rendered without a check", name, l)
+			}
+		}
+		// Every control must have a label a screen reader announces.
+		if unlabelled := b.eval(`[...document.querySelectorAll("input, select, textarea")].filter((e) => !e.labels || !e.labels.length).map((e) => e.name || e.id).join(", ")`); unlabelled != "" {
+			b.t.Errorf("page %s has controls without a label: %s", name, unlabelled)
+		}
+	}
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(b.dir, name+".png"), png, 0o644); err != nil {
+		b.t.Logf("save screenshot %s: %v", name, err)
+	}
+}
+
+func (b *browserTest) signIn(page, token string) {
+	b.t.Helper()
+	b.do("open "+page,
+		chromedp.Navigate(b.base+page),
+		chromedp.WaitVisible(chromedp.CSS("#login textarea")),
+		chromedp.SetValue(chromedp.CSS("#login textarea"), token),
+		chromedp.Click(chromedp.CSS("#login button[type=submit]")),
+		chromedp.WaitNotPresent(chromedp.CSS("#login")),
+	)
+}
+
+func css(s string) chromedp.CSS { return chromedp.CSS(s) }
+
+func TestTheConsoleAndTheStorefrontWorkInABrowserAgainstTheLocalStack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the whole platform and a browser")
+	}
+	p := startPlatform(t)
+	browser := newBrowser(t)
+	dir := screenshotDir(t)
+	base := p.entry
+
+	// Subtests share the stack and run in order: the storefront spends the
+	// points the loyalty page credits and shares the campaign the referral
+	// page activates.
+	var campaignID string
+	t.Run("the sign-in form refuses what is not a token and the pages explain a refused token", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.do("open the console",
+			chromedp.Navigate(base+"/console"),
+			chromedp.WaitVisible(css("#login textarea")),
+			chromedp.SetValue(css("#login textarea"), "not a token"),
+			chromedp.Click(css("#login button[type=submit]")),
+		)
+		got := b.waitFor("the token field's error", `document.querySelector("#login .field-error").textContent`)
+		if !strings.Contains(got, "must be a JWT") {
+			t.Errorf("token field error = %q, want it to say the value must be a JWT", got)
+		}
+		b.shot("01-sign-in-error")
+		// A well-formed token the platform did not sign: the service answers
+		// 401 and the page must say what to do.
+		forged := "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." + base64.RawURLEncoding.EncodeToString([]byte(`{"sub":"mallory","roles":["admin"],"exp":4102444800}`)) + ".c2lnbmF0dXJl"
+		b.signIn("/console/#/referral", forged)
+		got = b.waitFor("the refused-token message", `document.querySelector("main .form-error")?.textContent`)
+		if !strings.Contains(got, "token was refused") {
+			t.Errorf("referral page with a forged token shows %q, want it to explain the token was refused", got)
+		}
+		b.shot("02-refused-token")
+	})
+
+	t.Run("a marketer creates a referral campaign from the template and activates it", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/referral", p.marketer)
+		b.waitFor("the campaign list to load", `document.querySelector("#campaigns-h") && !document.querySelector("#campaigns-h").parentElement.textContent.includes("Loading")`)
+		b.shot("03-referral-empty")
+		// Client-side validation: nothing is sent without a name.
+		b.setValue("#new-campaign [name=name]", "")
+		b.do("submit without a name", chromedp.Click(css("#new-campaign button[type=submit]")))
+		if got := b.waitFor("the name error", `document.querySelector("#f-name-err").textContent`); got != "is required" {
+			t.Errorf("name error = %q, want %q", got, "is required")
+		}
+		if got := b.eval(`document.querySelector("#f-name").getAttribute("aria-invalid") || ""`); got != "true" {
+			t.Errorf("name input aria-invalid = %q, want true", got)
+		}
+		// Server-side validation: the attribution window is checked only by
+		// the referral service; its BadRequest must land under the field.
+		b.do("restore the name, give an impossible window and create",
+			chromedp.SetValue(css("#new-campaign [name=name]"), "Give 10, get 10"),
+			chromedp.SetValue(css("#new-campaign [name=window]"), "9999"),
+			chromedp.Click(css("#new-campaign button[type=submit]")),
+		)
+		if got := b.waitFor("the server's window error", `document.querySelector("#f-window-err").textContent`); !strings.Contains(got, "between") {
+			t.Errorf("attribution window error = %q, want the service's range message", got)
+		}
+		if got := b.eval(`document.querySelector("tr[data-campaign]") ? "a row" : ""`); got != "" {
+			t.Errorf("a campaign was listed after a refused create, want none")
+		}
+		b.shot("03b-referral-server-error")
+		b.setValue("#new-campaign [name=window]", "30")
+		b.do("create", chromedp.Click(css("#new-campaign button[type=submit]")))
+		row := `document.querySelector("tr[data-campaign]")`
+		status := b.waitFor("the created campaign's row", row+`?.querySelector(".status").textContent`)
+		if status != "Draft" {
+			t.Errorf("new campaign status = %q, want Draft", status)
+		}
+		campaignID = b.eval(row + `.dataset.campaign`)
+		b.do("activate it", chromedp.Click(css(`tr[data-campaign] button[aria-label^="Activate"]`)))
+		status = b.waitFor("the campaign to become active", row+`?.querySelector(".status").textContent === "Active" && "Active"`)
+		if status != "Active" {
+			t.Errorf("campaign status after Activate = %q, want Active", status)
+		}
+		b.do("open its funnel", chromedp.Click(css(`tr[data-campaign] button[aria-label^="Funnel"]`)))
+		funnel := b.waitFor("the funnel", `document.querySelector("#stats .funnel")?.innerText`)
+		for _, step := range []string{"Clicks", "Conversions", "Rewards paid"} {
+			if !strings.Contains(funnel, step) {
+				t.Errorf("funnel = %q, want a %s step", funnel, step)
+			}
+		}
+		b.shot("04-referral-active")
+	})
+
+	t.Run("a marketer sees a rule error at its position, fixes it, previews and saves the segment", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/segments", p.marketer)
+		b.waitFor("the segment list to load", `document.querySelector("#segments-h") && !document.querySelector("#segments-h").parentElement.textContent.includes("Loading")`)
+		b.do("write a broken rule and preview",
+			chromedp.SetValue(css("#segment [name=name]"), "Frequent buyers"),
+			chromedp.SetValue(css("#segment [name=rule]"), "order_count >= 1 &&\n  total_spend >="),
+			chromedp.Click(css("#preview-btn")),
+		)
+		line := b.waitFor("the rule issue with its position", `document.querySelector("#rule-issues .rule-issue[data-line]")?.dataset.line`)
+		if line != "2" {
+			t.Errorf("rule issue line = %q, want 2 (the error is on the second line)", line)
+		}
+		if got := b.eval(`document.querySelector("#f-rule").getAttribute("aria-invalid") || ""`); got != "true" {
+			t.Errorf("rule input aria-invalid = %q, want true after a server error", got)
+		}
+		b.shot("05-segment-rule-error")
+		b.do("fix the rule and preview",
+			chromedp.SetValue(css("#segment [name=rule]"), "order_count >= 1 &&\n  total_spend >= 0"),
+			chromedp.Click(css("#preview-btn")),
+		)
+		size := b.waitFor("the preview size", `document.querySelector("#preview-size")?.textContent`)
+		if !strings.Contains(size, "customers match") {
+			t.Errorf("preview = %q, want a size sentence", size)
+		}
+		if got := b.eval(`String(document.querySelectorAll("#rule-issues .rule-issue").length)`); got != "0" {
+			t.Errorf("rule issues after the fix = %s, want 0", got)
+		}
+		b.do("save", chromedp.Click(css("#segment button[type=submit]")))
+		name := b.waitFor("the saved segment in the list", `document.querySelector("tr[data-segment] td")?.textContent`)
+		if name != "Frequent buyers" {
+			t.Errorf("saved segment name = %q, want Frequent buyers", name)
+		}
+		b.shot("06-segment-saved")
+	})
+
+	const customer = "12347" // the customer of the stack's CUSTOMER_TOKEN
+	t.Run("a marketer looks up a member and credits points after confirming", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/loyalty", p.marketer)
+		b.do("look up nothing", chromedp.WaitVisible(css("#lookup button")), chromedp.Click(css("#lookup button")))
+		if got := b.waitFor("the customer id error", `document.querySelector("#f-customerId-err").textContent`); got != "is required" {
+			t.Errorf("customer id error = %q, want is required", got)
+		}
+		b.do("look up the customer", chromedp.SetValue(css("#lookup [name=customerId]"), customer), chromedp.Click(css("#lookup button")))
+		b.waitFor("the member or its empty state", `document.querySelector("#adjust")`)
+		b.waitFor("the program's tiers, rules and rewards", `document.querySelector("#program[data-loaded]")`)
+		if got := b.eval(`document.querySelectorAll("#program h3").length + " sections, " + document.querySelectorAll("#program .form-error").length + " errors"`); got != "3 sections, 0 errors" {
+			t.Errorf("program = %s, want 3 sections, 0 errors", got)
+		}
+		before, _ := strconv.Atoi(b.eval(`document.querySelector("#balance")?.textContent || "0"`))
+		b.do("submit an adjustment without a reason",
+			chromedp.SetValue(css("#adjust [name=points]"), "25"),
+			chromedp.Click(css("#adjust button[type=submit]")))
+		if got := b.waitFor("the reason error", `document.querySelector("#f-reason-err").textContent`); got != "is required" {
+			t.Errorf("reason error = %q, want is required", got)
+		}
+		b.do("give a reason and submit",
+			chromedp.SetValue(css("#adjust [name=reason]"), "ADJUSTMENT_REASON_GOODWILL"),
+			chromedp.SetValue(css("#adjust [name=note]"), "browser test"),
+			chromedp.Click(css("#adjust button[type=submit]")),
+			chromedp.WaitVisible(css("dialog.confirm")))
+		b.shot("07-loyalty-confirm")
+		b.do("confirm", chromedp.Click(css("#confirm-ok")))
+		after := b.waitFor("the new balance", `document.querySelector("#member .notice") && document.querySelector("#balance")?.textContent`)
+		if got, _ := strconv.Atoi(after); got != before+25 {
+			t.Errorf("balance after +25 = %s, want %d (was %d)", after, before+25, before)
+		}
+		if got := b.eval(`document.querySelector("#history")?.innerText || ""`); !strings.Contains(got, "Adjustment") {
+			t.Errorf("history = %q, want an Adjustment row", got)
+		}
+		b.shot("08-loyalty-adjusted")
+	})
+
+	t.Run("a marketer tries every recommendation strategy for a product", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/recommendations", p.marketer)
+		b.do("try a product",
+			chromedp.WaitVisible(css("#try [name=productIds]")),
+			chromedp.SetValue(css("#try [name=customerId]"), customer),
+			chromedp.SetValue(css("#try [name=productIds]"), "85123A"),
+			chromedp.Click(css("#try button[type=submit]")))
+		n := b.waitFor("one section per strategy", `document.querySelectorAll("#strategies .strategy").length`)
+		if n != "6" {
+			t.Errorf("strategy sections = %s, want 6", n)
+		}
+		b.shot("09-recommendations")
+	})
+
+	t.Run("after the demo import the storefront shows the customer's points and recommendations", func(t *testing.T) {
+		// Customer 12347's first orders are among the first invoices of the
+		// dataset (December 2010), and 85123A is its best seller.
+		p.importDemo(t, 3000)
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/storefront", p.customer)
+		// The services consume the import asynchronously: reload until the
+		// page shows what they computed, within the bound of waitFor.
+		b.waitWithin(3*time.Minute, "points earned by the imported orders", `fetch("/console/api/v1/loyalty/members/`+customer+`", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.storefront.token")}}).then((r) => r.json()).then((d) => Number(d.member && d.member.lifetimePoints) > 25)`)
+		b.waitWithin(3*time.Minute, "bought-together items for 85123A", `fetch("/console/api/v1/recommendations?strategy=STRATEGY_CROSS_SELL&limit=4&productIds=85123A&customerId=`+customer+`", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.storefront.token")}}).then((r) => r.json()).then((d) => (d.items || []).length > 0)`)
+		b.do("reload and open the product",
+			chromedp.Reload(),
+			chromedp.WaitVisible(css("#product-form [name=productId]")),
+			chromedp.SetValue(css("#product-form [name=productId]"), "85123A"),
+			chromedp.Click(css("#product-form button")))
+		n := b.waitFor("the bought-together list", `document.querySelectorAll("#product ul.reco li").length`)
+		if got, _ := strconv.Atoi(n); got < 1 {
+			t.Errorf("bought-together items shown = %s, want at least 1", n)
+		}
+		// Imported orders are a year old: their points may have expired or
+		// be pending, but they count in the lifetime points the page shows.
+		lifetime := b.waitFor("the lifetime points", `document.querySelector("#sf-lifetime")?.textContent`)
+		if got, _ := strconv.Atoi(lifetime); got <= 25 {
+			t.Errorf("lifetime points shown = %s, want more than the 25 credited by hand", lifetime)
+		}
+		b.shot("10a-storefront-after-import")
+	})
+
+	t.Run("the storefront shows a customer's points and a redemption at checkout lowers them", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/storefront", p.customer)
+		bal := b.waitFor("the points balance", `document.querySelector("#sf-balance")?.textContent`)
+		before, _ := strconv.Atoi(bal)
+		if before < 10 {
+			t.Fatalf("storefront balance = %d, want at least the 25 points credited by the loyalty step", before)
+		}
+		b.do("open a product", chromedp.SetValue(css("#product-form [name=productId]"), "85123A"), chromedp.Click(css("#product-form button")))
+		b.waitFor("the product widgets", `document.querySelector("#product h3")`)
+		b.do("hold 10 points", chromedp.SetValue(css("#redeem-form [name=points]"), "10"), chromedp.Click(css("#redeem-form button")))
+		b.waitFor("the hold", `document.querySelector("#capture")`)
+		b.shot("10-storefront-hold")
+		b.do("place the order", chromedp.Click(css("#capture")), chromedp.WaitVisible(css("dialog.confirm")), chromedp.Click(css("#confirm-ok")))
+		b.waitFor("the order confirmation", `document.querySelector("#hold .notice")?.textContent.includes("Order placed")`)
+		after := b.waitFor("the lower balance", `Number(document.querySelector("#sf-balance")?.textContent) === `+strconv.Itoa(before-10)+` && document.querySelector("#sf-balance").textContent`)
+		if got, _ := strconv.Atoi(after); got != before-10 {
+			t.Errorf("balance after spending 10 = %s, want %d", after, before-10)
+		}
+		if campaignID == "" {
+			t.Fatal("no campaign id from the referral step")
+		}
+		b.do("ask for a referral code", chromedp.SetValue(css("#code-form [name=campaignId]"), campaignID), chromedp.Click(css("#code-form button")))
+		if code := b.waitFor("the referral code", `document.querySelector("#sf-code")?.textContent || document.querySelector("#code-form .form-error:not([hidden])")?.textContent.replace(/^/, "ERROR ")`); strings.HasPrefix(code, "ERROR ") {
+			t.Errorf("referral code request failed: %s", code)
+		}
+		b.shot("11-storefront-redeemed")
+	})
+}
