@@ -4093,7 +4093,11 @@ type Tier struct {
 	// When created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// A paid membership tier: reached only through a subscription event
+	// (commerce.interactions.v1 KIND_CUSTOM "membership_paid"), never by the
+	// measure; its threshold is ignored.
+	Paid          bool `protobuf:"varint,12,opt,name=paid,proto3" json:"paid,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -4203,6 +4207,13 @@ func (x *Tier) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Tier) GetPaid() bool {
+	if x != nil {
+		return x.Paid
+	}
+	return false
 }
 
 // ListTiersRequest lists the tiers (programs have few, so no paging).
@@ -4591,6 +4602,1723 @@ func (x *UpdateTierResponse) GetTier() *Tier {
 	return nil
 }
 
+// GetMemberOffersRequest names the member.
+type GetMemberOffersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMemberOffersRequest) Reset() {
+	*x = GetMemberOffersRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMemberOffersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMemberOffersRequest) ProtoMessage() {}
+
+func (x *GetMemberOffersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMemberOffersRequest.ProtoReflect.Descriptor instead.
+func (*GetMemberOffersRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{54}
+}
+
+func (x *GetMemberOffersRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// Campaign is an active earning rule that applies to the member now
+// (members held out of a rule do not see it).
+type Campaign struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	RuleId string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// Display name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Occasion it pays on.
+	Trigger EarningTrigger `protobuf:"varint,3,opt,name=trigger,proto3,enum=loyalty.v1.EarningTrigger" json:"trigger,omitempty"`
+	// What it awards: one of these is set.
+	//
+	// Types that are valid to be assigned to Award:
+	//
+	//	*Campaign_Rate
+	//	*Campaign_MultiplierPercent
+	//	*Campaign_BonusPoints
+	Award isCampaign_Award `protobuf_oneof:"award"`
+	// When it ends; open-ended when unset.
+	EndsAt        *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Campaign) Reset() {
+	*x = Campaign{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[55]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Campaign) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Campaign) ProtoMessage() {}
+
+func (x *Campaign) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[55]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Campaign.ProtoReflect.Descriptor instead.
+func (*Campaign) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{55}
+}
+
+func (x *Campaign) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *Campaign) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Campaign) GetTrigger() EarningTrigger {
+	if x != nil {
+		return x.Trigger
+	}
+	return EarningTrigger_EARNING_TRIGGER_UNSPECIFIED
+}
+
+func (x *Campaign) GetAward() isCampaign_Award {
+	if x != nil {
+		return x.Award
+	}
+	return nil
+}
+
+func (x *Campaign) GetRate() *EarnRate {
+	if x != nil {
+		if x, ok := x.Award.(*Campaign_Rate); ok {
+			return x.Rate
+		}
+	}
+	return nil
+}
+
+func (x *Campaign) GetMultiplierPercent() int32 {
+	if x != nil {
+		if x, ok := x.Award.(*Campaign_MultiplierPercent); ok {
+			return x.MultiplierPercent
+		}
+	}
+	return 0
+}
+
+func (x *Campaign) GetBonusPoints() int64 {
+	if x != nil {
+		if x, ok := x.Award.(*Campaign_BonusPoints); ok {
+			return x.BonusPoints
+		}
+	}
+	return 0
+}
+
+func (x *Campaign) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
+	}
+	return nil
+}
+
+type isCampaign_Award interface {
+	isCampaign_Award()
+}
+
+type Campaign_Rate struct {
+	// Base rate on the order value.
+	Rate *EarnRate `protobuf:"bytes,4,opt,name=rate,proto3,oneof"`
+}
+
+type Campaign_MultiplierPercent struct {
+	// Multiplier on the base points of matching lines, in percent.
+	MultiplierPercent int32 `protobuf:"varint,5,opt,name=multiplier_percent,json=multiplierPercent,proto3,oneof"`
+}
+
+type Campaign_BonusPoints struct {
+	// Fixed bonus points.
+	BonusPoints int64 `protobuf:"varint,6,opt,name=bonus_points,json=bonusPoints,proto3,oneof"`
+}
+
+func (*Campaign_Rate) isCampaign_Award() {}
+
+func (*Campaign_MultiplierPercent) isCampaign_Award() {}
+
+func (*Campaign_BonusPoints) isCampaign_Award() {}
+
+// RewardOffer is a reward the member can see and whether they can take it.
+type RewardOffer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The reward.
+	Reward *Reward `protobuf:"bytes,1,opt,name=reward,proto3" json:"reward,omitempty"`
+	// Redeemable now.
+	Affordable bool `protobuf:"varint,2,opt,name=affordable,proto3" json:"affordable,omitempty"`
+	// Points still missing (only when points are the only obstacle).
+	PointsShort int64 `protobuf:"varint,3,opt,name=points_short,json=pointsShort,proto3" json:"points_short,omitempty"`
+	// Why it cannot be redeemed now ("out_of_stock", "member_limit",
+	// "not_enough_points"); empty when affordable.
+	UnavailableReason string `protobuf:"bytes,4,opt,name=unavailable_reason,json=unavailableReason,proto3" json:"unavailable_reason,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *RewardOffer) Reset() {
+	*x = RewardOffer{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[56]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RewardOffer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RewardOffer) ProtoMessage() {}
+
+func (x *RewardOffer) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[56]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RewardOffer.ProtoReflect.Descriptor instead.
+func (*RewardOffer) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{56}
+}
+
+func (x *RewardOffer) GetReward() *Reward {
+	if x != nil {
+		return x.Reward
+	}
+	return nil
+}
+
+func (x *RewardOffer) GetAffordable() bool {
+	if x != nil {
+		return x.Affordable
+	}
+	return false
+}
+
+func (x *RewardOffer) GetPointsShort() int64 {
+	if x != nil {
+		return x.PointsShort
+	}
+	return 0
+}
+
+func (x *RewardOffer) GetUnavailableReason() string {
+	if x != nil {
+		return x.UnavailableReason
+	}
+	return ""
+}
+
+// GetMemberOffersResponse is everything the member gets right now.
+type GetMemberOffersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Balance, tier progress and points expiring soon (as GetMember).
+	Member *Member `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
+	// Perks of the member's tier.
+	Perks []string `protobuf:"bytes,2,rep,name=perks,proto3" json:"perks,omitempty"`
+	// The tier's multiplier on base points, in percent; 0 when none.
+	EarnMultiplierPercent int32 `protobuf:"varint,3,opt,name=earn_multiplier_percent,json=earnMultiplierPercent,proto3" json:"earn_multiplier_percent,omitempty"`
+	// Campaigns that apply to the member now.
+	Campaigns []*Campaign `protobuf:"bytes,4,rep,name=campaigns,proto3" json:"campaigns,omitempty"`
+	// Rewards visible to the member: affordable first, then by cost.
+	Rewards       []*RewardOffer `protobuf:"bytes,5,rep,name=rewards,proto3" json:"rewards,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetMemberOffersResponse) Reset() {
+	*x = GetMemberOffersResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[57]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetMemberOffersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetMemberOffersResponse) ProtoMessage() {}
+
+func (x *GetMemberOffersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[57]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetMemberOffersResponse.ProtoReflect.Descriptor instead.
+func (*GetMemberOffersResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{57}
+}
+
+func (x *GetMemberOffersResponse) GetMember() *Member {
+	if x != nil {
+		return x.Member
+	}
+	return nil
+}
+
+func (x *GetMemberOffersResponse) GetPerks() []string {
+	if x != nil {
+		return x.Perks
+	}
+	return nil
+}
+
+func (x *GetMemberOffersResponse) GetEarnMultiplierPercent() int32 {
+	if x != nil {
+		return x.EarnMultiplierPercent
+	}
+	return 0
+}
+
+func (x *GetMemberOffersResponse) GetCampaigns() []*Campaign {
+	if x != nil {
+		return x.Campaigns
+	}
+	return nil
+}
+
+func (x *GetMemberOffersResponse) GetRewards() []*RewardOffer {
+	if x != nil {
+		return x.Rewards
+	}
+	return nil
+}
+
+// GetPointsReportRequest names the period of the flows; the liability is
+// always as of now.
+type GetPointsReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Flows from (inclusive); the beginning when unset.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Flows until (exclusive); now when unset.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPointsReportRequest) Reset() {
+	*x = GetPointsReportRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPointsReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPointsReportRequest) ProtoMessage() {}
+
+func (x *GetPointsReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPointsReportRequest.ProtoReflect.Descriptor instead.
+func (*GetPointsReportRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *GetPointsReportRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetPointsReportRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// GetPointsReportResponse is the program's points liability and flows.
+type GetPointsReportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Spendable points of all members now.
+	AvailablePoints int64 `protobuf:"varint,1,opt,name=available_points,json=availablePoints,proto3" json:"available_points,omitempty"`
+	// Earned points still inside the return window.
+	PendingPoints int64 `protobuf:"varint,2,opt,name=pending_points,json=pendingPoints,proto3" json:"pending_points,omitempty"`
+	// Points reserved by active checkout holds.
+	HeldPoints int64 `protobuf:"varint,3,opt,name=held_points,json=heldPoints,proto3" json:"held_points,omitempty"`
+	// available + pending + held: what members can still spend.
+	OutstandingPoints int64 `protobuf:"varint,4,opt,name=outstanding_points,json=outstandingPoints,proto3" json:"outstanding_points,omitempty"`
+	// Outstanding points at the program's conversion rate.
+	OutstandingValue *v1.Money `protobuf:"bytes,5,opt,name=outstanding_value,json=outstandingValue,proto3" json:"outstanding_value,omitempty"`
+	// Points members owe (negative balances and uncollected clawbacks); not
+	// subtracted from the liability.
+	DebtPoints int64 `protobuf:"varint,6,opt,name=debt_points,json=debtPoints,proto3" json:"debt_points,omitempty"`
+	// Members with outstanding points.
+	MembersWithPoints int64 `protobuf:"varint,7,opt,name=members_with_points,json=membersWithPoints,proto3" json:"members_with_points,omitempty"`
+	// Points credited in the period (earning, bonuses, referrals, positive adjustments).
+	IssuedPoints int64 `protobuf:"varint,8,opt,name=issued_points,json=issuedPoints,proto3" json:"issued_points,omitempty"`
+	// Points spent in the period (rewards and checkout discounts, net of reversals).
+	RedeemedPoints int64 `protobuf:"varint,9,opt,name=redeemed_points,json=redeemedPoints,proto3" json:"redeemed_points,omitempty"`
+	// Points that expired in the period: the breakage.
+	ExpiredPoints int64 `protobuf:"varint,10,opt,name=expired_points,json=expiredPoints,proto3" json:"expired_points,omitempty"`
+	// Points taken back by refunds and cancellations in the period.
+	ReversedPoints int64 `protobuf:"varint,11,opt,name=reversed_points,json=reversedPoints,proto3" json:"reversed_points,omitempty"`
+	// expired / (expired + redeemed) in basis points; 0 when neither happened.
+	BreakageRateBps int64 `protobuf:"varint,12,opt,name=breakage_rate_bps,json=breakageRateBps,proto3" json:"breakage_rate_bps,omitempty"`
+	// Period start.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Period end.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPointsReportResponse) Reset() {
+	*x = GetPointsReportResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPointsReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPointsReportResponse) ProtoMessage() {}
+
+func (x *GetPointsReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPointsReportResponse.ProtoReflect.Descriptor instead.
+func (*GetPointsReportResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *GetPointsReportResponse) GetAvailablePoints() int64 {
+	if x != nil {
+		return x.AvailablePoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetPendingPoints() int64 {
+	if x != nil {
+		return x.PendingPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetHeldPoints() int64 {
+	if x != nil {
+		return x.HeldPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetOutstandingPoints() int64 {
+	if x != nil {
+		return x.OutstandingPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetOutstandingValue() *v1.Money {
+	if x != nil {
+		return x.OutstandingValue
+	}
+	return nil
+}
+
+func (x *GetPointsReportResponse) GetDebtPoints() int64 {
+	if x != nil {
+		return x.DebtPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetMembersWithPoints() int64 {
+	if x != nil {
+		return x.MembersWithPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetIssuedPoints() int64 {
+	if x != nil {
+		return x.IssuedPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetRedeemedPoints() int64 {
+	if x != nil {
+		return x.RedeemedPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetExpiredPoints() int64 {
+	if x != nil {
+		return x.ExpiredPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetReversedPoints() int64 {
+	if x != nil {
+		return x.ReversedPoints
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetBreakageRateBps() int64 {
+	if x != nil {
+		return x.BreakageRateBps
+	}
+	return 0
+}
+
+func (x *GetPointsReportResponse) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetPointsReportResponse) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// ListRuleTotalsRequest asks for every rule's totals.
+type ListRuleTotalsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRuleTotalsRequest) Reset() {
+	*x = ListRuleTotalsRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRuleTotalsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRuleTotalsRequest) ProtoMessage() {}
+
+func (x *ListRuleTotalsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRuleTotalsRequest.ProtoReflect.Descriptor instead.
+func (*ListRuleTotalsRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{60}
+}
+
+// RuleTotal is what one earning rule awarded.
+type RuleTotal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	RuleId string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// Its name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Points it awarded.
+	Points int64 `protobuf:"varint,3,opt,name=points,proto3" json:"points,omitempty"`
+	// Members it awarded points to.
+	Members       int64 `protobuf:"varint,4,opt,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RuleTotal) Reset() {
+	*x = RuleTotal{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RuleTotal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RuleTotal) ProtoMessage() {}
+
+func (x *RuleTotal) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RuleTotal.ProtoReflect.Descriptor instead.
+func (*RuleTotal) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *RuleTotal) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *RuleTotal) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RuleTotal) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+func (x *RuleTotal) GetMembers() int64 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+// ListRuleTotalsResponse lists the rules that awarded points, by rule id.
+type ListRuleTotalsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Totals.
+	Totals        []*RuleTotal `protobuf:"bytes,1,rep,name=totals,proto3" json:"totals,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRuleTotalsResponse) Reset() {
+	*x = ListRuleTotalsResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRuleTotalsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRuleTotalsResponse) ProtoMessage() {}
+
+func (x *ListRuleTotalsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRuleTotalsResponse.ProtoReflect.Descriptor instead.
+func (*ListRuleTotalsResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *ListRuleTotalsResponse) GetTotals() []*RuleTotal {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+// GetPartnerSettlementRequest names the settlement period.
+type GetPartnerSettlementRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From (inclusive); the beginning when unset.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Until (exclusive); now when unset.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Only this partner; every partner when empty.
+	PartnerId     string `protobuf:"bytes,3,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPartnerSettlementRequest) Reset() {
+	*x = GetPartnerSettlementRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPartnerSettlementRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPartnerSettlementRequest) ProtoMessage() {}
+
+func (x *GetPartnerSettlementRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPartnerSettlementRequest.ProtoReflect.Descriptor instead.
+func (*GetPartnerSettlementRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *GetPartnerSettlementRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetPartnerSettlementRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetPartnerSettlementRequest) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+// PartnerSettlement is one partner's points in the period.
+type PartnerSettlement struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The partner.
+	PartnerId string `protobuf:"bytes,1,opt,name=partner_id,json=partnerId,proto3" json:"partner_id,omitempty"`
+	// Points the partner issued.
+	IssuedPoints int64 `protobuf:"varint,2,opt,name=issued_points,json=issuedPoints,proto3" json:"issued_points,omitempty"`
+	// Points members redeemed with the partner.
+	RedeemedPoints int64 `protobuf:"varint,3,opt,name=redeemed_points,json=redeemedPoints,proto3" json:"redeemed_points,omitempty"`
+	// Points of the partner's transactions taken back (refunds).
+	ReversedPoints int64 `protobuf:"varint,4,opt,name=reversed_points,json=reversedPoints,proto3" json:"reversed_points,omitempty"`
+	// issued - redeemed - reversed: positive means the partner owes the program.
+	NetPoints int64 `protobuf:"varint,5,opt,name=net_points,json=netPoints,proto3" json:"net_points,omitempty"`
+	// Net points at the program's conversion rate.
+	NetValue      *v1.Money `protobuf:"bytes,6,opt,name=net_value,json=netValue,proto3" json:"net_value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartnerSettlement) Reset() {
+	*x = PartnerSettlement{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartnerSettlement) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartnerSettlement) ProtoMessage() {}
+
+func (x *PartnerSettlement) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartnerSettlement.ProtoReflect.Descriptor instead.
+func (*PartnerSettlement) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *PartnerSettlement) GetPartnerId() string {
+	if x != nil {
+		return x.PartnerId
+	}
+	return ""
+}
+
+func (x *PartnerSettlement) GetIssuedPoints() int64 {
+	if x != nil {
+		return x.IssuedPoints
+	}
+	return 0
+}
+
+func (x *PartnerSettlement) GetRedeemedPoints() int64 {
+	if x != nil {
+		return x.RedeemedPoints
+	}
+	return 0
+}
+
+func (x *PartnerSettlement) GetReversedPoints() int64 {
+	if x != nil {
+		return x.ReversedPoints
+	}
+	return 0
+}
+
+func (x *PartnerSettlement) GetNetPoints() int64 {
+	if x != nil {
+		return x.NetPoints
+	}
+	return 0
+}
+
+func (x *PartnerSettlement) GetNetValue() *v1.Money {
+	if x != nil {
+		return x.NetValue
+	}
+	return nil
+}
+
+// GetPartnerSettlementResponse lists the partners, by id.
+type GetPartnerSettlementResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Partners with points in the period.
+	Partners []*PartnerSettlement `protobuf:"bytes,1,rep,name=partners,proto3" json:"partners,omitempty"`
+	// Period start.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Period end.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPartnerSettlementResponse) Reset() {
+	*x = GetPartnerSettlementResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPartnerSettlementResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPartnerSettlementResponse) ProtoMessage() {}
+
+func (x *GetPartnerSettlementResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPartnerSettlementResponse.ProtoReflect.Descriptor instead.
+func (*GetPartnerSettlementResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *GetPartnerSettlementResponse) GetPartners() []*PartnerSettlement {
+	if x != nil {
+		return x.Partners
+	}
+	return nil
+}
+
+func (x *GetPartnerSettlementResponse) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetPartnerSettlementResponse) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// GetHoldoutLiftRequest names the campaign and period.
+type GetHoldoutLiftRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The earning rule.
+	RuleId string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// From (inclusive); the rule's start when unset.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Until (exclusive); the rule's end, or now, when unset.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHoldoutLiftRequest) Reset() {
+	*x = GetHoldoutLiftRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHoldoutLiftRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHoldoutLiftRequest) ProtoMessage() {}
+
+func (x *GetHoldoutLiftRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHoldoutLiftRequest.ProtoReflect.Descriptor instead.
+func (*GetHoldoutLiftRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *GetHoldoutLiftRequest) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *GetHoldoutLiftRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetHoldoutLiftRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// GroupOutcome is what one group of members bought in the period.
+type GroupOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Members in the group.
+	Members int64 `protobuf:"varint,1,opt,name=members,proto3" json:"members,omitempty"`
+	// Members who ordered at least once.
+	Purchasers int64 `protobuf:"varint,2,opt,name=purchasers,proto3" json:"purchasers,omitempty"`
+	// Orders (cancelled ones excluded).
+	Orders int64 `protobuf:"varint,3,opt,name=orders,proto3" json:"orders,omitempty"`
+	// Spend net of refunds.
+	Spend         *v1.Money `protobuf:"bytes,4,opt,name=spend,proto3" json:"spend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupOutcome) Reset() {
+	*x = GroupOutcome{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupOutcome) ProtoMessage() {}
+
+func (x *GroupOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupOutcome.ProtoReflect.Descriptor instead.
+func (*GroupOutcome) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *GroupOutcome) GetMembers() int64 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *GroupOutcome) GetPurchasers() int64 {
+	if x != nil {
+		return x.Purchasers
+	}
+	return 0
+}
+
+func (x *GroupOutcome) GetOrders() int64 {
+	if x != nil {
+		return x.Orders
+	}
+	return 0
+}
+
+func (x *GroupOutcome) GetSpend() *v1.Money {
+	if x != nil {
+		return x.Spend
+	}
+	return nil
+}
+
+// GetHoldoutLiftResponse compares the treated and held-out groups.
+type GetHoldoutLiftResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	RuleId string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// Its holdout percentage.
+	HoldoutPercent int32 `protobuf:"varint,2,opt,name=holdout_percent,json=holdoutPercent,proto3" json:"holdout_percent,omitempty"`
+	// Members the campaign applied to.
+	Treated *GroupOutcome `protobuf:"bytes,3,opt,name=treated,proto3" json:"treated,omitempty"`
+	// Members held out of it.
+	HeldOut *GroupOutcome `protobuf:"bytes,4,opt,name=held_out,json=heldOut,proto3" json:"held_out,omitempty"`
+	// Relative lift of orders per member, in basis points (1000 = +10%);
+	// unset when the held-out group ordered nothing.
+	OrdersLiftBps *int64 `protobuf:"varint,5,opt,name=orders_lift_bps,json=ordersLiftBps,proto3,oneof" json:"orders_lift_bps,omitempty"`
+	// Relative lift of spend per member, in basis points; unset when the
+	// held-out group spent nothing.
+	SpendLiftBps *int64 `protobuf:"varint,6,opt,name=spend_lift_bps,json=spendLiftBps,proto3,oneof" json:"spend_lift_bps,omitempty"`
+	// Period start.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Period end.
+	EndTime       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetHoldoutLiftResponse) Reset() {
+	*x = GetHoldoutLiftResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetHoldoutLiftResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetHoldoutLiftResponse) ProtoMessage() {}
+
+func (x *GetHoldoutLiftResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetHoldoutLiftResponse.ProtoReflect.Descriptor instead.
+func (*GetHoldoutLiftResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *GetHoldoutLiftResponse) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *GetHoldoutLiftResponse) GetHoldoutPercent() int32 {
+	if x != nil {
+		return x.HoldoutPercent
+	}
+	return 0
+}
+
+func (x *GetHoldoutLiftResponse) GetTreated() *GroupOutcome {
+	if x != nil {
+		return x.Treated
+	}
+	return nil
+}
+
+func (x *GetHoldoutLiftResponse) GetHeldOut() *GroupOutcome {
+	if x != nil {
+		return x.HeldOut
+	}
+	return nil
+}
+
+func (x *GetHoldoutLiftResponse) GetOrdersLiftBps() int64 {
+	if x != nil && x.OrdersLiftBps != nil {
+		return *x.OrdersLiftBps
+	}
+	return 0
+}
+
+func (x *GetHoldoutLiftResponse) GetSpendLiftBps() int64 {
+	if x != nil && x.SpendLiftBps != nil {
+		return *x.SpendLiftBps
+	}
+	return 0
+}
+
+func (x *GetHoldoutLiftResponse) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetHoldoutLiftResponse) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+// TransferPointsRequest moves points from customer_id to to_customer_id.
+type TransferPointsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sending member.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The receiving member (another customer).
+	ToCustomerId string `protobuf:"bytes,3,opt,name=to_customer_id,json=toCustomerId,proto3" json:"to_customer_id,omitempty"`
+	// Points to move (> 0), at most the sender's available points.
+	Points        int64 `protobuf:"varint,4,opt,name=points,proto3" json:"points,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferPointsRequest) Reset() {
+	*x = TransferPointsRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferPointsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferPointsRequest) ProtoMessage() {}
+
+func (x *TransferPointsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferPointsRequest.ProtoReflect.Descriptor instead.
+func (*TransferPointsRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *TransferPointsRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *TransferPointsRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *TransferPointsRequest) GetToCustomerId() string {
+	if x != nil {
+		return x.ToCustomerId
+	}
+	return ""
+}
+
+func (x *TransferPointsRequest) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+// TransferPointsResponse carries both sides of the transfer.
+type TransferPointsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Transfer id (the reference of both entries).
+	TransferId string `protobuf:"bytes,1,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
+	// The sender's transfer_out entry.
+	Sent *Transaction `protobuf:"bytes,2,opt,name=sent,proto3" json:"sent,omitempty"`
+	// The receiver's transfer_in entries, one per expiry date.
+	Received []*Transaction `protobuf:"bytes,3,rep,name=received,proto3" json:"received,omitempty"`
+	// The sender's balance after the transfer.
+	Balance       *Balance `protobuf:"bytes,4,opt,name=balance,proto3" json:"balance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransferPointsResponse) Reset() {
+	*x = TransferPointsResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransferPointsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransferPointsResponse) ProtoMessage() {}
+
+func (x *TransferPointsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransferPointsResponse.ProtoReflect.Descriptor instead.
+func (*TransferPointsResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *TransferPointsResponse) GetTransferId() string {
+	if x != nil {
+		return x.TransferId
+	}
+	return ""
+}
+
+func (x *TransferPointsResponse) GetSent() *Transaction {
+	if x != nil {
+		return x.Sent
+	}
+	return nil
+}
+
+func (x *TransferPointsResponse) GetReceived() []*Transaction {
+	if x != nil {
+		return x.Received
+	}
+	return nil
+}
+
+func (x *TransferPointsResponse) GetBalance() *Balance {
+	if x != nil {
+		return x.Balance
+	}
+	return nil
+}
+
+// SetTierOverrideRequest puts a member on a tier until expires_at.
+type SetTierOverrideRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The tier (any tier of the ladder).
+	TierId string `protobuf:"bytes,3,opt,name=tier_id,json=tierId,proto3" json:"tier_id,omitempty"`
+	// When the override ends and the member's qualified tier applies again (future).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// Why (kept with the member's tier status).
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTierOverrideRequest) Reset() {
+	*x = SetTierOverrideRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTierOverrideRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTierOverrideRequest) ProtoMessage() {}
+
+func (x *SetTierOverrideRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTierOverrideRequest.ProtoReflect.Descriptor instead.
+func (*SetTierOverrideRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *SetTierOverrideRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *SetTierOverrideRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *SetTierOverrideRequest) GetTierId() string {
+	if x != nil {
+		return x.TierId
+	}
+	return ""
+}
+
+func (x *SetTierOverrideRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *SetTierOverrideRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SetTierOverrideResponse carries the member's new tier status.
+type SetTierOverrideResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member's tier and progress.
+	Tier          *TierStatus `protobuf:"bytes,1,opt,name=tier,proto3" json:"tier,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetTierOverrideResponse) Reset() {
+	*x = SetTierOverrideResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetTierOverrideResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetTierOverrideResponse) ProtoMessage() {}
+
+func (x *SetTierOverrideResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetTierOverrideResponse.ProtoReflect.Descriptor instead.
+func (*SetTierOverrideResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *SetTierOverrideResponse) GetTier() *TierStatus {
+	if x != nil {
+		return x.Tier
+	}
+	return nil
+}
+
+// ReverseRedemptionRequest names the redemption to undo.
+type ReverseRedemptionRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The redemption.
+	RedemptionId string `protobuf:"bytes,1,opt,name=redemption_id,json=redemptionId,proto3" json:"redemption_id,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// Why (e.g. "order_cancelled"); kept with the redemption and the entry.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReverseRedemptionRequest) Reset() {
+	*x = ReverseRedemptionRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReverseRedemptionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReverseRedemptionRequest) ProtoMessage() {}
+
+func (x *ReverseRedemptionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReverseRedemptionRequest.ProtoReflect.Descriptor instead.
+func (*ReverseRedemptionRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *ReverseRedemptionRequest) GetRedemptionId() string {
+	if x != nil {
+		return x.RedemptionId
+	}
+	return ""
+}
+
+func (x *ReverseRedemptionRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *ReverseRedemptionRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ReverseRedemptionResponse carries the reversed redemption.
+type ReverseRedemptionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The redemption, now REDEMPTION_STATUS_REVERSED.
+	Redemption *Redemption `protobuf:"bytes,1,opt,name=redemption,proto3" json:"redemption,omitempty"`
+	// The reversal entry.
+	Transaction *Transaction `protobuf:"bytes,2,opt,name=transaction,proto3" json:"transaction,omitempty"`
+	// The member's balance after the reversal.
+	Balance       *Balance `protobuf:"bytes,3,opt,name=balance,proto3" json:"balance,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReverseRedemptionResponse) Reset() {
+	*x = ReverseRedemptionResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReverseRedemptionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReverseRedemptionResponse) ProtoMessage() {}
+
+func (x *ReverseRedemptionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReverseRedemptionResponse.ProtoReflect.Descriptor instead.
+func (*ReverseRedemptionResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *ReverseRedemptionResponse) GetRedemption() *Redemption {
+	if x != nil {
+		return x.Redemption
+	}
+	return nil
+}
+
+func (x *ReverseRedemptionResponse) GetTransaction() *Transaction {
+	if x != nil {
+		return x.Transaction
+	}
+	return nil
+}
+
+func (x *ReverseRedemptionResponse) GetBalance() *Balance {
+	if x != nil {
+		return x.Balance
+	}
+	return nil
+}
+
+// AddCouponCodesRequest adds codes to a coupon reward's pool.
+type AddCouponCodesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The coupon reward.
+	RewardId string `protobuf:"bytes,1,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// Codes (1 to 10000 per request, each 1 to 64 characters); codes already
+	// in the pool are skipped.
+	Codes         []string `protobuf:"bytes,3,rep,name=codes,proto3" json:"codes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCouponCodesRequest) Reset() {
+	*x = AddCouponCodesRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCouponCodesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCouponCodesRequest) ProtoMessage() {}
+
+func (x *AddCouponCodesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCouponCodesRequest.ProtoReflect.Descriptor instead.
+func (*AddCouponCodesRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *AddCouponCodesRequest) GetRewardId() string {
+	if x != nil {
+		return x.RewardId
+	}
+	return ""
+}
+
+func (x *AddCouponCodesRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *AddCouponCodesRequest) GetCodes() []string {
+	if x != nil {
+		return x.Codes
+	}
+	return nil
+}
+
+// AddCouponCodesResponse says how the pool changed.
+type AddCouponCodesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Codes added by this request.
+	Added int64 `protobuf:"varint,1,opt,name=added,proto3" json:"added,omitempty"`
+	// Codes not issued yet.
+	Available int64 `protobuf:"varint,2,opt,name=available,proto3" json:"available,omitempty"`
+	// Codes ever uploaded.
+	Total         int64 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddCouponCodesResponse) Reset() {
+	*x = AddCouponCodesResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddCouponCodesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddCouponCodesResponse) ProtoMessage() {}
+
+func (x *AddCouponCodesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddCouponCodesResponse.ProtoReflect.Descriptor instead.
+func (*AddCouponCodesResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *AddCouponCodesResponse) GetAdded() int64 {
+	if x != nil {
+		return x.Added
+	}
+	return 0
+}
+
+func (x *AddCouponCodesResponse) GetAvailable() int64 {
+	if x != nil {
+		return x.Available
+	}
+	return 0
+}
+
+func (x *AddCouponCodesResponse) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
 var File_loyalty_v1_loyalty_service_proto protoreflect.FileDescriptor
 
 const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
@@ -4882,7 +6610,7 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\x04rule\x18\x01 \x01(\v2\x17.loyalty.v1.EarningRuleR\x04rule\"\\\n" +
 	"\fTierBenefits\x126\n" +
 	"\x17earn_multiplier_percent\x18\x01 \x01(\x05R\x15earnMultiplierPercent\x12\x14\n" +
-	"\x05perks\x18\x02 \x03(\tR\x05perks\"\x81\x04\n" +
+	"\x05perks\x18\x02 \x03(\tR\x05perks\"\x95\x04\n" +
 	"\x04Tier\x12\x17\n" +
 	"\atier_id\x18\x01 \x01(\tR\x06tierId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
@@ -4897,7 +6625,8 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"created_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x12\n" +
+	"updated_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x12\n" +
+	"\x04paid\x18\f \x01(\bR\x04paid\"\x12\n" +
 	"\x10ListTiersRequest\";\n" +
 	"\x11ListTiersResponse\x12&\n" +
 	"\x05tiers\x18\x01 \x03(\v2\x10.loyalty.v1.TierR\x05tiers\")\n" +
@@ -4916,7 +6645,147 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\":\n" +
 	"\x12UpdateTierResponse\x12$\n" +
-	"\x04tier\x18\x01 \x01(\v2\x10.loyalty.v1.TierR\x04tier*\xa2\x03\n" +
+	"\x04tier\x18\x01 \x01(\v2\x10.loyalty.v1.TierR\x04tier\"9\n" +
+	"\x16GetMemberOffersRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\"\xad\x02\n" +
+	"\bCampaign\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x124\n" +
+	"\atrigger\x18\x03 \x01(\x0e2\x1a.loyalty.v1.EarningTriggerR\atrigger\x12*\n" +
+	"\x04rate\x18\x04 \x01(\v2\x14.loyalty.v1.EarnRateH\x00R\x04rate\x12/\n" +
+	"\x12multiplier_percent\x18\x05 \x01(\x05H\x00R\x11multiplierPercent\x12#\n" +
+	"\fbonus_points\x18\x06 \x01(\x03H\x00R\vbonusPoints\x123\n" +
+	"\aends_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAtB\a\n" +
+	"\x05award\"\xab\x01\n" +
+	"\vRewardOffer\x12*\n" +
+	"\x06reward\x18\x01 \x01(\v2\x12.loyalty.v1.RewardR\x06reward\x12\x1e\n" +
+	"\n" +
+	"affordable\x18\x02 \x01(\bR\n" +
+	"affordable\x12!\n" +
+	"\fpoints_short\x18\x03 \x01(\x03R\vpointsShort\x12-\n" +
+	"\x12unavailable_reason\x18\x04 \x01(\tR\x11unavailableReason\"\xfa\x01\n" +
+	"\x17GetMemberOffersResponse\x12*\n" +
+	"\x06member\x18\x01 \x01(\v2\x12.loyalty.v1.MemberR\x06member\x12\x14\n" +
+	"\x05perks\x18\x02 \x03(\tR\x05perks\x126\n" +
+	"\x17earn_multiplier_percent\x18\x03 \x01(\x05R\x15earnMultiplierPercent\x122\n" +
+	"\tcampaigns\x18\x04 \x03(\v2\x14.loyalty.v1.CampaignR\tcampaigns\x121\n" +
+	"\arewards\x18\x05 \x03(\v2\x17.loyalty.v1.RewardOfferR\arewards\"\x8a\x01\n" +
+	"\x16GetPointsReportRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x89\x05\n" +
+	"\x17GetPointsReportResponse\x12)\n" +
+	"\x10available_points\x18\x01 \x01(\x03R\x0favailablePoints\x12%\n" +
+	"\x0epending_points\x18\x02 \x01(\x03R\rpendingPoints\x12\x1f\n" +
+	"\vheld_points\x18\x03 \x01(\x03R\n" +
+	"heldPoints\x12-\n" +
+	"\x12outstanding_points\x18\x04 \x01(\x03R\x11outstandingPoints\x12?\n" +
+	"\x11outstanding_value\x18\x05 \x01(\v2\x12.commerce.v1.MoneyR\x10outstandingValue\x12\x1f\n" +
+	"\vdebt_points\x18\x06 \x01(\x03R\n" +
+	"debtPoints\x12.\n" +
+	"\x13members_with_points\x18\a \x01(\x03R\x11membersWithPoints\x12#\n" +
+	"\rissued_points\x18\b \x01(\x03R\fissuedPoints\x12'\n" +
+	"\x0fredeemed_points\x18\t \x01(\x03R\x0eredeemedPoints\x12%\n" +
+	"\x0eexpired_points\x18\n" +
+	" \x01(\x03R\rexpiredPoints\x12'\n" +
+	"\x0freversed_points\x18\v \x01(\x03R\x0ereversedPoints\x12*\n" +
+	"\x11breakage_rate_bps\x18\f \x01(\x03R\x0fbreakageRateBps\x129\n" +
+	"\n" +
+	"start_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x17\n" +
+	"\x15ListRuleTotalsRequest\"j\n" +
+	"\tRuleTotal\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06points\x18\x03 \x01(\x03R\x06points\x12\x18\n" +
+	"\amembers\x18\x04 \x01(\x03R\amembers\"G\n" +
+	"\x16ListRuleTotalsResponse\x12-\n" +
+	"\x06totals\x18\x01 \x03(\v2\x15.loyalty.v1.RuleTotalR\x06totals\"\xae\x01\n" +
+	"\x1bGetPartnerSettlementRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x03 \x01(\tR\tpartnerId\"\xf9\x01\n" +
+	"\x11PartnerSettlement\x12\x1d\n" +
+	"\n" +
+	"partner_id\x18\x01 \x01(\tR\tpartnerId\x12#\n" +
+	"\rissued_points\x18\x02 \x01(\x03R\fissuedPoints\x12'\n" +
+	"\x0fredeemed_points\x18\x03 \x01(\x03R\x0eredeemedPoints\x12'\n" +
+	"\x0freversed_points\x18\x04 \x01(\x03R\x0ereversedPoints\x12\x1d\n" +
+	"\n" +
+	"net_points\x18\x05 \x01(\x03R\tnetPoints\x12/\n" +
+	"\tnet_value\x18\x06 \x01(\v2\x12.commerce.v1.MoneyR\bnetValue\"\xcb\x01\n" +
+	"\x1cGetPartnerSettlementResponse\x129\n" +
+	"\bpartners\x18\x01 \x03(\v2\x1d.loyalty.v1.PartnerSettlementR\bpartners\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\xa2\x01\n" +
+	"\x15GetHoldoutLiftRequest\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\"\x8a\x01\n" +
+	"\fGroupOutcome\x12\x18\n" +
+	"\amembers\x18\x01 \x01(\x03R\amembers\x12\x1e\n" +
+	"\n" +
+	"purchasers\x18\x02 \x01(\x03R\n" +
+	"purchasers\x12\x16\n" +
+	"\x06orders\x18\x03 \x01(\x03R\x06orders\x12(\n" +
+	"\x05spend\x18\x04 \x01(\v2\x12.commerce.v1.MoneyR\x05spend\"\xb4\x03\n" +
+	"\x16GetHoldoutLiftResponse\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12'\n" +
+	"\x0fholdout_percent\x18\x02 \x01(\x05R\x0eholdoutPercent\x122\n" +
+	"\atreated\x18\x03 \x01(\v2\x18.loyalty.v1.GroupOutcomeR\atreated\x123\n" +
+	"\bheld_out\x18\x04 \x01(\v2\x18.loyalty.v1.GroupOutcomeR\aheldOut\x12+\n" +
+	"\x0forders_lift_bps\x18\x05 \x01(\x03H\x00R\rordersLiftBps\x88\x01\x01\x12)\n" +
+	"\x0espend_lift_bps\x18\x06 \x01(\x03H\x01R\fspendLiftBps\x88\x01\x01\x129\n" +
+	"\n" +
+	"start_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aendTimeB\x12\n" +
+	"\x10_orders_lift_bpsB\x11\n" +
+	"\x0f_spend_lift_bps\"\x9f\x01\n" +
+	"\x15TransferPointsRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12$\n" +
+	"\x0eto_customer_id\x18\x03 \x01(\tR\ftoCustomerId\x12\x16\n" +
+	"\x06points\x18\x04 \x01(\x03R\x06points\"\xca\x01\n" +
+	"\x16TransferPointsResponse\x12\x1f\n" +
+	"\vtransfer_id\x18\x01 \x01(\tR\n" +
+	"transferId\x12+\n" +
+	"\x04sent\x18\x02 \x01(\v2\x17.loyalty.v1.TransactionR\x04sent\x123\n" +
+	"\breceived\x18\x03 \x03(\v2\x17.loyalty.v1.TransactionR\breceived\x12-\n" +
+	"\abalance\x18\x04 \x01(\v2\x13.loyalty.v1.BalanceR\abalance\"\xce\x01\n" +
+	"\x16SetTierOverrideRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x17\n" +
+	"\atier_id\x18\x03 \x01(\tR\x06tierId\x129\n" +
+	"\n" +
+	"expires_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x16\n" +
+	"\x06reason\x18\x05 \x01(\tR\x06reason\"E\n" +
+	"\x17SetTierOverrideResponse\x12*\n" +
+	"\x04tier\x18\x01 \x01(\v2\x16.loyalty.v1.TierStatusR\x04tier\"\x80\x01\n" +
+	"\x18ReverseRedemptionRequest\x12#\n" +
+	"\rredemption_id\x18\x01 \x01(\tR\fredemptionId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xbd\x01\n" +
+	"\x19ReverseRedemptionResponse\x126\n" +
+	"\n" +
+	"redemption\x18\x01 \x01(\v2\x16.loyalty.v1.RedemptionR\n" +
+	"redemption\x129\n" +
+	"\vtransaction\x18\x02 \x01(\v2\x17.loyalty.v1.TransactionR\vtransaction\x12-\n" +
+	"\abalance\x18\x03 \x01(\v2\x13.loyalty.v1.BalanceR\abalance\"s\n" +
+	"\x15AddCouponCodesRequest\x12\x1b\n" +
+	"\treward_id\x18\x01 \x01(\tR\brewardId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x14\n" +
+	"\x05codes\x18\x03 \x03(\tR\x05codes\"b\n" +
+	"\x16AddCouponCodesResponse\x12\x14\n" +
+	"\x05added\x18\x01 \x01(\x03R\x05added\x12\x1c\n" +
+	"\tavailable\x18\x02 \x01(\x03R\tavailable\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total*\xa2\x03\n" +
 	"\x0fTransactionType\x12 \n" +
 	"\x1cTRANSACTION_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TRANSACTION_TYPE_ACCRUAL\x10\x01\x12\x1f\n" +
@@ -4983,21 +6852,30 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\x1cDOWNGRADE_POLICY_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19DOWNGRADE_POLICY_ONE_TIER\x10\x01\x12!\n" +
 	"\x1dDOWNGRADE_POLICY_TO_QUALIFIED\x10\x02\x12\x19\n" +
-	"\x15DOWNGRADE_POLICY_NONE\x10\x032\xf1\x13\n" +
+	"\x15DOWNGRADE_POLICY_NONE\x10\x032\x87\x1e\n" +
 	"\x0eLoyaltyService\x12v\n" +
-	"\tGetMember\x12\x1c.loyalty.v1.GetMemberRequest\x1a\x1d.loyalty.v1.GetMemberResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/loyalty/members/{customer_id}\x90\x02\x01\x12\x98\x01\n" +
+	"\tGetMember\x12\x1c.loyalty.v1.GetMemberRequest\x1a\x1d.loyalty.v1.GetMemberResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/loyalty/members/{customer_id}\x90\x02\x01\x12\x8f\x01\n" +
+	"\x0fGetMemberOffers\x12\".loyalty.v1.GetMemberOffersRequest\x1a#.loyalty.v1.GetMemberOffersResponse\"3\x82\xd3\xe4\x93\x02*\x12(/v1/loyalty/members/{customer_id}/offers\x90\x02\x01\x12\x81\x01\n" +
+	"\x0fGetPointsReport\x12\".loyalty.v1.GetPointsReportRequest\x1a#.loyalty.v1.GetPointsReportResponse\"%\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/loyalty/reports/points\x90\x02\x01\x12}\n" +
+	"\x0eListRuleTotals\x12!.loyalty.v1.ListRuleTotalsRequest\x1a\".loyalty.v1.ListRuleTotalsResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/loyalty/reports/rules\x90\x02\x01\x12\x92\x01\n" +
+	"\x14GetPartnerSettlement\x12'.loyalty.v1.GetPartnerSettlementRequest\x1a(.loyalty.v1.GetPartnerSettlementResponse\"'\x82\xd3\xe4\x93\x02\x1e\x12\x1c/v1/loyalty/reports/partners\x90\x02\x01\x12\x8c\x01\n" +
+	"\x0eGetHoldoutLift\x12!.loyalty.v1.GetHoldoutLiftRequest\x1a\".loyalty.v1.GetHoldoutLiftResponse\"3\x82\xd3\xe4\x93\x02*\x12(/v1/loyalty/reports/rules/{rule_id}/lift\x90\x02\x01\x12\x98\x01\n" +
 	"\x10ListTransactions\x12#.loyalty.v1.ListTransactionsRequest\x1a$.loyalty.v1.ListTransactionsResponse\"9\x82\xd3\xe4\x93\x020\x12./v1/loyalty/members/{customer_id}/transactions\x90\x02\x01\x12l\n" +
 	"\x04Earn\x12\x17.loyalty.v1.EarnRequest\x1a\x18.loyalty.v1.EarnResponse\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/loyalty/members/{customer_id}:earn\x12y\n" +
 	"\x06Redeem\x12\x19.loyalty.v1.RedeemRequest\x1a\x1a.loyalty.v1.RedeemResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/loyalty/members/{customer_id}/redemptions\x12\x7f\n" +
 	"\n" +
 	"CreateHold\x12\x1d.loyalty.v1.CreateHoldRequest\x1a\x1e.loyalty.v1.CreateHoldResponse\"2\x82\xd3\xe4\x93\x02,:\x01*\"'/v1/loyalty/members/{customer_id}/holds\x12~\n" +
 	"\vCaptureHold\x12\x1e.loyalty.v1.CaptureHoldRequest\x1a\x1f.loyalty.v1.CaptureHoldResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/loyalty/holds/{hold_id}:capture\x12~\n" +
-	"\vReleaseHold\x12\x1e.loyalty.v1.ReleaseHoldRequest\x1a\x1f.loyalty.v1.ReleaseHoldResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/loyalty/holds/{hold_id}:release\x12\x97\x01\n" +
+	"\vReleaseHold\x12\x1e.loyalty.v1.ReleaseHoldRequest\x1a\x1f.loyalty.v1.ReleaseHoldResponse\".\x82\xd3\xe4\x93\x02(:\x01*\"#/v1/loyalty/holds/{hold_id}:release\x12\x8f\x01\n" +
+	"\x0eTransferPoints\x12!.loyalty.v1.TransferPointsRequest\x1a\".loyalty.v1.TransferPointsResponse\"6\x82\xd3\xe4\x93\x020:\x01*\"+/v1/loyalty/members/{customer_id}/transfers\x12\x96\x01\n" +
+	"\x0fSetTierOverride\x12\".loyalty.v1.SetTierOverrideRequest\x1a#.loyalty.v1.SetTierOverrideResponse\":\x82\xd3\xe4\x93\x024:\x01*\"//v1/loyalty/members/{customer_id}/tier-override\x12\x9c\x01\n" +
+	"\x11ReverseRedemption\x12$.loyalty.v1.ReverseRedemptionRequest\x1a%.loyalty.v1.ReverseRedemptionResponse\":\x82\xd3\xe4\x93\x024:\x01*\"//v1/loyalty/redemptions/{redemption_id}:reverse\x12\x97\x01\n" +
 	"\x10CreateAdjustment\x12#.loyalty.v1.CreateAdjustmentRequest\x1a$.loyalty.v1.CreateAdjustmentResponse\"8\x82\xd3\xe4\x93\x022:\x01*\"-/v1/loyalty/members/{customer_id}/adjustments\x12n\n" +
 	"\vListRewards\x12\x1e.loyalty.v1.ListRewardsRequest\x1a\x1f.loyalty.v1.ListRewardsResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/loyalty/rewards\x90\x02\x01\x12t\n" +
 	"\tGetReward\x12\x1c.loyalty.v1.GetRewardRequest\x1a\x1d.loyalty.v1.GetRewardResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/loyalty/rewards/{reward_id}\x90\x02\x01\x12q\n" +
 	"\fCreateReward\x12\x1f.loyalty.v1.CreateRewardRequest\x1a .loyalty.v1.CreateRewardResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*\"\x13/v1/loyalty/rewards\x12\x84\x01\n" +
-	"\fUpdateReward\x12\x1f.loyalty.v1.UpdateRewardRequest\x1a .loyalty.v1.UpdateRewardResponse\"1\x82\xd3\xe4\x93\x02+:\x01*2&/v1/loyalty/rewards/{reward.reward_id}\x12\x83\x01\n" +
+	"\fUpdateReward\x12\x1f.loyalty.v1.UpdateRewardRequest\x1a .loyalty.v1.UpdateRewardResponse\"1\x82\xd3\xe4\x93\x02+:\x01*2&/v1/loyalty/rewards/{reward.reward_id}\x12\x90\x01\n" +
+	"\x0eAddCouponCodes\x12!.loyalty.v1.AddCouponCodesRequest\x1a\".loyalty.v1.AddCouponCodesResponse\"7\x82\xd3\xe4\x93\x021:\x01*\",/v1/loyalty/rewards/{reward_id}/coupon-codes\x12\x83\x01\n" +
 	"\x10ListEarningRules\x12#.loyalty.v1.ListEarningRulesRequest\x1a$.loyalty.v1.ListEarningRulesResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/loyalty/earning-rules\x90\x02\x01\x12\x87\x01\n" +
 	"\x0eGetEarningRule\x12!.loyalty.v1.GetEarningRuleRequest\x1a\".loyalty.v1.GetEarningRuleResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/loyalty/earning-rules/{rule_id}\x90\x02\x01\x12\x86\x01\n" +
 	"\x11CreateEarningRule\x12$.loyalty.v1.CreateEarningRuleRequest\x1a%.loyalty.v1.CreateEarningRuleResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/loyalty/earning-rules\x12\x95\x01\n" +
@@ -5030,117 +6908,140 @@ func file_loyalty_v1_loyalty_service_proto_rawDescGZIP() []byte {
 }
 
 var file_loyalty_v1_loyalty_service_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_loyalty_v1_loyalty_service_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_loyalty_v1_loyalty_service_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
 var file_loyalty_v1_loyalty_service_proto_goTypes = []any{
-	(TransactionType)(0),              // 0: loyalty.v1.TransactionType
-	(RedemptionStatus)(0),             // 1: loyalty.v1.RedemptionStatus
-	(HoldStatus)(0),                   // 2: loyalty.v1.HoldStatus
-	(AdjustmentReason)(0),             // 3: loyalty.v1.AdjustmentReason
-	(RewardType)(0),                   // 4: loyalty.v1.RewardType
-	(ConfigStatus)(0),                 // 5: loyalty.v1.ConfigStatus
-	(EarningTrigger)(0),               // 6: loyalty.v1.EarningTrigger
-	(Rounding)(0),                     // 7: loyalty.v1.Rounding
-	(QualifyingMeasure)(0),            // 8: loyalty.v1.QualifyingMeasure
-	(DowngradePolicy)(0),              // 9: loyalty.v1.DowngradePolicy
-	(*Member)(nil),                    // 10: loyalty.v1.Member
-	(*Balance)(nil),                   // 11: loyalty.v1.Balance
-	(*TierStatus)(nil),                // 12: loyalty.v1.TierStatus
-	(*ExpiringPoints)(nil),            // 13: loyalty.v1.ExpiringPoints
-	(*Transaction)(nil),               // 14: loyalty.v1.Transaction
-	(*GetMemberRequest)(nil),          // 15: loyalty.v1.GetMemberRequest
-	(*GetMemberResponse)(nil),         // 16: loyalty.v1.GetMemberResponse
-	(*ListTransactionsRequest)(nil),   // 17: loyalty.v1.ListTransactionsRequest
-	(*ListTransactionsResponse)(nil),  // 18: loyalty.v1.ListTransactionsResponse
-	(*EarnRequest)(nil),               // 19: loyalty.v1.EarnRequest
-	(*EarnResponse)(nil),              // 20: loyalty.v1.EarnResponse
-	(*RedeemRequest)(nil),             // 21: loyalty.v1.RedeemRequest
-	(*RedeemResponse)(nil),            // 22: loyalty.v1.RedeemResponse
-	(*Redemption)(nil),                // 23: loyalty.v1.Redemption
-	(*Hold)(nil),                      // 24: loyalty.v1.Hold
-	(*CreateHoldRequest)(nil),         // 25: loyalty.v1.CreateHoldRequest
-	(*CreateHoldResponse)(nil),        // 26: loyalty.v1.CreateHoldResponse
-	(*CaptureHoldRequest)(nil),        // 27: loyalty.v1.CaptureHoldRequest
-	(*CaptureHoldResponse)(nil),       // 28: loyalty.v1.CaptureHoldResponse
-	(*ReleaseHoldRequest)(nil),        // 29: loyalty.v1.ReleaseHoldRequest
-	(*ReleaseHoldResponse)(nil),       // 30: loyalty.v1.ReleaseHoldResponse
-	(*CreateAdjustmentRequest)(nil),   // 31: loyalty.v1.CreateAdjustmentRequest
-	(*CreateAdjustmentResponse)(nil),  // 32: loyalty.v1.CreateAdjustmentResponse
-	(*Reward)(nil),                    // 33: loyalty.v1.Reward
-	(*ListRewardsRequest)(nil),        // 34: loyalty.v1.ListRewardsRequest
-	(*ListRewardsResponse)(nil),       // 35: loyalty.v1.ListRewardsResponse
-	(*GetRewardRequest)(nil),          // 36: loyalty.v1.GetRewardRequest
-	(*GetRewardResponse)(nil),         // 37: loyalty.v1.GetRewardResponse
-	(*CreateRewardRequest)(nil),       // 38: loyalty.v1.CreateRewardRequest
-	(*CreateRewardResponse)(nil),      // 39: loyalty.v1.CreateRewardResponse
-	(*UpdateRewardRequest)(nil),       // 40: loyalty.v1.UpdateRewardRequest
-	(*UpdateRewardResponse)(nil),      // 41: loyalty.v1.UpdateRewardResponse
-	(*EarnRate)(nil),                  // 42: loyalty.v1.EarnRate
-	(*RuleTarget)(nil),                // 43: loyalty.v1.RuleTarget
-	(*RuleCap)(nil),                   // 44: loyalty.v1.RuleCap
-	(*EarningRule)(nil),               // 45: loyalty.v1.EarningRule
-	(*ListEarningRulesRequest)(nil),   // 46: loyalty.v1.ListEarningRulesRequest
-	(*ListEarningRulesResponse)(nil),  // 47: loyalty.v1.ListEarningRulesResponse
-	(*GetEarningRuleRequest)(nil),     // 48: loyalty.v1.GetEarningRuleRequest
-	(*GetEarningRuleResponse)(nil),    // 49: loyalty.v1.GetEarningRuleResponse
-	(*CreateEarningRuleRequest)(nil),  // 50: loyalty.v1.CreateEarningRuleRequest
-	(*CreateEarningRuleResponse)(nil), // 51: loyalty.v1.CreateEarningRuleResponse
-	(*UpdateEarningRuleRequest)(nil),  // 52: loyalty.v1.UpdateEarningRuleRequest
-	(*UpdateEarningRuleResponse)(nil), // 53: loyalty.v1.UpdateEarningRuleResponse
-	(*TierBenefits)(nil),              // 54: loyalty.v1.TierBenefits
-	(*Tier)(nil),                      // 55: loyalty.v1.Tier
-	(*ListTiersRequest)(nil),          // 56: loyalty.v1.ListTiersRequest
-	(*ListTiersResponse)(nil),         // 57: loyalty.v1.ListTiersResponse
-	(*GetTierRequest)(nil),            // 58: loyalty.v1.GetTierRequest
-	(*GetTierResponse)(nil),           // 59: loyalty.v1.GetTierResponse
-	(*CreateTierRequest)(nil),         // 60: loyalty.v1.CreateTierRequest
-	(*CreateTierResponse)(nil),        // 61: loyalty.v1.CreateTierResponse
-	(*UpdateTierRequest)(nil),         // 62: loyalty.v1.UpdateTierRequest
-	(*UpdateTierResponse)(nil),        // 63: loyalty.v1.UpdateTierResponse
-	(*timestamppb.Timestamp)(nil),     // 64: google.protobuf.Timestamp
-	(*v1.Money)(nil),                  // 65: commerce.v1.Money
-	(v1.Channel)(0),                   // 66: commerce.v1.Channel
-	(*v1.OrderLine)(nil),              // 67: commerce.v1.OrderLine
-	(*v1.OrderTotals)(nil),            // 68: commerce.v1.OrderTotals
-	(*durationpb.Duration)(nil),       // 69: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),     // 70: google.protobuf.FieldMask
+	(TransactionType)(0),                 // 0: loyalty.v1.TransactionType
+	(RedemptionStatus)(0),                // 1: loyalty.v1.RedemptionStatus
+	(HoldStatus)(0),                      // 2: loyalty.v1.HoldStatus
+	(AdjustmentReason)(0),                // 3: loyalty.v1.AdjustmentReason
+	(RewardType)(0),                      // 4: loyalty.v1.RewardType
+	(ConfigStatus)(0),                    // 5: loyalty.v1.ConfigStatus
+	(EarningTrigger)(0),                  // 6: loyalty.v1.EarningTrigger
+	(Rounding)(0),                        // 7: loyalty.v1.Rounding
+	(QualifyingMeasure)(0),               // 8: loyalty.v1.QualifyingMeasure
+	(DowngradePolicy)(0),                 // 9: loyalty.v1.DowngradePolicy
+	(*Member)(nil),                       // 10: loyalty.v1.Member
+	(*Balance)(nil),                      // 11: loyalty.v1.Balance
+	(*TierStatus)(nil),                   // 12: loyalty.v1.TierStatus
+	(*ExpiringPoints)(nil),               // 13: loyalty.v1.ExpiringPoints
+	(*Transaction)(nil),                  // 14: loyalty.v1.Transaction
+	(*GetMemberRequest)(nil),             // 15: loyalty.v1.GetMemberRequest
+	(*GetMemberResponse)(nil),            // 16: loyalty.v1.GetMemberResponse
+	(*ListTransactionsRequest)(nil),      // 17: loyalty.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil),     // 18: loyalty.v1.ListTransactionsResponse
+	(*EarnRequest)(nil),                  // 19: loyalty.v1.EarnRequest
+	(*EarnResponse)(nil),                 // 20: loyalty.v1.EarnResponse
+	(*RedeemRequest)(nil),                // 21: loyalty.v1.RedeemRequest
+	(*RedeemResponse)(nil),               // 22: loyalty.v1.RedeemResponse
+	(*Redemption)(nil),                   // 23: loyalty.v1.Redemption
+	(*Hold)(nil),                         // 24: loyalty.v1.Hold
+	(*CreateHoldRequest)(nil),            // 25: loyalty.v1.CreateHoldRequest
+	(*CreateHoldResponse)(nil),           // 26: loyalty.v1.CreateHoldResponse
+	(*CaptureHoldRequest)(nil),           // 27: loyalty.v1.CaptureHoldRequest
+	(*CaptureHoldResponse)(nil),          // 28: loyalty.v1.CaptureHoldResponse
+	(*ReleaseHoldRequest)(nil),           // 29: loyalty.v1.ReleaseHoldRequest
+	(*ReleaseHoldResponse)(nil),          // 30: loyalty.v1.ReleaseHoldResponse
+	(*CreateAdjustmentRequest)(nil),      // 31: loyalty.v1.CreateAdjustmentRequest
+	(*CreateAdjustmentResponse)(nil),     // 32: loyalty.v1.CreateAdjustmentResponse
+	(*Reward)(nil),                       // 33: loyalty.v1.Reward
+	(*ListRewardsRequest)(nil),           // 34: loyalty.v1.ListRewardsRequest
+	(*ListRewardsResponse)(nil),          // 35: loyalty.v1.ListRewardsResponse
+	(*GetRewardRequest)(nil),             // 36: loyalty.v1.GetRewardRequest
+	(*GetRewardResponse)(nil),            // 37: loyalty.v1.GetRewardResponse
+	(*CreateRewardRequest)(nil),          // 38: loyalty.v1.CreateRewardRequest
+	(*CreateRewardResponse)(nil),         // 39: loyalty.v1.CreateRewardResponse
+	(*UpdateRewardRequest)(nil),          // 40: loyalty.v1.UpdateRewardRequest
+	(*UpdateRewardResponse)(nil),         // 41: loyalty.v1.UpdateRewardResponse
+	(*EarnRate)(nil),                     // 42: loyalty.v1.EarnRate
+	(*RuleTarget)(nil),                   // 43: loyalty.v1.RuleTarget
+	(*RuleCap)(nil),                      // 44: loyalty.v1.RuleCap
+	(*EarningRule)(nil),                  // 45: loyalty.v1.EarningRule
+	(*ListEarningRulesRequest)(nil),      // 46: loyalty.v1.ListEarningRulesRequest
+	(*ListEarningRulesResponse)(nil),     // 47: loyalty.v1.ListEarningRulesResponse
+	(*GetEarningRuleRequest)(nil),        // 48: loyalty.v1.GetEarningRuleRequest
+	(*GetEarningRuleResponse)(nil),       // 49: loyalty.v1.GetEarningRuleResponse
+	(*CreateEarningRuleRequest)(nil),     // 50: loyalty.v1.CreateEarningRuleRequest
+	(*CreateEarningRuleResponse)(nil),    // 51: loyalty.v1.CreateEarningRuleResponse
+	(*UpdateEarningRuleRequest)(nil),     // 52: loyalty.v1.UpdateEarningRuleRequest
+	(*UpdateEarningRuleResponse)(nil),    // 53: loyalty.v1.UpdateEarningRuleResponse
+	(*TierBenefits)(nil),                 // 54: loyalty.v1.TierBenefits
+	(*Tier)(nil),                         // 55: loyalty.v1.Tier
+	(*ListTiersRequest)(nil),             // 56: loyalty.v1.ListTiersRequest
+	(*ListTiersResponse)(nil),            // 57: loyalty.v1.ListTiersResponse
+	(*GetTierRequest)(nil),               // 58: loyalty.v1.GetTierRequest
+	(*GetTierResponse)(nil),              // 59: loyalty.v1.GetTierResponse
+	(*CreateTierRequest)(nil),            // 60: loyalty.v1.CreateTierRequest
+	(*CreateTierResponse)(nil),           // 61: loyalty.v1.CreateTierResponse
+	(*UpdateTierRequest)(nil),            // 62: loyalty.v1.UpdateTierRequest
+	(*UpdateTierResponse)(nil),           // 63: loyalty.v1.UpdateTierResponse
+	(*GetMemberOffersRequest)(nil),       // 64: loyalty.v1.GetMemberOffersRequest
+	(*Campaign)(nil),                     // 65: loyalty.v1.Campaign
+	(*RewardOffer)(nil),                  // 66: loyalty.v1.RewardOffer
+	(*GetMemberOffersResponse)(nil),      // 67: loyalty.v1.GetMemberOffersResponse
+	(*GetPointsReportRequest)(nil),       // 68: loyalty.v1.GetPointsReportRequest
+	(*GetPointsReportResponse)(nil),      // 69: loyalty.v1.GetPointsReportResponse
+	(*ListRuleTotalsRequest)(nil),        // 70: loyalty.v1.ListRuleTotalsRequest
+	(*RuleTotal)(nil),                    // 71: loyalty.v1.RuleTotal
+	(*ListRuleTotalsResponse)(nil),       // 72: loyalty.v1.ListRuleTotalsResponse
+	(*GetPartnerSettlementRequest)(nil),  // 73: loyalty.v1.GetPartnerSettlementRequest
+	(*PartnerSettlement)(nil),            // 74: loyalty.v1.PartnerSettlement
+	(*GetPartnerSettlementResponse)(nil), // 75: loyalty.v1.GetPartnerSettlementResponse
+	(*GetHoldoutLiftRequest)(nil),        // 76: loyalty.v1.GetHoldoutLiftRequest
+	(*GroupOutcome)(nil),                 // 77: loyalty.v1.GroupOutcome
+	(*GetHoldoutLiftResponse)(nil),       // 78: loyalty.v1.GetHoldoutLiftResponse
+	(*TransferPointsRequest)(nil),        // 79: loyalty.v1.TransferPointsRequest
+	(*TransferPointsResponse)(nil),       // 80: loyalty.v1.TransferPointsResponse
+	(*SetTierOverrideRequest)(nil),       // 81: loyalty.v1.SetTierOverrideRequest
+	(*SetTierOverrideResponse)(nil),      // 82: loyalty.v1.SetTierOverrideResponse
+	(*ReverseRedemptionRequest)(nil),     // 83: loyalty.v1.ReverseRedemptionRequest
+	(*ReverseRedemptionResponse)(nil),    // 84: loyalty.v1.ReverseRedemptionResponse
+	(*AddCouponCodesRequest)(nil),        // 85: loyalty.v1.AddCouponCodesRequest
+	(*AddCouponCodesResponse)(nil),       // 86: loyalty.v1.AddCouponCodesResponse
+	(*timestamppb.Timestamp)(nil),        // 87: google.protobuf.Timestamp
+	(*v1.Money)(nil),                     // 88: commerce.v1.Money
+	(v1.Channel)(0),                      // 89: commerce.v1.Channel
+	(*v1.OrderLine)(nil),                 // 90: commerce.v1.OrderLine
+	(*v1.OrderTotals)(nil),               // 91: commerce.v1.OrderTotals
+	(*durationpb.Duration)(nil),          // 92: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),        // 93: google.protobuf.FieldMask
 }
 var file_loyalty_v1_loyalty_service_proto_depIdxs = []int32{
 	11,  // 0: loyalty.v1.Member.balance:type_name -> loyalty.v1.Balance
 	12,  // 1: loyalty.v1.Member.tier:type_name -> loyalty.v1.TierStatus
 	13,  // 2: loyalty.v1.Member.expiring_points:type_name -> loyalty.v1.ExpiringPoints
-	64,  // 3: loyalty.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
-	65,  // 4: loyalty.v1.Balance.available_value:type_name -> commerce.v1.Money
-	65,  // 5: loyalty.v1.TierStatus.qualifying_spend:type_name -> commerce.v1.Money
-	65,  // 6: loyalty.v1.TierStatus.spend_to_next_tier:type_name -> commerce.v1.Money
-	64,  // 7: loyalty.v1.TierStatus.requalify_at:type_name -> google.protobuf.Timestamp
-	64,  // 8: loyalty.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
+	87,  // 3: loyalty.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	88,  // 4: loyalty.v1.Balance.available_value:type_name -> commerce.v1.Money
+	88,  // 5: loyalty.v1.TierStatus.qualifying_spend:type_name -> commerce.v1.Money
+	88,  // 6: loyalty.v1.TierStatus.spend_to_next_tier:type_name -> commerce.v1.Money
+	87,  // 7: loyalty.v1.TierStatus.requalify_at:type_name -> google.protobuf.Timestamp
+	87,  // 8: loyalty.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
 	0,   // 9: loyalty.v1.Transaction.type:type_name -> loyalty.v1.TransactionType
-	64,  // 10: loyalty.v1.Transaction.pending_until:type_name -> google.protobuf.Timestamp
-	64,  // 11: loyalty.v1.Transaction.expires_at:type_name -> google.protobuf.Timestamp
-	64,  // 12: loyalty.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
+	87,  // 10: loyalty.v1.Transaction.pending_until:type_name -> google.protobuf.Timestamp
+	87,  // 11: loyalty.v1.Transaction.expires_at:type_name -> google.protobuf.Timestamp
+	87,  // 12: loyalty.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
 	10,  // 13: loyalty.v1.GetMemberResponse.member:type_name -> loyalty.v1.Member
 	0,   // 14: loyalty.v1.ListTransactionsRequest.types:type_name -> loyalty.v1.TransactionType
-	64,  // 15: loyalty.v1.ListTransactionsRequest.start_time:type_name -> google.protobuf.Timestamp
-	64,  // 16: loyalty.v1.ListTransactionsRequest.end_time:type_name -> google.protobuf.Timestamp
+	87,  // 15: loyalty.v1.ListTransactionsRequest.start_time:type_name -> google.protobuf.Timestamp
+	87,  // 16: loyalty.v1.ListTransactionsRequest.end_time:type_name -> google.protobuf.Timestamp
 	14,  // 17: loyalty.v1.ListTransactionsResponse.transactions:type_name -> loyalty.v1.Transaction
-	66,  // 18: loyalty.v1.EarnRequest.channel:type_name -> commerce.v1.Channel
-	67,  // 19: loyalty.v1.EarnRequest.lines:type_name -> commerce.v1.OrderLine
-	68,  // 20: loyalty.v1.EarnRequest.totals:type_name -> commerce.v1.OrderTotals
-	64,  // 21: loyalty.v1.EarnRequest.ordered_at:type_name -> google.protobuf.Timestamp
+	89,  // 18: loyalty.v1.EarnRequest.channel:type_name -> commerce.v1.Channel
+	90,  // 19: loyalty.v1.EarnRequest.lines:type_name -> commerce.v1.OrderLine
+	91,  // 20: loyalty.v1.EarnRequest.totals:type_name -> commerce.v1.OrderTotals
+	87,  // 21: loyalty.v1.EarnRequest.ordered_at:type_name -> google.protobuf.Timestamp
 	14,  // 22: loyalty.v1.EarnResponse.transactions:type_name -> loyalty.v1.Transaction
 	11,  // 23: loyalty.v1.EarnResponse.balance:type_name -> loyalty.v1.Balance
 	23,  // 24: loyalty.v1.RedeemResponse.redemption:type_name -> loyalty.v1.Redemption
 	11,  // 25: loyalty.v1.RedeemResponse.balance:type_name -> loyalty.v1.Balance
-	65,  // 26: loyalty.v1.Redemption.value:type_name -> commerce.v1.Money
+	88,  // 26: loyalty.v1.Redemption.value:type_name -> commerce.v1.Money
 	1,   // 27: loyalty.v1.Redemption.status:type_name -> loyalty.v1.RedemptionStatus
-	64,  // 28: loyalty.v1.Redemption.valid_until:type_name -> google.protobuf.Timestamp
-	64,  // 29: loyalty.v1.Redemption.created_at:type_name -> google.protobuf.Timestamp
-	65,  // 30: loyalty.v1.Hold.value:type_name -> commerce.v1.Money
+	87,  // 28: loyalty.v1.Redemption.valid_until:type_name -> google.protobuf.Timestamp
+	87,  // 29: loyalty.v1.Redemption.created_at:type_name -> google.protobuf.Timestamp
+	88,  // 30: loyalty.v1.Hold.value:type_name -> commerce.v1.Money
 	2,   // 31: loyalty.v1.Hold.status:type_name -> loyalty.v1.HoldStatus
-	64,  // 32: loyalty.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
-	64,  // 33: loyalty.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
-	64,  // 34: loyalty.v1.Hold.closed_at:type_name -> google.protobuf.Timestamp
-	69,  // 35: loyalty.v1.CreateHoldRequest.ttl:type_name -> google.protobuf.Duration
+	87,  // 32: loyalty.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
+	87,  // 33: loyalty.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	87,  // 34: loyalty.v1.Hold.closed_at:type_name -> google.protobuf.Timestamp
+	92,  // 35: loyalty.v1.CreateHoldRequest.ttl:type_name -> google.protobuf.Duration
 	24,  // 36: loyalty.v1.CreateHoldResponse.hold:type_name -> loyalty.v1.Hold
 	11,  // 37: loyalty.v1.CreateHoldResponse.balance:type_name -> loyalty.v1.Balance
 	24,  // 38: loyalty.v1.CaptureHoldResponse.hold:type_name -> loyalty.v1.Hold
@@ -5151,100 +7052,152 @@ var file_loyalty_v1_loyalty_service_proto_depIdxs = []int32{
 	14,  // 43: loyalty.v1.CreateAdjustmentResponse.transaction:type_name -> loyalty.v1.Transaction
 	11,  // 44: loyalty.v1.CreateAdjustmentResponse.balance:type_name -> loyalty.v1.Balance
 	4,   // 45: loyalty.v1.Reward.type:type_name -> loyalty.v1.RewardType
-	65,  // 46: loyalty.v1.Reward.discount:type_name -> commerce.v1.Money
-	64,  // 47: loyalty.v1.Reward.valid_from:type_name -> google.protobuf.Timestamp
-	64,  // 48: loyalty.v1.Reward.valid_until:type_name -> google.protobuf.Timestamp
+	88,  // 46: loyalty.v1.Reward.discount:type_name -> commerce.v1.Money
+	87,  // 47: loyalty.v1.Reward.valid_from:type_name -> google.protobuf.Timestamp
+	87,  // 48: loyalty.v1.Reward.valid_until:type_name -> google.protobuf.Timestamp
 	5,   // 49: loyalty.v1.Reward.status:type_name -> loyalty.v1.ConfigStatus
-	64,  // 50: loyalty.v1.Reward.created_at:type_name -> google.protobuf.Timestamp
-	64,  // 51: loyalty.v1.Reward.updated_at:type_name -> google.protobuf.Timestamp
+	87,  // 50: loyalty.v1.Reward.created_at:type_name -> google.protobuf.Timestamp
+	87,  // 51: loyalty.v1.Reward.updated_at:type_name -> google.protobuf.Timestamp
 	5,   // 52: loyalty.v1.ListRewardsRequest.status:type_name -> loyalty.v1.ConfigStatus
 	33,  // 53: loyalty.v1.ListRewardsResponse.rewards:type_name -> loyalty.v1.Reward
 	33,  // 54: loyalty.v1.GetRewardResponse.reward:type_name -> loyalty.v1.Reward
 	33,  // 55: loyalty.v1.CreateRewardRequest.reward:type_name -> loyalty.v1.Reward
 	33,  // 56: loyalty.v1.CreateRewardResponse.reward:type_name -> loyalty.v1.Reward
 	33,  // 57: loyalty.v1.UpdateRewardRequest.reward:type_name -> loyalty.v1.Reward
-	70,  // 58: loyalty.v1.UpdateRewardRequest.update_mask:type_name -> google.protobuf.FieldMask
+	93,  // 58: loyalty.v1.UpdateRewardRequest.update_mask:type_name -> google.protobuf.FieldMask
 	33,  // 59: loyalty.v1.UpdateRewardResponse.reward:type_name -> loyalty.v1.Reward
-	65,  // 60: loyalty.v1.EarnRate.per:type_name -> commerce.v1.Money
+	88,  // 60: loyalty.v1.EarnRate.per:type_name -> commerce.v1.Money
 	7,   // 61: loyalty.v1.EarnRate.rounding:type_name -> loyalty.v1.Rounding
-	66,  // 62: loyalty.v1.RuleTarget.channels:type_name -> commerce.v1.Channel
-	65,  // 63: loyalty.v1.RuleTarget.min_order_value:type_name -> commerce.v1.Money
-	69,  // 64: loyalty.v1.RuleCap.period:type_name -> google.protobuf.Duration
+	89,  // 62: loyalty.v1.RuleTarget.channels:type_name -> commerce.v1.Channel
+	88,  // 63: loyalty.v1.RuleTarget.min_order_value:type_name -> commerce.v1.Money
+	92,  // 64: loyalty.v1.RuleCap.period:type_name -> google.protobuf.Duration
 	6,   // 65: loyalty.v1.EarningRule.trigger:type_name -> loyalty.v1.EarningTrigger
 	42,  // 66: loyalty.v1.EarningRule.rate:type_name -> loyalty.v1.EarnRate
 	43,  // 67: loyalty.v1.EarningRule.target:type_name -> loyalty.v1.RuleTarget
 	44,  // 68: loyalty.v1.EarningRule.cap:type_name -> loyalty.v1.RuleCap
-	64,  // 69: loyalty.v1.EarningRule.starts_at:type_name -> google.protobuf.Timestamp
-	64,  // 70: loyalty.v1.EarningRule.ends_at:type_name -> google.protobuf.Timestamp
+	87,  // 69: loyalty.v1.EarningRule.starts_at:type_name -> google.protobuf.Timestamp
+	87,  // 70: loyalty.v1.EarningRule.ends_at:type_name -> google.protobuf.Timestamp
 	5,   // 71: loyalty.v1.EarningRule.status:type_name -> loyalty.v1.ConfigStatus
-	64,  // 72: loyalty.v1.EarningRule.created_at:type_name -> google.protobuf.Timestamp
-	64,  // 73: loyalty.v1.EarningRule.updated_at:type_name -> google.protobuf.Timestamp
+	87,  // 72: loyalty.v1.EarningRule.created_at:type_name -> google.protobuf.Timestamp
+	87,  // 73: loyalty.v1.EarningRule.updated_at:type_name -> google.protobuf.Timestamp
 	5,   // 74: loyalty.v1.ListEarningRulesRequest.status:type_name -> loyalty.v1.ConfigStatus
 	45,  // 75: loyalty.v1.ListEarningRulesResponse.rules:type_name -> loyalty.v1.EarningRule
 	45,  // 76: loyalty.v1.GetEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
 	45,  // 77: loyalty.v1.CreateEarningRuleRequest.rule:type_name -> loyalty.v1.EarningRule
 	45,  // 78: loyalty.v1.CreateEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
 	45,  // 79: loyalty.v1.UpdateEarningRuleRequest.rule:type_name -> loyalty.v1.EarningRule
-	70,  // 80: loyalty.v1.UpdateEarningRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	93,  // 80: loyalty.v1.UpdateEarningRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
 	45,  // 81: loyalty.v1.UpdateEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
 	8,   // 82: loyalty.v1.Tier.measure:type_name -> loyalty.v1.QualifyingMeasure
-	65,  // 83: loyalty.v1.Tier.threshold_spend:type_name -> commerce.v1.Money
+	88,  // 83: loyalty.v1.Tier.threshold_spend:type_name -> commerce.v1.Money
 	9,   // 84: loyalty.v1.Tier.downgrade_policy:type_name -> loyalty.v1.DowngradePolicy
 	54,  // 85: loyalty.v1.Tier.benefits:type_name -> loyalty.v1.TierBenefits
-	64,  // 86: loyalty.v1.Tier.created_at:type_name -> google.protobuf.Timestamp
-	64,  // 87: loyalty.v1.Tier.updated_at:type_name -> google.protobuf.Timestamp
+	87,  // 86: loyalty.v1.Tier.created_at:type_name -> google.protobuf.Timestamp
+	87,  // 87: loyalty.v1.Tier.updated_at:type_name -> google.protobuf.Timestamp
 	55,  // 88: loyalty.v1.ListTiersResponse.tiers:type_name -> loyalty.v1.Tier
 	55,  // 89: loyalty.v1.GetTierResponse.tier:type_name -> loyalty.v1.Tier
 	55,  // 90: loyalty.v1.CreateTierRequest.tier:type_name -> loyalty.v1.Tier
 	55,  // 91: loyalty.v1.CreateTierResponse.tier:type_name -> loyalty.v1.Tier
 	55,  // 92: loyalty.v1.UpdateTierRequest.tier:type_name -> loyalty.v1.Tier
-	70,  // 93: loyalty.v1.UpdateTierRequest.update_mask:type_name -> google.protobuf.FieldMask
+	93,  // 93: loyalty.v1.UpdateTierRequest.update_mask:type_name -> google.protobuf.FieldMask
 	55,  // 94: loyalty.v1.UpdateTierResponse.tier:type_name -> loyalty.v1.Tier
-	15,  // 95: loyalty.v1.LoyaltyService.GetMember:input_type -> loyalty.v1.GetMemberRequest
-	17,  // 96: loyalty.v1.LoyaltyService.ListTransactions:input_type -> loyalty.v1.ListTransactionsRequest
-	19,  // 97: loyalty.v1.LoyaltyService.Earn:input_type -> loyalty.v1.EarnRequest
-	21,  // 98: loyalty.v1.LoyaltyService.Redeem:input_type -> loyalty.v1.RedeemRequest
-	25,  // 99: loyalty.v1.LoyaltyService.CreateHold:input_type -> loyalty.v1.CreateHoldRequest
-	27,  // 100: loyalty.v1.LoyaltyService.CaptureHold:input_type -> loyalty.v1.CaptureHoldRequest
-	29,  // 101: loyalty.v1.LoyaltyService.ReleaseHold:input_type -> loyalty.v1.ReleaseHoldRequest
-	31,  // 102: loyalty.v1.LoyaltyService.CreateAdjustment:input_type -> loyalty.v1.CreateAdjustmentRequest
-	34,  // 103: loyalty.v1.LoyaltyService.ListRewards:input_type -> loyalty.v1.ListRewardsRequest
-	36,  // 104: loyalty.v1.LoyaltyService.GetReward:input_type -> loyalty.v1.GetRewardRequest
-	38,  // 105: loyalty.v1.LoyaltyService.CreateReward:input_type -> loyalty.v1.CreateRewardRequest
-	40,  // 106: loyalty.v1.LoyaltyService.UpdateReward:input_type -> loyalty.v1.UpdateRewardRequest
-	46,  // 107: loyalty.v1.LoyaltyService.ListEarningRules:input_type -> loyalty.v1.ListEarningRulesRequest
-	48,  // 108: loyalty.v1.LoyaltyService.GetEarningRule:input_type -> loyalty.v1.GetEarningRuleRequest
-	50,  // 109: loyalty.v1.LoyaltyService.CreateEarningRule:input_type -> loyalty.v1.CreateEarningRuleRequest
-	52,  // 110: loyalty.v1.LoyaltyService.UpdateEarningRule:input_type -> loyalty.v1.UpdateEarningRuleRequest
-	56,  // 111: loyalty.v1.LoyaltyService.ListTiers:input_type -> loyalty.v1.ListTiersRequest
-	58,  // 112: loyalty.v1.LoyaltyService.GetTier:input_type -> loyalty.v1.GetTierRequest
-	60,  // 113: loyalty.v1.LoyaltyService.CreateTier:input_type -> loyalty.v1.CreateTierRequest
-	62,  // 114: loyalty.v1.LoyaltyService.UpdateTier:input_type -> loyalty.v1.UpdateTierRequest
-	16,  // 115: loyalty.v1.LoyaltyService.GetMember:output_type -> loyalty.v1.GetMemberResponse
-	18,  // 116: loyalty.v1.LoyaltyService.ListTransactions:output_type -> loyalty.v1.ListTransactionsResponse
-	20,  // 117: loyalty.v1.LoyaltyService.Earn:output_type -> loyalty.v1.EarnResponse
-	22,  // 118: loyalty.v1.LoyaltyService.Redeem:output_type -> loyalty.v1.RedeemResponse
-	26,  // 119: loyalty.v1.LoyaltyService.CreateHold:output_type -> loyalty.v1.CreateHoldResponse
-	28,  // 120: loyalty.v1.LoyaltyService.CaptureHold:output_type -> loyalty.v1.CaptureHoldResponse
-	30,  // 121: loyalty.v1.LoyaltyService.ReleaseHold:output_type -> loyalty.v1.ReleaseHoldResponse
-	32,  // 122: loyalty.v1.LoyaltyService.CreateAdjustment:output_type -> loyalty.v1.CreateAdjustmentResponse
-	35,  // 123: loyalty.v1.LoyaltyService.ListRewards:output_type -> loyalty.v1.ListRewardsResponse
-	37,  // 124: loyalty.v1.LoyaltyService.GetReward:output_type -> loyalty.v1.GetRewardResponse
-	39,  // 125: loyalty.v1.LoyaltyService.CreateReward:output_type -> loyalty.v1.CreateRewardResponse
-	41,  // 126: loyalty.v1.LoyaltyService.UpdateReward:output_type -> loyalty.v1.UpdateRewardResponse
-	47,  // 127: loyalty.v1.LoyaltyService.ListEarningRules:output_type -> loyalty.v1.ListEarningRulesResponse
-	49,  // 128: loyalty.v1.LoyaltyService.GetEarningRule:output_type -> loyalty.v1.GetEarningRuleResponse
-	51,  // 129: loyalty.v1.LoyaltyService.CreateEarningRule:output_type -> loyalty.v1.CreateEarningRuleResponse
-	53,  // 130: loyalty.v1.LoyaltyService.UpdateEarningRule:output_type -> loyalty.v1.UpdateEarningRuleResponse
-	57,  // 131: loyalty.v1.LoyaltyService.ListTiers:output_type -> loyalty.v1.ListTiersResponse
-	59,  // 132: loyalty.v1.LoyaltyService.GetTier:output_type -> loyalty.v1.GetTierResponse
-	61,  // 133: loyalty.v1.LoyaltyService.CreateTier:output_type -> loyalty.v1.CreateTierResponse
-	63,  // 134: loyalty.v1.LoyaltyService.UpdateTier:output_type -> loyalty.v1.UpdateTierResponse
-	115, // [115:135] is the sub-list for method output_type
-	95,  // [95:115] is the sub-list for method input_type
-	95,  // [95:95] is the sub-list for extension type_name
-	95,  // [95:95] is the sub-list for extension extendee
-	0,   // [0:95] is the sub-list for field type_name
+	6,   // 95: loyalty.v1.Campaign.trigger:type_name -> loyalty.v1.EarningTrigger
+	42,  // 96: loyalty.v1.Campaign.rate:type_name -> loyalty.v1.EarnRate
+	87,  // 97: loyalty.v1.Campaign.ends_at:type_name -> google.protobuf.Timestamp
+	33,  // 98: loyalty.v1.RewardOffer.reward:type_name -> loyalty.v1.Reward
+	10,  // 99: loyalty.v1.GetMemberOffersResponse.member:type_name -> loyalty.v1.Member
+	65,  // 100: loyalty.v1.GetMemberOffersResponse.campaigns:type_name -> loyalty.v1.Campaign
+	66,  // 101: loyalty.v1.GetMemberOffersResponse.rewards:type_name -> loyalty.v1.RewardOffer
+	87,  // 102: loyalty.v1.GetPointsReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	87,  // 103: loyalty.v1.GetPointsReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	88,  // 104: loyalty.v1.GetPointsReportResponse.outstanding_value:type_name -> commerce.v1.Money
+	87,  // 105: loyalty.v1.GetPointsReportResponse.start_time:type_name -> google.protobuf.Timestamp
+	87,  // 106: loyalty.v1.GetPointsReportResponse.end_time:type_name -> google.protobuf.Timestamp
+	71,  // 107: loyalty.v1.ListRuleTotalsResponse.totals:type_name -> loyalty.v1.RuleTotal
+	87,  // 108: loyalty.v1.GetPartnerSettlementRequest.start_time:type_name -> google.protobuf.Timestamp
+	87,  // 109: loyalty.v1.GetPartnerSettlementRequest.end_time:type_name -> google.protobuf.Timestamp
+	88,  // 110: loyalty.v1.PartnerSettlement.net_value:type_name -> commerce.v1.Money
+	74,  // 111: loyalty.v1.GetPartnerSettlementResponse.partners:type_name -> loyalty.v1.PartnerSettlement
+	87,  // 112: loyalty.v1.GetPartnerSettlementResponse.start_time:type_name -> google.protobuf.Timestamp
+	87,  // 113: loyalty.v1.GetPartnerSettlementResponse.end_time:type_name -> google.protobuf.Timestamp
+	87,  // 114: loyalty.v1.GetHoldoutLiftRequest.start_time:type_name -> google.protobuf.Timestamp
+	87,  // 115: loyalty.v1.GetHoldoutLiftRequest.end_time:type_name -> google.protobuf.Timestamp
+	88,  // 116: loyalty.v1.GroupOutcome.spend:type_name -> commerce.v1.Money
+	77,  // 117: loyalty.v1.GetHoldoutLiftResponse.treated:type_name -> loyalty.v1.GroupOutcome
+	77,  // 118: loyalty.v1.GetHoldoutLiftResponse.held_out:type_name -> loyalty.v1.GroupOutcome
+	87,  // 119: loyalty.v1.GetHoldoutLiftResponse.start_time:type_name -> google.protobuf.Timestamp
+	87,  // 120: loyalty.v1.GetHoldoutLiftResponse.end_time:type_name -> google.protobuf.Timestamp
+	14,  // 121: loyalty.v1.TransferPointsResponse.sent:type_name -> loyalty.v1.Transaction
+	14,  // 122: loyalty.v1.TransferPointsResponse.received:type_name -> loyalty.v1.Transaction
+	11,  // 123: loyalty.v1.TransferPointsResponse.balance:type_name -> loyalty.v1.Balance
+	87,  // 124: loyalty.v1.SetTierOverrideRequest.expires_at:type_name -> google.protobuf.Timestamp
+	12,  // 125: loyalty.v1.SetTierOverrideResponse.tier:type_name -> loyalty.v1.TierStatus
+	23,  // 126: loyalty.v1.ReverseRedemptionResponse.redemption:type_name -> loyalty.v1.Redemption
+	14,  // 127: loyalty.v1.ReverseRedemptionResponse.transaction:type_name -> loyalty.v1.Transaction
+	11,  // 128: loyalty.v1.ReverseRedemptionResponse.balance:type_name -> loyalty.v1.Balance
+	15,  // 129: loyalty.v1.LoyaltyService.GetMember:input_type -> loyalty.v1.GetMemberRequest
+	64,  // 130: loyalty.v1.LoyaltyService.GetMemberOffers:input_type -> loyalty.v1.GetMemberOffersRequest
+	68,  // 131: loyalty.v1.LoyaltyService.GetPointsReport:input_type -> loyalty.v1.GetPointsReportRequest
+	70,  // 132: loyalty.v1.LoyaltyService.ListRuleTotals:input_type -> loyalty.v1.ListRuleTotalsRequest
+	73,  // 133: loyalty.v1.LoyaltyService.GetPartnerSettlement:input_type -> loyalty.v1.GetPartnerSettlementRequest
+	76,  // 134: loyalty.v1.LoyaltyService.GetHoldoutLift:input_type -> loyalty.v1.GetHoldoutLiftRequest
+	17,  // 135: loyalty.v1.LoyaltyService.ListTransactions:input_type -> loyalty.v1.ListTransactionsRequest
+	19,  // 136: loyalty.v1.LoyaltyService.Earn:input_type -> loyalty.v1.EarnRequest
+	21,  // 137: loyalty.v1.LoyaltyService.Redeem:input_type -> loyalty.v1.RedeemRequest
+	25,  // 138: loyalty.v1.LoyaltyService.CreateHold:input_type -> loyalty.v1.CreateHoldRequest
+	27,  // 139: loyalty.v1.LoyaltyService.CaptureHold:input_type -> loyalty.v1.CaptureHoldRequest
+	29,  // 140: loyalty.v1.LoyaltyService.ReleaseHold:input_type -> loyalty.v1.ReleaseHoldRequest
+	79,  // 141: loyalty.v1.LoyaltyService.TransferPoints:input_type -> loyalty.v1.TransferPointsRequest
+	81,  // 142: loyalty.v1.LoyaltyService.SetTierOverride:input_type -> loyalty.v1.SetTierOverrideRequest
+	83,  // 143: loyalty.v1.LoyaltyService.ReverseRedemption:input_type -> loyalty.v1.ReverseRedemptionRequest
+	31,  // 144: loyalty.v1.LoyaltyService.CreateAdjustment:input_type -> loyalty.v1.CreateAdjustmentRequest
+	34,  // 145: loyalty.v1.LoyaltyService.ListRewards:input_type -> loyalty.v1.ListRewardsRequest
+	36,  // 146: loyalty.v1.LoyaltyService.GetReward:input_type -> loyalty.v1.GetRewardRequest
+	38,  // 147: loyalty.v1.LoyaltyService.CreateReward:input_type -> loyalty.v1.CreateRewardRequest
+	40,  // 148: loyalty.v1.LoyaltyService.UpdateReward:input_type -> loyalty.v1.UpdateRewardRequest
+	85,  // 149: loyalty.v1.LoyaltyService.AddCouponCodes:input_type -> loyalty.v1.AddCouponCodesRequest
+	46,  // 150: loyalty.v1.LoyaltyService.ListEarningRules:input_type -> loyalty.v1.ListEarningRulesRequest
+	48,  // 151: loyalty.v1.LoyaltyService.GetEarningRule:input_type -> loyalty.v1.GetEarningRuleRequest
+	50,  // 152: loyalty.v1.LoyaltyService.CreateEarningRule:input_type -> loyalty.v1.CreateEarningRuleRequest
+	52,  // 153: loyalty.v1.LoyaltyService.UpdateEarningRule:input_type -> loyalty.v1.UpdateEarningRuleRequest
+	56,  // 154: loyalty.v1.LoyaltyService.ListTiers:input_type -> loyalty.v1.ListTiersRequest
+	58,  // 155: loyalty.v1.LoyaltyService.GetTier:input_type -> loyalty.v1.GetTierRequest
+	60,  // 156: loyalty.v1.LoyaltyService.CreateTier:input_type -> loyalty.v1.CreateTierRequest
+	62,  // 157: loyalty.v1.LoyaltyService.UpdateTier:input_type -> loyalty.v1.UpdateTierRequest
+	16,  // 158: loyalty.v1.LoyaltyService.GetMember:output_type -> loyalty.v1.GetMemberResponse
+	67,  // 159: loyalty.v1.LoyaltyService.GetMemberOffers:output_type -> loyalty.v1.GetMemberOffersResponse
+	69,  // 160: loyalty.v1.LoyaltyService.GetPointsReport:output_type -> loyalty.v1.GetPointsReportResponse
+	72,  // 161: loyalty.v1.LoyaltyService.ListRuleTotals:output_type -> loyalty.v1.ListRuleTotalsResponse
+	75,  // 162: loyalty.v1.LoyaltyService.GetPartnerSettlement:output_type -> loyalty.v1.GetPartnerSettlementResponse
+	78,  // 163: loyalty.v1.LoyaltyService.GetHoldoutLift:output_type -> loyalty.v1.GetHoldoutLiftResponse
+	18,  // 164: loyalty.v1.LoyaltyService.ListTransactions:output_type -> loyalty.v1.ListTransactionsResponse
+	20,  // 165: loyalty.v1.LoyaltyService.Earn:output_type -> loyalty.v1.EarnResponse
+	22,  // 166: loyalty.v1.LoyaltyService.Redeem:output_type -> loyalty.v1.RedeemResponse
+	26,  // 167: loyalty.v1.LoyaltyService.CreateHold:output_type -> loyalty.v1.CreateHoldResponse
+	28,  // 168: loyalty.v1.LoyaltyService.CaptureHold:output_type -> loyalty.v1.CaptureHoldResponse
+	30,  // 169: loyalty.v1.LoyaltyService.ReleaseHold:output_type -> loyalty.v1.ReleaseHoldResponse
+	80,  // 170: loyalty.v1.LoyaltyService.TransferPoints:output_type -> loyalty.v1.TransferPointsResponse
+	82,  // 171: loyalty.v1.LoyaltyService.SetTierOverride:output_type -> loyalty.v1.SetTierOverrideResponse
+	84,  // 172: loyalty.v1.LoyaltyService.ReverseRedemption:output_type -> loyalty.v1.ReverseRedemptionResponse
+	32,  // 173: loyalty.v1.LoyaltyService.CreateAdjustment:output_type -> loyalty.v1.CreateAdjustmentResponse
+	35,  // 174: loyalty.v1.LoyaltyService.ListRewards:output_type -> loyalty.v1.ListRewardsResponse
+	37,  // 175: loyalty.v1.LoyaltyService.GetReward:output_type -> loyalty.v1.GetRewardResponse
+	39,  // 176: loyalty.v1.LoyaltyService.CreateReward:output_type -> loyalty.v1.CreateRewardResponse
+	41,  // 177: loyalty.v1.LoyaltyService.UpdateReward:output_type -> loyalty.v1.UpdateRewardResponse
+	86,  // 178: loyalty.v1.LoyaltyService.AddCouponCodes:output_type -> loyalty.v1.AddCouponCodesResponse
+	47,  // 179: loyalty.v1.LoyaltyService.ListEarningRules:output_type -> loyalty.v1.ListEarningRulesResponse
+	49,  // 180: loyalty.v1.LoyaltyService.GetEarningRule:output_type -> loyalty.v1.GetEarningRuleResponse
+	51,  // 181: loyalty.v1.LoyaltyService.CreateEarningRule:output_type -> loyalty.v1.CreateEarningRuleResponse
+	53,  // 182: loyalty.v1.LoyaltyService.UpdateEarningRule:output_type -> loyalty.v1.UpdateEarningRuleResponse
+	57,  // 183: loyalty.v1.LoyaltyService.ListTiers:output_type -> loyalty.v1.ListTiersResponse
+	59,  // 184: loyalty.v1.LoyaltyService.GetTier:output_type -> loyalty.v1.GetTierResponse
+	61,  // 185: loyalty.v1.LoyaltyService.CreateTier:output_type -> loyalty.v1.CreateTierResponse
+	63,  // 186: loyalty.v1.LoyaltyService.UpdateTier:output_type -> loyalty.v1.UpdateTierResponse
+	158, // [158:187] is the sub-list for method output_type
+	129, // [129:158] is the sub-list for method input_type
+	129, // [129:129] is the sub-list for extension type_name
+	129, // [129:129] is the sub-list for extension extendee
+	0,   // [0:129] is the sub-list for field type_name
 }
 
 func init() { file_loyalty_v1_loyalty_service_proto_init() }
@@ -5262,13 +7215,19 @@ func file_loyalty_v1_loyalty_service_proto_init() {
 		(*EarningRule_MultiplierPercent)(nil),
 		(*EarningRule_BonusPoints)(nil),
 	}
+	file_loyalty_v1_loyalty_service_proto_msgTypes[55].OneofWrappers = []any{
+		(*Campaign_Rate)(nil),
+		(*Campaign_MultiplierPercent)(nil),
+		(*Campaign_BonusPoints)(nil),
+	}
+	file_loyalty_v1_loyalty_service_proto_msgTypes[68].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_loyalty_v1_loyalty_service_proto_rawDesc), len(file_loyalty_v1_loyalty_service_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   54,
+			NumMessages:   77,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,26 +23,35 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	LoyaltyService_GetMember_FullMethodName         = "/loyalty.v1.LoyaltyService/GetMember"
-	LoyaltyService_ListTransactions_FullMethodName  = "/loyalty.v1.LoyaltyService/ListTransactions"
-	LoyaltyService_Earn_FullMethodName              = "/loyalty.v1.LoyaltyService/Earn"
-	LoyaltyService_Redeem_FullMethodName            = "/loyalty.v1.LoyaltyService/Redeem"
-	LoyaltyService_CreateHold_FullMethodName        = "/loyalty.v1.LoyaltyService/CreateHold"
-	LoyaltyService_CaptureHold_FullMethodName       = "/loyalty.v1.LoyaltyService/CaptureHold"
-	LoyaltyService_ReleaseHold_FullMethodName       = "/loyalty.v1.LoyaltyService/ReleaseHold"
-	LoyaltyService_CreateAdjustment_FullMethodName  = "/loyalty.v1.LoyaltyService/CreateAdjustment"
-	LoyaltyService_ListRewards_FullMethodName       = "/loyalty.v1.LoyaltyService/ListRewards"
-	LoyaltyService_GetReward_FullMethodName         = "/loyalty.v1.LoyaltyService/GetReward"
-	LoyaltyService_CreateReward_FullMethodName      = "/loyalty.v1.LoyaltyService/CreateReward"
-	LoyaltyService_UpdateReward_FullMethodName      = "/loyalty.v1.LoyaltyService/UpdateReward"
-	LoyaltyService_ListEarningRules_FullMethodName  = "/loyalty.v1.LoyaltyService/ListEarningRules"
-	LoyaltyService_GetEarningRule_FullMethodName    = "/loyalty.v1.LoyaltyService/GetEarningRule"
-	LoyaltyService_CreateEarningRule_FullMethodName = "/loyalty.v1.LoyaltyService/CreateEarningRule"
-	LoyaltyService_UpdateEarningRule_FullMethodName = "/loyalty.v1.LoyaltyService/UpdateEarningRule"
-	LoyaltyService_ListTiers_FullMethodName         = "/loyalty.v1.LoyaltyService/ListTiers"
-	LoyaltyService_GetTier_FullMethodName           = "/loyalty.v1.LoyaltyService/GetTier"
-	LoyaltyService_CreateTier_FullMethodName        = "/loyalty.v1.LoyaltyService/CreateTier"
-	LoyaltyService_UpdateTier_FullMethodName        = "/loyalty.v1.LoyaltyService/UpdateTier"
+	LoyaltyService_GetMember_FullMethodName            = "/loyalty.v1.LoyaltyService/GetMember"
+	LoyaltyService_GetMemberOffers_FullMethodName      = "/loyalty.v1.LoyaltyService/GetMemberOffers"
+	LoyaltyService_GetPointsReport_FullMethodName      = "/loyalty.v1.LoyaltyService/GetPointsReport"
+	LoyaltyService_ListRuleTotals_FullMethodName       = "/loyalty.v1.LoyaltyService/ListRuleTotals"
+	LoyaltyService_GetPartnerSettlement_FullMethodName = "/loyalty.v1.LoyaltyService/GetPartnerSettlement"
+	LoyaltyService_GetHoldoutLift_FullMethodName       = "/loyalty.v1.LoyaltyService/GetHoldoutLift"
+	LoyaltyService_ListTransactions_FullMethodName     = "/loyalty.v1.LoyaltyService/ListTransactions"
+	LoyaltyService_Earn_FullMethodName                 = "/loyalty.v1.LoyaltyService/Earn"
+	LoyaltyService_Redeem_FullMethodName               = "/loyalty.v1.LoyaltyService/Redeem"
+	LoyaltyService_CreateHold_FullMethodName           = "/loyalty.v1.LoyaltyService/CreateHold"
+	LoyaltyService_CaptureHold_FullMethodName          = "/loyalty.v1.LoyaltyService/CaptureHold"
+	LoyaltyService_ReleaseHold_FullMethodName          = "/loyalty.v1.LoyaltyService/ReleaseHold"
+	LoyaltyService_TransferPoints_FullMethodName       = "/loyalty.v1.LoyaltyService/TransferPoints"
+	LoyaltyService_SetTierOverride_FullMethodName      = "/loyalty.v1.LoyaltyService/SetTierOverride"
+	LoyaltyService_ReverseRedemption_FullMethodName    = "/loyalty.v1.LoyaltyService/ReverseRedemption"
+	LoyaltyService_CreateAdjustment_FullMethodName     = "/loyalty.v1.LoyaltyService/CreateAdjustment"
+	LoyaltyService_ListRewards_FullMethodName          = "/loyalty.v1.LoyaltyService/ListRewards"
+	LoyaltyService_GetReward_FullMethodName            = "/loyalty.v1.LoyaltyService/GetReward"
+	LoyaltyService_CreateReward_FullMethodName         = "/loyalty.v1.LoyaltyService/CreateReward"
+	LoyaltyService_UpdateReward_FullMethodName         = "/loyalty.v1.LoyaltyService/UpdateReward"
+	LoyaltyService_AddCouponCodes_FullMethodName       = "/loyalty.v1.LoyaltyService/AddCouponCodes"
+	LoyaltyService_ListEarningRules_FullMethodName     = "/loyalty.v1.LoyaltyService/ListEarningRules"
+	LoyaltyService_GetEarningRule_FullMethodName       = "/loyalty.v1.LoyaltyService/GetEarningRule"
+	LoyaltyService_CreateEarningRule_FullMethodName    = "/loyalty.v1.LoyaltyService/CreateEarningRule"
+	LoyaltyService_UpdateEarningRule_FullMethodName    = "/loyalty.v1.LoyaltyService/UpdateEarningRule"
+	LoyaltyService_ListTiers_FullMethodName            = "/loyalty.v1.LoyaltyService/ListTiers"
+	LoyaltyService_GetTier_FullMethodName              = "/loyalty.v1.LoyaltyService/GetTier"
+	LoyaltyService_CreateTier_FullMethodName           = "/loyalty.v1.LoyaltyService/CreateTier"
+	LoyaltyService_UpdateTier_FullMethodName           = "/loyalty.v1.LoyaltyService/UpdateTier"
 )
 
 // LoyaltyServiceClient is the client API for LoyaltyService service.
@@ -56,6 +65,21 @@ const (
 type LoyaltyServiceClient interface {
 	// GetMember returns a member's balance, tier and points expiring soon.
 	GetMember(ctx context.Context, in *GetMemberRequest, opts ...grpc.CallOption) (*GetMemberResponse, error)
+	// GetMemberOffers answers "what does this member get right now": tier and
+	// perks, the campaigns that apply to them, the rewards they can afford
+	// (and how far they are from the others) and points expiring soon.
+	GetMemberOffers(ctx context.Context, in *GetMemberOffersRequest, opts ...grpc.CallOption) (*GetMemberOffersResponse, error)
+	// GetPointsReport is the program's points liability now and its points
+	// flows (issued, redeemed, expired as breakage) in a period (marketer role).
+	GetPointsReport(ctx context.Context, in *GetPointsReportRequest, opts ...grpc.CallOption) (*GetPointsReportResponse, error)
+	// ListRuleTotals is what each earning rule awarded and to how many members (marketer role).
+	ListRuleTotals(ctx context.Context, in *ListRuleTotalsRequest, opts ...grpc.CallOption) (*ListRuleTotalsResponse, error)
+	// GetPartnerSettlement sums the points each coalition partner issued and
+	// redeemed in a period, the basis of settling with them (marketer role).
+	GetPartnerSettlement(ctx context.Context, in *GetPartnerSettlementRequest, opts ...grpc.CallOption) (*GetPartnerSettlementResponse, error)
+	// GetHoldoutLift compares the purchases and spend of members treated by a
+	// campaign with those held out of it (marketer role).
+	GetHoldoutLift(ctx context.Context, in *GetHoldoutLiftRequest, opts ...grpc.CallOption) (*GetHoldoutLiftResponse, error)
 	// ListTransactions pages through a member's ledger, newest first.
 	ListTransactions(ctx context.Context, in *ListTransactionsRequest, opts ...grpc.CallOption) (*ListTransactionsResponse, error)
 	// Earn credits points for a purchase reported directly (a partner's
@@ -69,6 +93,16 @@ type LoyaltyServiceClient interface {
 	CaptureHold(ctx context.Context, in *CaptureHoldRequest, opts ...grpc.CallOption) (*CaptureHoldResponse, error)
 	// ReleaseHold returns held points to the balance when the checkout is abandoned.
 	ReleaseHold(ctx context.Context, in *ReleaseHoldRequest, opts ...grpc.CallOption) (*ReleaseHoldResponse, error)
+	// TransferPoints moves points from one member to another, keeping their
+	// expiry dates (only when the program allows transfers).
+	TransferPoints(ctx context.Context, in *TransferPointsRequest, opts ...grpc.CallOption) (*TransferPointsResponse, error)
+	// SetTierOverride puts a member on a tier until a date, whatever their
+	// qualifying measure (marketer role).
+	SetTierOverride(ctx context.Context, in *SetTierOverrideRequest, opts ...grpc.CallOption) (*SetTierOverrideResponse, error)
+	// ReverseRedemption undoes a redemption: the points go back to the lots
+	// they came from, with their expiry, and a limited reward gets its unit
+	// back (marketer or service role).
+	ReverseRedemption(ctx context.Context, in *ReverseRedemptionRequest, opts ...grpc.CallOption) (*ReverseRedemptionResponse, error)
 	// CreateAdjustment credits or debits points by hand with a reason (marketer role).
 	CreateAdjustment(ctx context.Context, in *CreateAdjustmentRequest, opts ...grpc.CallOption) (*CreateAdjustmentResponse, error)
 	// ListRewards pages through the rewards catalog.
@@ -79,6 +113,8 @@ type LoyaltyServiceClient interface {
 	CreateReward(ctx context.Context, in *CreateRewardRequest, opts ...grpc.CallOption) (*CreateRewardResponse, error)
 	// UpdateReward changes the fields of a reward named by update_mask (marketer role).
 	UpdateReward(ctx context.Context, in *UpdateRewardRequest, opts ...grpc.CallOption) (*UpdateRewardResponse, error)
+	// AddCouponCodes uploads codes to a coupon reward's pool (marketer role).
+	AddCouponCodes(ctx context.Context, in *AddCouponCodesRequest, opts ...grpc.CallOption) (*AddCouponCodesResponse, error)
 	// ListEarningRules pages through the earning rules.
 	ListEarningRules(ctx context.Context, in *ListEarningRulesRequest, opts ...grpc.CallOption) (*ListEarningRulesResponse, error)
 	// GetEarningRule returns one earning rule.
@@ -109,6 +145,56 @@ func (c *loyaltyServiceClient) GetMember(ctx context.Context, in *GetMemberReque
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetMemberResponse)
 	err := c.cc.Invoke(ctx, LoyaltyService_GetMember_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) GetMemberOffers(ctx context.Context, in *GetMemberOffersRequest, opts ...grpc.CallOption) (*GetMemberOffersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetMemberOffersResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_GetMemberOffers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) GetPointsReport(ctx context.Context, in *GetPointsReportRequest, opts ...grpc.CallOption) (*GetPointsReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPointsReportResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_GetPointsReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) ListRuleTotals(ctx context.Context, in *ListRuleTotalsRequest, opts ...grpc.CallOption) (*ListRuleTotalsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRuleTotalsResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_ListRuleTotals_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) GetPartnerSettlement(ctx context.Context, in *GetPartnerSettlementRequest, opts ...grpc.CallOption) (*GetPartnerSettlementResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPartnerSettlementResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_GetPartnerSettlement_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) GetHoldoutLift(ctx context.Context, in *GetHoldoutLiftRequest, opts ...grpc.CallOption) (*GetHoldoutLiftResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetHoldoutLiftResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_GetHoldoutLift_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -175,6 +261,36 @@ func (c *loyaltyServiceClient) ReleaseHold(ctx context.Context, in *ReleaseHoldR
 	return out, nil
 }
 
+func (c *loyaltyServiceClient) TransferPoints(ctx context.Context, in *TransferPointsRequest, opts ...grpc.CallOption) (*TransferPointsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferPointsResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_TransferPoints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) SetTierOverride(ctx context.Context, in *SetTierOverrideRequest, opts ...grpc.CallOption) (*SetTierOverrideResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SetTierOverrideResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_SetTierOverride_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) ReverseRedemption(ctx context.Context, in *ReverseRedemptionRequest, opts ...grpc.CallOption) (*ReverseRedemptionResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReverseRedemptionResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_ReverseRedemption_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *loyaltyServiceClient) CreateAdjustment(ctx context.Context, in *CreateAdjustmentRequest, opts ...grpc.CallOption) (*CreateAdjustmentResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(CreateAdjustmentResponse)
@@ -219,6 +335,16 @@ func (c *loyaltyServiceClient) UpdateReward(ctx context.Context, in *UpdateRewar
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(UpdateRewardResponse)
 	err := c.cc.Invoke(ctx, LoyaltyService_UpdateReward_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) AddCouponCodes(ctx context.Context, in *AddCouponCodesRequest, opts ...grpc.CallOption) (*AddCouponCodesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddCouponCodesResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_AddCouponCodes_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -316,6 +442,21 @@ func (c *loyaltyServiceClient) UpdateTier(ctx context.Context, in *UpdateTierReq
 type LoyaltyServiceServer interface {
 	// GetMember returns a member's balance, tier and points expiring soon.
 	GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error)
+	// GetMemberOffers answers "what does this member get right now": tier and
+	// perks, the campaigns that apply to them, the rewards they can afford
+	// (and how far they are from the others) and points expiring soon.
+	GetMemberOffers(context.Context, *GetMemberOffersRequest) (*GetMemberOffersResponse, error)
+	// GetPointsReport is the program's points liability now and its points
+	// flows (issued, redeemed, expired as breakage) in a period (marketer role).
+	GetPointsReport(context.Context, *GetPointsReportRequest) (*GetPointsReportResponse, error)
+	// ListRuleTotals is what each earning rule awarded and to how many members (marketer role).
+	ListRuleTotals(context.Context, *ListRuleTotalsRequest) (*ListRuleTotalsResponse, error)
+	// GetPartnerSettlement sums the points each coalition partner issued and
+	// redeemed in a period, the basis of settling with them (marketer role).
+	GetPartnerSettlement(context.Context, *GetPartnerSettlementRequest) (*GetPartnerSettlementResponse, error)
+	// GetHoldoutLift compares the purchases and spend of members treated by a
+	// campaign with those held out of it (marketer role).
+	GetHoldoutLift(context.Context, *GetHoldoutLiftRequest) (*GetHoldoutLiftResponse, error)
 	// ListTransactions pages through a member's ledger, newest first.
 	ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error)
 	// Earn credits points for a purchase reported directly (a partner's
@@ -329,6 +470,16 @@ type LoyaltyServiceServer interface {
 	CaptureHold(context.Context, *CaptureHoldRequest) (*CaptureHoldResponse, error)
 	// ReleaseHold returns held points to the balance when the checkout is abandoned.
 	ReleaseHold(context.Context, *ReleaseHoldRequest) (*ReleaseHoldResponse, error)
+	// TransferPoints moves points from one member to another, keeping their
+	// expiry dates (only when the program allows transfers).
+	TransferPoints(context.Context, *TransferPointsRequest) (*TransferPointsResponse, error)
+	// SetTierOverride puts a member on a tier until a date, whatever their
+	// qualifying measure (marketer role).
+	SetTierOverride(context.Context, *SetTierOverrideRequest) (*SetTierOverrideResponse, error)
+	// ReverseRedemption undoes a redemption: the points go back to the lots
+	// they came from, with their expiry, and a limited reward gets its unit
+	// back (marketer or service role).
+	ReverseRedemption(context.Context, *ReverseRedemptionRequest) (*ReverseRedemptionResponse, error)
 	// CreateAdjustment credits or debits points by hand with a reason (marketer role).
 	CreateAdjustment(context.Context, *CreateAdjustmentRequest) (*CreateAdjustmentResponse, error)
 	// ListRewards pages through the rewards catalog.
@@ -339,6 +490,8 @@ type LoyaltyServiceServer interface {
 	CreateReward(context.Context, *CreateRewardRequest) (*CreateRewardResponse, error)
 	// UpdateReward changes the fields of a reward named by update_mask (marketer role).
 	UpdateReward(context.Context, *UpdateRewardRequest) (*UpdateRewardResponse, error)
+	// AddCouponCodes uploads codes to a coupon reward's pool (marketer role).
+	AddCouponCodes(context.Context, *AddCouponCodesRequest) (*AddCouponCodesResponse, error)
 	// ListEarningRules pages through the earning rules.
 	ListEarningRules(context.Context, *ListEarningRulesRequest) (*ListEarningRulesResponse, error)
 	// GetEarningRule returns one earning rule.
@@ -368,6 +521,21 @@ type UnimplementedLoyaltyServiceServer struct{}
 func (UnimplementedLoyaltyServiceServer) GetMember(context.Context, *GetMemberRequest) (*GetMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetMember not implemented")
 }
+func (UnimplementedLoyaltyServiceServer) GetMemberOffers(context.Context, *GetMemberOffersRequest) (*GetMemberOffersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetMemberOffers not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) GetPointsReport(context.Context, *GetPointsReportRequest) (*GetPointsReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPointsReport not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) ListRuleTotals(context.Context, *ListRuleTotalsRequest) (*ListRuleTotalsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRuleTotals not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) GetPartnerSettlement(context.Context, *GetPartnerSettlementRequest) (*GetPartnerSettlementResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPartnerSettlement not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) GetHoldoutLift(context.Context, *GetHoldoutLiftRequest) (*GetHoldoutLiftResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetHoldoutLift not implemented")
+}
 func (UnimplementedLoyaltyServiceServer) ListTransactions(context.Context, *ListTransactionsRequest) (*ListTransactionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListTransactions not implemented")
 }
@@ -386,6 +554,15 @@ func (UnimplementedLoyaltyServiceServer) CaptureHold(context.Context, *CaptureHo
 func (UnimplementedLoyaltyServiceServer) ReleaseHold(context.Context, *ReleaseHoldRequest) (*ReleaseHoldResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReleaseHold not implemented")
 }
+func (UnimplementedLoyaltyServiceServer) TransferPoints(context.Context, *TransferPointsRequest) (*TransferPointsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TransferPoints not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) SetTierOverride(context.Context, *SetTierOverrideRequest) (*SetTierOverrideResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetTierOverride not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) ReverseRedemption(context.Context, *ReverseRedemptionRequest) (*ReverseRedemptionResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReverseRedemption not implemented")
+}
 func (UnimplementedLoyaltyServiceServer) CreateAdjustment(context.Context, *CreateAdjustmentRequest) (*CreateAdjustmentResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateAdjustment not implemented")
 }
@@ -400,6 +577,9 @@ func (UnimplementedLoyaltyServiceServer) CreateReward(context.Context, *CreateRe
 }
 func (UnimplementedLoyaltyServiceServer) UpdateReward(context.Context, *UpdateRewardRequest) (*UpdateRewardResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateReward not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) AddCouponCodes(context.Context, *AddCouponCodesRequest) (*AddCouponCodesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddCouponCodes not implemented")
 }
 func (UnimplementedLoyaltyServiceServer) ListEarningRules(context.Context, *ListEarningRulesRequest) (*ListEarningRulesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListEarningRules not implemented")
@@ -460,6 +640,96 @@ func _LoyaltyService_GetMember_Handler(srv interface{}, ctx context.Context, dec
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LoyaltyServiceServer).GetMember(ctx, req.(*GetMemberRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_GetMemberOffers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetMemberOffersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).GetMemberOffers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_GetMemberOffers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).GetMemberOffers(ctx, req.(*GetMemberOffersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_GetPointsReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPointsReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).GetPointsReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_GetPointsReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).GetPointsReport(ctx, req.(*GetPointsReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_ListRuleTotals_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRuleTotalsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).ListRuleTotals(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_ListRuleTotals_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).ListRuleTotals(ctx, req.(*ListRuleTotalsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_GetPartnerSettlement_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPartnerSettlementRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).GetPartnerSettlement(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_GetPartnerSettlement_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).GetPartnerSettlement(ctx, req.(*GetPartnerSettlementRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_GetHoldoutLift_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetHoldoutLiftRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).GetHoldoutLift(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_GetHoldoutLift_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).GetHoldoutLift(ctx, req.(*GetHoldoutLiftRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -572,6 +842,60 @@ func _LoyaltyService_ReleaseHold_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoyaltyService_TransferPoints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TransferPointsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).TransferPoints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_TransferPoints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).TransferPoints(ctx, req.(*TransferPointsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_SetTierOverride_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetTierOverrideRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).SetTierOverride(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_SetTierOverride_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).SetTierOverride(ctx, req.(*SetTierOverrideRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_ReverseRedemption_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReverseRedemptionRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).ReverseRedemption(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_ReverseRedemption_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).ReverseRedemption(ctx, req.(*ReverseRedemptionRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LoyaltyService_CreateAdjustment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(CreateAdjustmentRequest)
 	if err := dec(in); err != nil {
@@ -658,6 +982,24 @@ func _LoyaltyService_UpdateReward_Handler(srv interface{}, ctx context.Context, 
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(LoyaltyServiceServer).UpdateReward(ctx, req.(*UpdateRewardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_AddCouponCodes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddCouponCodesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).AddCouponCodes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_AddCouponCodes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).AddCouponCodes(ctx, req.(*AddCouponCodesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -818,6 +1160,26 @@ var LoyaltyService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _LoyaltyService_GetMember_Handler,
 		},
 		{
+			MethodName: "GetMemberOffers",
+			Handler:    _LoyaltyService_GetMemberOffers_Handler,
+		},
+		{
+			MethodName: "GetPointsReport",
+			Handler:    _LoyaltyService_GetPointsReport_Handler,
+		},
+		{
+			MethodName: "ListRuleTotals",
+			Handler:    _LoyaltyService_ListRuleTotals_Handler,
+		},
+		{
+			MethodName: "GetPartnerSettlement",
+			Handler:    _LoyaltyService_GetPartnerSettlement_Handler,
+		},
+		{
+			MethodName: "GetHoldoutLift",
+			Handler:    _LoyaltyService_GetHoldoutLift_Handler,
+		},
+		{
 			MethodName: "ListTransactions",
 			Handler:    _LoyaltyService_ListTransactions_Handler,
 		},
@@ -842,6 +1204,18 @@ var LoyaltyService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _LoyaltyService_ReleaseHold_Handler,
 		},
 		{
+			MethodName: "TransferPoints",
+			Handler:    _LoyaltyService_TransferPoints_Handler,
+		},
+		{
+			MethodName: "SetTierOverride",
+			Handler:    _LoyaltyService_SetTierOverride_Handler,
+		},
+		{
+			MethodName: "ReverseRedemption",
+			Handler:    _LoyaltyService_ReverseRedemption_Handler,
+		},
+		{
 			MethodName: "CreateAdjustment",
 			Handler:    _LoyaltyService_CreateAdjustment_Handler,
 		},
@@ -860,6 +1234,10 @@ var LoyaltyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateReward",
 			Handler:    _LoyaltyService_UpdateReward_Handler,
+		},
+		{
+			MethodName: "AddCouponCodes",
+			Handler:    _LoyaltyService_AddCouponCodes_Handler,
 		},
 		{
 			MethodName: "ListEarningRules",

@@ -57,3 +57,11 @@ SELECT id, rank, spec, created_at, updated_at FROM tiers WHERE id = $1;
 
 -- name: ListTiers :many
 SELECT id, rank, spec, created_at, updated_at FROM tiers ORDER BY rank;
+
+-- name: ActiveRewards :many
+SELECT id, status, spec, created_at, updated_at FROM rewards WHERE status = 'active' ORDER BY id;
+
+-- name: MemberRedemptionCounts :many
+-- How often the member redeemed each reward, for per-member limits.
+SELECT reward_id, count(*)::bigint AS n FROM redemptions
+WHERE member_id = $1 AND reward_id <> '' AND status = 'completed' GROUP BY reward_id;

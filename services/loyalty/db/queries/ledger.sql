@@ -121,3 +121,38 @@ WHERE m.last_activity <= @cutoff::timestamptz
               AND (l.pending_until IS NULL OR l.pending_until <= @now::timestamptz))
 ORDER BY m.last_activity
 LIMIT @lim::int;
+
+-- name: GetEntry :one
+SELECT seq, id, member_id, type, points, balance_after, order_id, reference_id, rule_ids, description, lot_id, draws,
+    pending_until, expires_at, actor, reason, partner_id, created_at
+FROM entries WHERE id = $1;
+
+-- name: LockRedemption :one
+SELECT id, member_id, reward_id, points, value_minor, currency, coupon_code, product_id, status, entry_id, order_id,
+    valid_until, created_at, reversed_at, reversal_reason
+FROM redemptions WHERE id = $1 FOR UPDATE;
+
+-- name: MarkRedemptionReversed :exec
+UPDATE redemptions SET status = 'reversed', reversed_at = @reversed_at, reversal_reason = @reason WHERE id = @id;
+
+-- name: AddCouponCodes :execrows
+-- Adds codes to a reward's pool; codes already in it are skipped.
+INSERT INTO coupon_codes (reward_id, code, uploaded_at)
+SELECT @reward_id::text, c, @uploaded_at::timestamptz FROM unnest(@codes::text[]) AS c
+ON CONFLICT (reward_id, code) DO NOTHING;
+
+-- name: TakeCouponCode :one
+-- Takes the oldest unissued code of the pool; concurrent redemptions skip
+-- each other's locked rows instead of waiting for them.
+SELECT code FROM coupon_codes
+WHERE reward_id = @reward_id AND redemption_id IS NULL
+ORDER BY uploaded_at, code
+LIMIT 1
+FOR UPDATE SKIP LOCKED;
+
+-- name: IssueCouponCode :exec
+UPDATE coupon_codes SET redemption_id = @redemption_id, issued_at = @issued_at WHERE reward_id = @reward_id AND code = @code;
+
+-- name: CouponPoolSize :one
+SELECT count(*) FILTER (WHERE redemption_id IS NULL)::bigint AS free, count(*)::bigint AS total
+FROM coupon_codes WHERE reward_id = $1;

@@ -15,6 +15,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/affinity-platform/affinity/pkg/events"
@@ -24,6 +26,7 @@ import (
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/recognition"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
@@ -50,6 +53,11 @@ type Config struct {
 	ExpiringWindow time.Duration
 	// CouponValidity is how long an issued discount code can be used.
 	CouponValidity time.Duration
+	// TransfersEnabled lets members give points to other members.
+	TransfersEnabled bool
+	// Recognition pays birthdays, anniversaries and milestones (off when
+	// every amount is zero and no milestone is set).
+	Recognition recognition.Config
 }
 
 // Validate checks the configuration.
@@ -62,6 +70,7 @@ func (c Config) Validate() error {
 	v.Check(c.HoldTTL > 0 && c.HoldTTL <= ledger.MaxHoldTTL, "hold_ttl", "must be within (0, %s]", ledger.MaxHoldTTL)
 	v.Check(c.ExpiringWindow > 0, "expiring_window", "must be positive")
 	v.Check(c.CouponValidity > 0, "coupon_validity", "must be positive")
+	v.Nest("recognition", c.Recognition.Validate())
 	return v.Err()
 }
 
@@ -73,6 +82,10 @@ type App struct {
 	pool  *pgxpool.Pool
 	cfg   Config
 	clock func() time.Time
+	meter metric.MeterProvider
+	// expiryRuns counts runs of the scheduled jobs by outcome; the Helm
+	// chart's alerts and dashboard watch loyalty_expiry_runs_total.
+	expiryRuns metric.Int64Counter
 }
 
 // Option changes how an App is built.
@@ -82,6 +95,14 @@ type Option func(*App)
 // windows without waiting.
 func WithClock(now func() time.Time) Option { return func(a *App) { a.clock = now } }
 
+// WithMeterProvider records the app's metrics through mp instead of the
+// global provider, so a test can read them without racing other tests that
+// install their own global provider.
+func WithMeterProvider(mp metric.MeterProvider) Option { return func(a *App) { a.meter = mp } }
+
+// meterName scopes the service's instruments.
+const meterName = "github.com/affinity-platform/affinity/services/loyalty"
+
 // New returns an App on pool.
 func New(pool *pgxpool.Pool, cfg Config, opts ...Option) (*App, error) {
 	if err := cfg.Validate(); err != nil {
@@ -90,6 +111,16 @@ func New(pool *pgxpool.Pool, cfg Config, opts ...Option) (*App, error) {
 	a := &App{pool: pool, cfg: cfg, clock: time.Now}
 	for _, o := range opts {
 		o(a)
+	}
+	m := otel.Meter(meterName)
+	if a.meter != nil {
+		m = a.meter.Meter(meterName)
+	}
+	var err error
+	a.expiryRuns, err = m.Int64Counter("loyalty.expiry.runs", metric.WithUnit("{run}"),
+		metric.WithDescription("Runs of the points-expiry job (expiry, lapsed holds, expiry warnings, tier reviews) by outcome."))
+	if err != nil {
+		return nil, fmt.Errorf("expiry runs counter: %w", err)
 	}
 	return a, nil
 }

@@ -32,7 +32,7 @@ func (c *clock) advance(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-func newApp(t *testing.T) (*app.App, *clock) {
+func newApp(t *testing.T, opts ...app.Option) (*app.App, *clock) {
 	t.Helper()
 	pool := pgtest.NewDB(t, outbox.Migrations, consumer.Migrations, idempotency.Migrations, db.Migrations)
 	clk := &clock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
@@ -41,7 +41,7 @@ func newApp(t *testing.T) (*app.App, *clock) {
 			Expiry: expiry.Policy{Kind: expiry.FixedPeriod, Months: 1}},
 		Conversion: money.Conversion{Points: 100, Value: money.New(100, "EUR")}, DebtPolicy: ledger.AllowNegative,
 		HoldTTL: 15 * time.Minute, ExpiringWindow: 30 * 24 * time.Hour, CouponValidity: 24 * time.Hour,
-	}, app.WithClock(clk.now))
+	}, append([]app.Option{app.WithClock(clk.now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +81,7 @@ func TestRuleTotalsSumWhatEachRuleAwardedAndToHowManyMembers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 1 || got[0] != (app.RuleTotal{RuleID: ruleID, Points: 15, Members: 2}) {
+	if len(got) != 1 || got[0] != (app.RuleTotal{RuleID: ruleID, Name: "Bonus", Points: 15, Members: 2}) {
 		t.Errorf("expected the bonus rule to have awarded 15 points to 2 members, got %+v", got)
 	}
 	for _, m := range []string{"m1", "m2"} {

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
 	"github.com/affinity-platform/affinity/pkg/events"
 	"github.com/affinity-platform/affinity/pkg/outbox"
 	eventsv1 "github.com/affinity-platform/affinity/proto/loyalty/events/v1"
@@ -25,6 +28,8 @@ type JobStats struct {
 	ReleasedHolds  int
 	Warnings       int
 	TierReviews    int
+	// Recognized is how many members recognition looked at.
+	Recognized int
 }
 
 // batch is how many members, holds or lots one job transaction handles, so
@@ -33,9 +38,30 @@ const batch = 100
 
 // RunJobs runs the scheduled jobs once, until nothing is due: expire due
 // lots (PointsExpired), expire lapsed holds, announce PointsWillExpire, and
-// review tiers whose qualification window ended.
+// review tiers whose qualification window ended. Each run counts in
+// loyalty.expiry.runs with outcome success or failure; a run cut short by
+// ctx (shutdown) is neither.
 func (a *App) RunJobs(ctx context.Context) (JobStats, error) {
+	st, err := a.runJobs(ctx)
+	switch {
+	case err == nil:
+		a.expiryRuns.Add(ctx, 1, metric.WithAttributes(outcomeSuccess))
+	case ctx.Err() == nil:
+		a.expiryRuns.Add(ctx, 1, metric.WithAttributes(outcomeFailure))
+	}
+	return st, err
+}
+
+var (
+	outcomeSuccess = attribute.String("outcome", "success")
+	outcomeFailure = attribute.String("outcome", "failure")
+)
+
+func (a *App) runJobs(ctx context.Context) (JobStats, error) {
 	var st JobStats
+	// Recognition walks the members in id order once per run, so members
+	// whose occasion the domain turns down cannot hold up the others.
+	var cursor string
 	for {
 		var n JobStats
 		err := a.InTx(ctx, func(u *Unit) error {
@@ -47,7 +73,15 @@ func (a *App) RunJobs(ctx context.Context) (JobStats, error) {
 			if !got {
 				return nil
 			}
-			return u.jobBatch(ctx, &n)
+			next := cursor
+			if err := u.jobBatch(ctx, &n); err != nil {
+				return err
+			}
+			if n.Recognized, err = u.recognize(ctx, &next); err != nil {
+				return err
+			}
+			cursor = next
+			return nil
 		})
 		if err != nil {
 			return st, err
@@ -56,6 +90,7 @@ func (a *App) RunJobs(ctx context.Context) (JobStats, error) {
 		st.ReleasedHolds += n.ReleasedHolds
 		st.Warnings += n.Warnings
 		st.TierReviews += n.TierReviews
+		st.Recognized += n.Recognized
 		if n == (JobStats{}) {
 			return st, nil
 		}

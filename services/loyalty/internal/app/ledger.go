@@ -32,6 +32,9 @@ type Redeem struct {
 	RewardID string
 	Points   int64
 	OrderID  string
+	// PartnerID is the coalition partner the points are spent with, for
+	// settlement; empty for the program's own channels.
+	PartnerID string
 }
 
 // Redemption is what a redemption bought.
@@ -46,6 +49,9 @@ type Redemption struct {
 	EntryID    string
 	ValidUntil time.Time
 	CreatedAt  time.Time
+	// Status is completed or reversed.
+	Status     string
+	ReversedAt time.Time
 }
 
 // Redeemed is a redemption and the balance after it.
@@ -83,7 +89,7 @@ func (u *Unit) Redeem(ctx context.Context, r Redeem) (Redeemed, error) {
 	if err != nil {
 		return Redeemed{}, err
 	}
-	red := Redemption{ID: newID(), MemberID: r.MemberID, RewardID: r.RewardID, Code: code, CreatedAt: u.now}
+	red := Redemption{ID: newID(), MemberID: r.MemberID, RewardID: r.RewardID, Code: code, CreatedAt: u.now, Status: "completed"}
 	var spend ledger.Spend
 	if r.RewardID != "" {
 		row, err := u.st.Q.LockReward(ctx, r.RewardID)
@@ -115,6 +121,14 @@ func (u *Unit) Redeem(ctx context.Context, r Redeem) (Redeemed, error) {
 		if err := rw.TakeStock(); err != nil {
 			return Redeemed{}, fmt.Errorf("redeem %s: %w", r.RewardID, err)
 		}
+		if rw.Type == reward.TypeCoupon {
+			// Coupon rewards hand out a code from the uploaded pool; an
+			// empty pool fails in Issue.
+			if code, err = u.takeCoupon(ctx, rw.ID, red.ID); err != nil {
+				return Redeemed{}, err
+			}
+			red.Code = code
+		}
 		issued, err := rw.Issue(code, u.now)
 		if err != nil {
 			return Redeemed{}, fmt.Errorf("redeem %s: %w", r.RewardID, err)
@@ -127,14 +141,16 @@ func (u *Unit) Redeem(ctx context.Context, r Redeem) (Redeemed, error) {
 			return Redeemed{}, fmt.Errorf("take stock of %s: %w", rw.ID, err)
 		}
 		red.Points, red.Value, red.ProductID, red.ValidUntil = rw.Cost, issued.Discount, issued.SKU, issued.ExpiresAt
-		spend = ledger.Spend{Type: ledger.TypeRedemption, Points: rw.Cost, OrderID: r.OrderID, ReferenceID: red.ID, Description: "redeemed " + rw.Name}
+		spend = ledger.Spend{Type: ledger.TypeRedemption, Points: rw.Cost, OrderID: r.OrderID, ReferenceID: red.ID, Description: "redeemed " + rw.Name,
+			PartnerID: r.PartnerID}
 	} else {
 		v, err := u.a.cfg.Conversion.ValueOf(r.Points)
 		if err != nil {
 			return Redeemed{}, fmt.Errorf("value of %d points: %w", r.Points, err)
 		}
 		red.Points, red.Value, red.ValidUntil = r.Points, v, u.now.Add(u.a.cfg.CouponValidity)
-		spend = ledger.Spend{Type: ledger.TypeRedemption, Points: r.Points, OrderID: r.OrderID, ReferenceID: red.ID, Description: "points discount"}
+		spend = ledger.Spend{Type: ledger.TypeRedemption, Points: r.Points, OrderID: r.OrderID, ReferenceID: red.ID, Description: "points discount",
+			PartnerID: r.PartnerID}
 	}
 	e, err := acct.Spend(spend, u.now)
 	if err != nil {

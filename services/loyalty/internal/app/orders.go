@@ -389,17 +389,22 @@ func (u *Unit) evaluateTier(ctx context.Context, memberID string, st tier.Status
 		return err
 	}
 	next, change := lc.ladder.Evaluate(st, n, u.now)
-	if change == nil && next.RequalifyAt.Equal(st.RequalifyAt) && next.QualifiedTierID == st.QualifiedTierID {
+	// An ended override or membership that left the tier as it was is
+	// still a change of state to save.
+	if change == nil && next.RequalifyAt.Equal(st.RequalifyAt) && next.QualifiedTierID == st.QualifiedTierID &&
+		(next.Override == nil) == (st.Override == nil) && (next.Subscription == nil) == (st.Subscription == nil) {
 		return nil
 	}
 	eff, _ := lc.ladder.Effective(next, u.now)
-	if err := u.st.SaveTier(ctx, memberID, next, eff.ID, next.RequalifyAt); err != nil {
+	// The review date also covers an override's or a paid membership's end,
+	// so the job ends them on time.
+	if err := u.st.SaveTier(ctx, memberID, next, eff.ID, reviewAt(next)); err != nil {
 		return err
 	}
 	if change == nil {
 		return nil
 	}
-	return u.publishTier(ctx, memberID, change, eff.Name, next.RequalifyAt)
+	return u.publishTier(ctx, memberID, change, eff.Name, reviewAt(next))
 }
 
 // ReviewTier re-evaluates one member's tier now (the scheduled review at

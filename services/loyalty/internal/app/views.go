@@ -12,6 +12,8 @@ import (
 	store "github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres/sqlc"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/offer"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/reward"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/tier"
 )
 
@@ -26,6 +28,8 @@ type MemberView struct {
 	Measure        tier.Measure
 	Expiring       []ledger.Expiring
 	EnrolledAt     time.Time
+	// balances are the ledger's split, which the offers answer starts from.
+	balances ledger.Balances
 }
 
 // Member reads a member's view. A customer the program has not seen yet
@@ -33,44 +37,126 @@ type MemberView struct {
 func (a *App) Member(ctx context.Context, memberID string) (MemberView, error) {
 	now := a.Now()
 	var v MemberView
-	err := pgx.BeginTxFunc(ctx, a.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		st := store.New(tx)
-		acct, m, err := st.ReadAccount(ctx, memberID)
-		if err != nil {
-			if isNotFound(err) {
-				v = MemberView{MemberID: memberID, EnrolledAt: now}
-				v.Balance, err = a.balanceOf(ledger.Balances{}, 0)
-				return err
-			}
-			return err
-		}
-		held, err := st.Q.ActiveHoldsPoints(ctx, memberID)
-		if err != nil {
-			return fmt.Errorf("held points of %s: %w", memberID, err)
-		}
-		bal, err := a.balanceOf(acct.Balances(now), held)
-		if err != nil {
-			return err
-		}
-		v = MemberView{MemberID: memberID, Balance: bal, LifetimePoints: m.LifetimePoints, EnrolledAt: m.EnrolledAt,
-			Expiring: acct.ExpiringWithin(now, a.cfg.ExpiringWindow)}
-		ts, err := tiers(ctx, st.Q)
-		if err != nil {
-			return err
-		}
-		lc, err := ladderOf(ts)
-		if err != nil || !lc.ok {
-			return err
-		}
-		n, err := (&Unit{}).measure(ctx, st.Q, lc.ladder, memberID, now)
-		if err != nil {
-			return err
-		}
-		v.HasTier, v.Measure = true, lc.ladder.Measure
-		v.Progress = lc.ladder.Progress(m.Tier, n, now)
-		return nil
+	err := a.readTx(ctx, func(st *store.Store) error {
+		var err error
+		v, _, _, err = a.memberIn(ctx, st, memberID, now)
+		return err
 	})
 	return v, err
+}
+
+// readTx runs fn in a read-only snapshot, so a view never mixes states.
+func (a *App) readTx(ctx context.Context, fn func(*store.Store) error) error {
+	return pgx.BeginTxFunc(ctx, a.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		return fn(store.New(tx))
+	})
+}
+
+// memberIn reads the member's view plus the stored member and the program's
+// tier ladder (nil when the member has never been seen).
+func (a *App) memberIn(ctx context.Context, st *store.Store, memberID string, now time.Time) (MemberView, *store.Member, *ladderConfig, error) {
+	acct, m, err := st.ReadAccount(ctx, memberID)
+	if err != nil {
+		if isNotFound(err) {
+			v := MemberView{MemberID: memberID, EnrolledAt: now}
+			v.Balance, err = a.balanceOf(ledger.Balances{}, 0)
+			return v, nil, nil, err
+		}
+		return MemberView{}, nil, nil, err
+	}
+	held, err := st.Q.ActiveHoldsPoints(ctx, memberID)
+	if err != nil {
+		return MemberView{}, nil, nil, fmt.Errorf("held points of %s: %w", memberID, err)
+	}
+	bal, err := a.balanceOf(acct.Balances(now), held)
+	if err != nil {
+		return MemberView{}, nil, nil, err
+	}
+	v := MemberView{MemberID: memberID, Balance: bal, LifetimePoints: m.LifetimePoints, EnrolledAt: m.EnrolledAt,
+		Expiring: acct.ExpiringWithin(now, a.cfg.ExpiringWindow), balances: acct.Balances(now)}
+	ts, err := tiers(ctx, st.Q)
+	if err != nil {
+		return MemberView{}, nil, nil, err
+	}
+	lc, err := ladderOf(ts)
+	if err != nil || !lc.ok {
+		return v, &m, lc, err
+	}
+	n, err := (&Unit{}).measure(ctx, st.Q, lc.ladder, memberID, now)
+	if err != nil {
+		return MemberView{}, nil, nil, err
+	}
+	v.HasTier, v.Measure = true, lc.ladder.Measure
+	v.Progress = lc.ladder.Progress(m.Tier, n, now)
+	return v, &m, lc, nil
+}
+
+// Offers is what a member gets right now: the member view plus the
+// domain's answer (perks, campaigns, rewards), and the reward records by id
+// for their bookkeeping times.
+type Offers struct {
+	View    MemberView
+	Answer  offer.Answer
+	Rewards map[string]Record[reward.Reward]
+}
+
+// MemberOffers answers "what does this member get right now" from one
+// snapshot of the member and the program (domain/offer decides).
+func (a *App) MemberOffers(ctx context.Context, memberID string) (Offers, error) {
+	now := a.Now()
+	var out Offers
+	err := a.readTx(ctx, func(st *store.Store) error {
+		v, m, lc, err := a.memberIn(ctx, st, memberID, now)
+		if err != nil {
+			return err
+		}
+		p := offer.Program{Conversion: a.cfg.Conversion, ExpiringWindow: a.cfg.ExpiringWindow}
+		om := offer.Member{ID: memberID, Balances: v.balances, Expiring: v.Expiring, Measure: v.Progress.Measure, Redeemed: map[string]int64{}}
+		if lc != nil && lc.ok {
+			p.Ladder = lc.ladder
+		}
+		if m != nil {
+			om.Tier, om.Segments = m.Tier, m.Segments
+			counts, err := st.Q.MemberRedemptionCounts(ctx, memberID)
+			if err != nil {
+				return fmt.Errorf("redemptions of %s: %w", memberID, err)
+			}
+			for _, c := range counts {
+				om.Redeemed[c.RewardID] = c.N
+			}
+		}
+		rules, err := st.Q.ActiveRules(ctx)
+		if err != nil {
+			return fmt.Errorf("active rules: %w", err)
+		}
+		for _, row := range rules {
+			r, err := ruleFrom(row)
+			if err != nil {
+				return err
+			}
+			p.Rules = append(p.Rules, r.Value)
+		}
+		rows, err := st.Q.ActiveRewards(ctx)
+		if err != nil {
+			return fmt.Errorf("active rewards: %w", err)
+		}
+		out.Rewards = make(map[string]Record[reward.Reward], len(rows))
+		for _, row := range rows {
+			r, err := decode[reward.Reward](row.Spec, "reward "+row.ID)
+			if err != nil {
+				return err
+			}
+			out.Rewards[r.ID] = Record[reward.Reward]{Value: r, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}
+			p.Rewards = append(p.Rewards, r)
+		}
+		ans, err := offer.ForMember(p, om, now)
+		if err != nil {
+			return fmt.Errorf("offers of %s: %w", memberID, err)
+		}
+		out.View, out.Answer = v, ans
+		return nil
+	})
+	return out, err
 }
 
 func isNotFound(err error) bool { return err != nil && errors.Is(err, ErrNotFound) }
@@ -150,6 +236,7 @@ func (a *App) LedgerCheck(ctx context.Context, memberID string) error {
 // RuleTotal is what one earning rule awarded: the marketers' per-rule report.
 type RuleTotal struct {
 	RuleID  string
+	Name    string
 	Points  int64
 	Members int64
 }
@@ -164,6 +251,13 @@ func (a *App) RuleTotals(ctx context.Context) ([]RuleTotal, error) {
 	out := make([]RuleTotal, len(rows))
 	for i, r := range rows {
 		out[i] = RuleTotal{RuleID: r.RuleID, Points: r.Points, Members: r.Members}
+		// Rules are few and reports rare: one lookup per rule is fine. A
+		// rule id in rule_usage always names a rule (rules are never deleted).
+		if rule, err := a.Rule(ctx, r.RuleID); err == nil {
+			out[i].Name = rule.Value.Name
+		} else if !isNotFound(err) {
+			return nil, err
+		}
 	}
 	return out, nil
 }

@@ -3,6 +3,8 @@ package ports
 import (
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/affinity-platform/affinity/services/loyalty/internal/app"
@@ -10,6 +12,7 @@ import (
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/expiry"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/recognition"
 )
 
 // Config is the loyalty program's configuration read from the environment
@@ -45,6 +48,19 @@ type Config struct {
 	DebtPolicy     string        `env:"LOYALTY_DEBT_POLICY" envDefault:"allow_negative"`
 	HoldTTL        time.Duration `env:"LOYALTY_HOLD_TTL" envDefault:"15m"`
 	CouponValidity time.Duration `env:"LOYALTY_COUPON_VALIDITY" envDefault:"720h"`
+	// Transfers lets members give points to other members.
+	Transfers bool `env:"LOYALTY_TRANSFERS" envDefault:"false"`
+	// BirthdayPoints and AnniversaryPoints are paid once a year on the
+	// member's birthday and enrolment anniversary (0 = off), within
+	// RecognitionGrace of the day.
+	BirthdayPoints    int64         `env:"LOYALTY_BIRTHDAY_POINTS" envDefault:"0"`
+	AnniversaryPoints int64         `env:"LOYALTY_ANNIVERSARY_POINTS" envDefault:"0"`
+	RecognitionGrace  time.Duration `env:"LOYALTY_RECOGNITION_GRACE" envDefault:"168h"`
+	// OrderMilestones and PointsMilestones are "threshold:points" lists,
+	// e.g. "10:100,50:500": points paid once when the member's order count
+	// or lifetime points reach the threshold.
+	OrderMilestones  []string `env:"LOYALTY_ORDER_MILESTONES" envSeparator:","`
+	PointsMilestones []string `env:"LOYALTY_POINTS_MILESTONES" envSeparator:","`
 	// JobInterval is how often the expiry and tier-review jobs run.
 	JobInterval time.Duration `env:"LOYALTY_JOB_INTERVAL" envDefault:"1m"`
 	// OrderBatchSize is the most order events handled in one transaction.
@@ -106,20 +122,50 @@ func (c *Config) App() (app.Config, error) {
 	case expiry.Inactivity:
 		pol.InactivityMonths = c.InactivityMonths
 	}
+	orders, err := milestones("LOYALTY_ORDER_MILESTONES", c.OrderMilestones)
+	if err != nil {
+		return app.Config{}, err
+	}
+	points, err := milestones("LOYALTY_POINTS_MILESTONES", c.PointsMilestones)
+	if err != nil {
+		return app.Config{}, err
+	}
 	cfg := app.Config{
 		Program: earning.Program{
 			Currency: c.Currency, BaseRate: earning.Rate{Points: c.BasePoints, Per: money.New(c.BasePerMinor, c.Currency), Rounding: r},
 			ExcludedSKUs: c.ExcludedSKUs, ExcludedCategories: c.ExcludedCategories, MinOrderValue: c.MinOrderMinor,
 			ReturnWindow: c.ReturnWindow, Expiry: pol,
 		},
-		Conversion:     money.Conversion{Points: c.RedeemPoints, Value: money.New(c.RedeemValueMinor, c.Currency)},
-		DebtPolicy:     dp,
-		HoldTTL:        c.HoldTTL,
-		ExpiringWindow: 30 * 24 * time.Hour,
-		CouponValidity: c.CouponValidity,
+		Conversion:       money.Conversion{Points: c.RedeemPoints, Value: money.New(c.RedeemValueMinor, c.Currency)},
+		DebtPolicy:       dp,
+		HoldTTL:          c.HoldTTL,
+		ExpiringWindow:   30 * 24 * time.Hour,
+		CouponValidity:   c.CouponValidity,
+		TransfersEnabled: c.Transfers,
+		Recognition: recognition.Config{BirthdayPoints: c.BirthdayPoints, AnniversaryPoints: c.AnniversaryPoints,
+			OrderMilestones: orders, PointsMilestones: points, Grace: c.RecognitionGrace, Location: loc},
 	}
 	if err := cfg.Validate(); err != nil {
 		return app.Config{}, fmt.Errorf("LOYALTY_* settings: %w", err)
 	}
 	return cfg, nil
+}
+
+// milestones parses "threshold:points" pairs.
+func milestones(name string, list []string) ([]recognition.Milestone, error) {
+	var out []recognition.Milestone
+	for _, item := range list {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		t, p, ok := strings.Cut(item, ":")
+		th, err1 := strconv.ParseInt(strings.TrimSpace(t), 10, 64)
+		pts, err2 := strconv.ParseInt(strings.TrimSpace(p), 10, 64)
+		if !ok || err1 != nil || err2 != nil || th <= 0 || pts <= 0 {
+			return nil, fmt.Errorf("%s: %q is not threshold:points with positive numbers", name, item)
+		}
+		out = append(out, recognition.Milestone{Threshold: th, Points: pts})
+	}
+	return out, nil
 }

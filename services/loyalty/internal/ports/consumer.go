@@ -120,12 +120,26 @@ func handle(ctx context.Context, u *app.Unit, m events.Message) error {
 			return fmt.Errorf("decode: %w", validation.Field("value", "%v", err))
 		}
 		c := ev.GetCustomer()
-		if ev.GetKind() != commercev1.CustomerEvent_KIND_CREATED || c.GetCustomerId() == "" {
+		if c.GetCustomerId() == "" {
 			return nil
 		}
 		at := tm(c.GetSignedUpAt())
 		if at.IsZero() {
 			at = u.Now()
+		}
+		// A birthday the shop got wrong is left out rather than costing the
+		// customer their sign-up bonus.
+		if b := c.GetBirthday(); b.GetMonth() >= 1 && b.GetMonth() <= 12 && b.GetDay() >= 1 && b.GetDay() <= 31 &&
+			(ev.GetKind() == commercev1.CustomerEvent_KIND_CREATED || ev.GetKind() == commercev1.CustomerEvent_KIND_UPDATED) {
+			if err := u.SetBirthday(ctx, c.GetCustomerId(), b.GetMonth(), b.GetDay(), at); err != nil {
+				return err
+			}
+		}
+		if ev.GetKind() != commercev1.CustomerEvent_KIND_CREATED {
+			return nil
+		}
+		if err := u.Enroll(ctx, c.GetCustomerId(), at); err != nil {
+			return err
 		}
 		_, err := u.EarnBonus(ctx, c.GetCustomerId(), earning.Event{ID: "signup", Trigger: earning.TriggerSignup, At: at})
 		return err
@@ -140,6 +154,11 @@ func handle(ctx context.Context, u *app.Unit, m events.Message) error {
 		at := tm(ev.GetOccurredAt())
 		if at.IsZero() {
 			at = u.Now()
+		}
+		if ev.GetName() == MembershipPaidEvent {
+			if err := subscribe(ctx, u, &ev); err != nil {
+				return err
+			}
 		}
 		// A review earns once per product; any other custom event once per
 		// occurrence (its event id).
@@ -169,6 +188,25 @@ func handle(ctx context.Context, u *app.Unit, m events.Message) error {
 		if e := ev.GetSegmentExited(); e != nil && e.GetCustomerId() != "" {
 			return u.SetSegment(ctx, e.GetCustomerId(), e.GetSegmentId(), false)
 		}
+	}
+	return nil
+}
+
+// MembershipPaidEvent is the commerce.interactions.v1 KIND_CUSTOM event a
+// subscription system sends when a paid membership is paid or renewed, with
+// properties tier_id (a paid tier) and paid_until (RFC 3339).
+const MembershipPaidEvent = "membership_paid"
+
+// subscribe applies a membership payment. A malformed one is a validation
+// error, which dead-letters the message instead of retrying it forever.
+func subscribe(ctx context.Context, u *app.Unit, ev *commercev1.InteractionEvent) error {
+	props := ev.GetProperties()
+	until, err := time.Parse(time.RFC3339, props["paid_until"])
+	if err != nil {
+		return fmt.Errorf("membership of %s: %w", ev.GetCustomerId(), validation.Field("properties.paid_until", "must be an RFC 3339 time, got %q", props["paid_until"]))
+	}
+	if _, err := u.Subscribe(ctx, ev.GetCustomerId(), props["tier_id"], until.UTC()); err != nil {
+		return fmt.Errorf("membership of %s: %w", ev.GetCustomerId(), err)
 	}
 	return nil
 }

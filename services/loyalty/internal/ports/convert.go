@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -127,10 +128,15 @@ func holdPB(h app.HoldResult) *loyaltyv1.Hold {
 	}
 }
 
+var redemptionStatus = map[string]loyaltyv1.RedemptionStatus{
+	"completed": loyaltyv1.RedemptionStatus_REDEMPTION_STATUS_COMPLETED,
+	"reversed":  loyaltyv1.RedemptionStatus_REDEMPTION_STATUS_REVERSED,
+}
+
 func redemptionPB(r app.Redemption) *loyaltyv1.Redemption {
 	return &loyaltyv1.Redemption{
 		RedemptionId: r.ID, CustomerId: r.MemberID, RewardId: r.RewardID, Points: r.Points, Value: moneyPB(r.Value),
-		CouponCode: r.Code, ProductId: r.ProductID, Status: loyaltyv1.RedemptionStatus_REDEMPTION_STATUS_COMPLETED,
+		CouponCode: r.Code, ProductId: r.ProductID, Status: redemptionStatus[r.Status],
 		TransactionId: r.EntryID, ValidUntil: ts(r.ValidUntil), CreatedAt: ts(r.CreatedAt),
 	}
 }
@@ -240,7 +246,7 @@ func tierPB(r app.Record[app.TierConfig]) *loyaltyv1.Tier {
 		TierId: v.Tier.ID, Name: v.Tier.Name, Rank: v.Tier.Rank, Measure: loyaltyv1.QualifyingMeasure(v.Measure),
 		WindowMonths: int32(v.WindowMonths), DowngradePolicy: loyaltyv1.DowngradePolicy(v.Tier.Downgrade),
 		Benefits:  &loyaltyv1.TierBenefits{EarnMultiplierPercent: v.Tier.Benefits.EarnMultiplierPercent, Perks: v.Tier.Benefits.Perks},
-		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt),
+		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt), Paid: v.Tier.Paid,
 	}
 	if v.Measure == tier.MeasureSpend {
 		out.ThresholdSpend = &commercev1.Money{AmountMinor: v.Tier.Threshold, Currency: v.Currency}
@@ -253,7 +259,8 @@ func tierPB(r app.Record[app.TierConfig]) *loyaltyv1.Tier {
 func tierOf(p *loyaltyv1.Tier, currency string) app.TierConfig {
 	t := app.TierConfig{
 		Tier: tier.Tier{ID: p.GetTierId(), Name: p.GetName(), Rank: p.GetRank(), Downgrade: tier.DowngradePolicy(p.GetDowngradePolicy()),
-			Benefits: tier.Benefits{EarnMultiplierPercent: p.GetBenefits().GetEarnMultiplierPercent(), Perks: p.GetBenefits().GetPerks()}},
+			Benefits: tier.Benefits{EarnMultiplierPercent: p.GetBenefits().GetEarnMultiplierPercent(), Perks: p.GetBenefits().GetPerks()},
+			Paid:     p.GetPaid()},
 		Measure: tier.Measure(p.GetMeasure()), WindowMonths: int(p.GetWindowMonths()), Currency: currency,
 	}
 	if t.Measure == tier.MeasureSpend {
@@ -294,4 +301,57 @@ func memberPB(v app.MemberView) *loyaltyv1.Member {
 		ts0.RequalifyAt = ts(p.RequalifyAt)
 	}
 	return m
+}
+
+// unavailable names why a visible reward cannot be redeemed now.
+var unavailable = []struct {
+	err  error
+	name string
+}{
+	{reward.ErrOutOfStock, "out_of_stock"},
+	{reward.ErrMemberLimit, "member_limit"},
+	{reward.ErrNotEnoughPoints, "not_enough_points"},
+	{reward.ErrTierRestricted, "tier_restricted"},
+	{reward.ErrNotYetValid, "not_yet_valid"},
+	{reward.ErrExpired, "expired"},
+	{reward.ErrNotActive, "not_active"},
+}
+
+func unavailableReason(err error) string {
+	if err == nil {
+		return ""
+	}
+	for _, u := range unavailable {
+		if errors.Is(err, u.err) {
+			return u.name
+		}
+	}
+	return "unavailable"
+}
+
+func offersPB(o app.Offers) *loyaltyv1.GetMemberOffersResponse {
+	a := o.Answer
+	out := &loyaltyv1.GetMemberOffersResponse{Member: memberPB(o.View), Perks: a.Perks, EarnMultiplierPercent: a.EarnMultiplierPercent}
+	for _, c := range a.Campaigns {
+		// rulePB converts the award the same way the rule API shows it.
+		r := rulePB(app.RuleRecord{Record: app.Record[earning.Rule]{Value: earning.Rule{Kind: c.Kind, Rate: c.Rate,
+			MultiplierPercent: c.MultiplierPercent, BonusPoints: c.BonusPoints}}})
+		pc := &loyaltyv1.Campaign{RuleId: c.RuleID, Name: c.Name, Trigger: loyaltyv1.EarningTrigger(c.Trigger), EndsAt: ts(c.EndsAt)}
+		switch aw := r.GetAward().(type) {
+		case *loyaltyv1.EarningRule_Rate:
+			pc.Award = &loyaltyv1.Campaign_Rate{Rate: aw.Rate}
+		case *loyaltyv1.EarningRule_MultiplierPercent:
+			pc.Award = &loyaltyv1.Campaign_MultiplierPercent{MultiplierPercent: aw.MultiplierPercent}
+		case *loyaltyv1.EarningRule_BonusPoints:
+			pc.Award = &loyaltyv1.Campaign_BonusPoints{BonusPoints: aw.BonusPoints}
+		}
+		out.Campaigns = append(out.Campaigns, pc)
+	}
+	for _, r := range a.Rewards {
+		rec := o.Rewards[r.Reward.ID]
+		rec.Value = r.Reward
+		out.Rewards = append(out.Rewards, &loyaltyv1.RewardOffer{Reward: rewardPB(rec), Affordable: r.Affordable,
+			PointsShort: r.PointsShort, UnavailableReason: unavailableReason(r.Blocked)})
+	}
+	return out
 }

@@ -56,6 +56,8 @@ func grpcError(err error) error {
 		errors.Is(err, reward.ErrNotEnoughPoints), errors.Is(err, reward.ErrCouponPoolEmpty), errors.Is(err, reward.ErrAlreadyReversed),
 		errors.Is(err, earning.ErrPartnerInactive), errors.Is(err, money.ErrCurrencyMismatch):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, app.ErrTransfersDisabled):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, app.ErrBudgetExhausted):
 		return status.Error(codes.Aborted, err.Error())
 	case errors.Is(err, money.ErrOverflow):

@@ -14,6 +14,7 @@ import (
 	"github.com/affinity-platform/affinity/pkg/auth"
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/validate"
+	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	loyaltyv1 "github.com/affinity-platform/affinity/proto/loyalty/v1"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/app"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
@@ -84,6 +85,69 @@ func (s *Server) GetMember(ctx context.Context, req *loyaltyv1.GetMemberRequest)
 	return &loyaltyv1.GetMemberResponse{Member: memberPB(v)}, nil
 }
 
+// GetMemberOffers returns what the member gets right now.
+func (s *Server) GetMemberOffers(ctx context.Context, req *loyaltyv1.GetMemberOffersRequest) (*loyaltyv1.GetMemberOffersResponse, error) {
+	o, err := s.app.MemberOffers(ctx, req.GetCustomerId())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return offersPB(o), nil
+}
+
+// GetPointsReport returns the points liability and the period's flows.
+func (s *Server) GetPointsReport(ctx context.Context, req *loyaltyv1.GetPointsReportRequest) (*loyaltyv1.GetPointsReportResponse, error) {
+	r, err := s.app.PointsReport(ctx, app.Period{Start: tm(req.GetStartTime()), End: tm(req.GetEndTime())})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	return &loyaltyv1.GetPointsReportResponse{AvailablePoints: r.Available, PendingPoints: r.Pending, HeldPoints: r.Held,
+		OutstandingPoints: r.Outstanding, OutstandingValue: moneyPB(r.OutstandingValue), DebtPoints: r.Debt, MembersWithPoints: r.MembersWithPoints,
+		IssuedPoints: r.Issued, RedeemedPoints: r.Redeemed, ExpiredPoints: r.Expired, ReversedPoints: r.Reversed,
+		BreakageRateBps: r.BreakageRateBPS, StartTime: ts(r.Start), EndTime: ts(r.End)}, nil
+}
+
+// ListRuleTotals returns what each earning rule awarded.
+func (s *Server) ListRuleTotals(ctx context.Context, _ *loyaltyv1.ListRuleTotalsRequest) (*loyaltyv1.ListRuleTotalsResponse, error) {
+	ts, err := s.app.RuleTotals(ctx)
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &loyaltyv1.ListRuleTotalsResponse{}
+	for _, t := range ts {
+		out.Totals = append(out.Totals, &loyaltyv1.RuleTotal{RuleId: t.RuleID, Name: t.Name, Points: t.Points, Members: t.Members})
+	}
+	return out, nil
+}
+
+// GetPartnerSettlement returns each partner's issued and redeemed points.
+func (s *Server) GetPartnerSettlement(ctx context.Context, req *loyaltyv1.GetPartnerSettlementRequest) (*loyaltyv1.GetPartnerSettlementResponse, error) {
+	p, ps, err := s.app.Settlement(ctx, app.Period{Start: tm(req.GetStartTime()), End: tm(req.GetEndTime())}, req.GetPartnerId())
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	out := &loyaltyv1.GetPartnerSettlementResponse{StartTime: ts(p.Start), EndTime: ts(p.End)}
+	for _, t := range ps {
+		out.Partners = append(out.Partners, &loyaltyv1.PartnerSettlement{PartnerId: t.PartnerID, IssuedPoints: t.Issued,
+			RedeemedPoints: t.Redeemed, ReversedPoints: t.Reversed, NetPoints: t.Net, NetValue: moneyPB(t.NetValue)})
+	}
+	return out, nil
+}
+
+// GetHoldoutLift compares a campaign's treated and held-out members.
+func (s *Server) GetHoldoutLift(ctx context.Context, req *loyaltyv1.GetHoldoutLiftRequest) (*loyaltyv1.GetHoldoutLiftResponse, error) {
+	l, err := s.app.HoldoutLift(ctx, req.GetRuleId(), app.Period{Start: tm(req.GetStartTime()), End: tm(req.GetEndTime())})
+	if err != nil {
+		return nil, grpcError(err)
+	}
+	cur := s.app.Config().Program.Currency
+	group := func(g app.GroupOutcome) *loyaltyv1.GroupOutcome {
+		return &loyaltyv1.GroupOutcome{Members: g.Members, Purchasers: g.Purchasers, Orders: g.Orders,
+			Spend: &commercev1.Money{AmountMinor: g.SpendMinor, Currency: cur}}
+	}
+	return &loyaltyv1.GetHoldoutLiftResponse{RuleId: l.RuleID, HoldoutPercent: l.HoldoutPercent, Treated: group(l.Treated),
+		HeldOut: group(l.HeldOut), OrdersLiftBps: l.OrdersLiftBPS, SpendLiftBps: l.SpendLiftBPS, StartTime: ts(l.Start), EndTime: ts(l.End)}, nil
+}
+
 // ListTransactions pages through a member's ledger, newest first.
 func (s *Server) ListTransactions(ctx context.Context, req *loyaltyv1.ListTransactionsRequest) (*loyaltyv1.ListTransactionsResponse, error) {
 	f := app.TransactionFilter{Size: pageSize(req.GetPageSize()), Start: tm(req.GetStartTime()), End: tm(req.GetEndTime())}
@@ -142,9 +206,16 @@ func (s *Server) Earn(ctx context.Context, req *loyaltyv1.EarnRequest) (*loyalty
 
 // Redeem spends points on a reward or a checkout discount.
 func (s *Server) Redeem(ctx context.Context, req *loyaltyv1.RedeemRequest) (*loyaltyv1.RedeemResponse, error) {
+	// A coalition partner redeems on its own behalf (the points are settled
+	// with it); the partner id is its identity, as in Earn.
+	var partner string
+	if c, ok := auth.ClaimsFrom(ctx); ok && c.Has(auth.RolePartner) && !c.Has(auth.RoleService) && !c.Has(auth.RoleCustomer) {
+		partner = c.Subject
+	}
 	return do(ctx, s, loyaltyv1.LoyaltyService_Redeem_FullMethodName, req.GetIdempotencyKey(), req,
 		func(ctx context.Context, u *app.Unit) (*loyaltyv1.RedeemResponse, error) {
-			r, err := u.Redeem(ctx, app.Redeem{MemberID: req.GetCustomerId(), RewardID: req.GetRewardId(), Points: req.GetPoints(), OrderID: req.GetOrderId()})
+			r, err := u.Redeem(ctx, app.Redeem{MemberID: req.GetCustomerId(), RewardID: req.GetRewardId(), Points: req.GetPoints(), OrderID: req.GetOrderId(),
+				PartnerID: partner})
 			if err != nil {
 				return nil, err
 			}
@@ -198,6 +269,62 @@ func (s *Server) CreateAdjustment(ctx context.Context, req *loyaltyv1.CreateAdju
 				return nil, err
 			}
 			return &loyaltyv1.CreateAdjustmentResponse{Transaction: entryPB(e), Balance: balancePB(b)}, nil
+		})
+}
+
+// TransferPoints moves points between members.
+func (s *Server) TransferPoints(ctx context.Context, req *loyaltyv1.TransferPointsRequest) (*loyaltyv1.TransferPointsResponse, error) {
+	return do(ctx, s, loyaltyv1.LoyaltyService_TransferPoints_FullMethodName, req.GetIdempotencyKey(), req,
+		func(ctx context.Context, u *app.Unit) (*loyaltyv1.TransferPointsResponse, error) {
+			t, err := u.Transfer(ctx, req.GetCustomerId(), req.GetToCustomerId(), req.GetPoints())
+			if err != nil {
+				return nil, err
+			}
+			out := &loyaltyv1.TransferPointsResponse{TransferId: t.ID, Sent: entryPB(t.Sent), Balance: balancePB(t.Balance)}
+			for _, e := range t.Received {
+				out.Received = append(out.Received, entryPB(e))
+			}
+			return out, nil
+		})
+}
+
+// SetTierOverride puts a member on a tier until a date, recording the marketer.
+func (s *Server) SetTierOverride(ctx context.Context, req *loyaltyv1.SetTierOverrideRequest) (*loyaltyv1.SetTierOverrideResponse, error) {
+	c, _ := auth.ClaimsFrom(ctx)
+	return do(ctx, s, loyaltyv1.LoyaltyService_SetTierOverride_FullMethodName, req.GetIdempotencyKey(), req,
+		func(ctx context.Context, u *app.Unit) (*loyaltyv1.SetTierOverrideResponse, error) {
+			r, err := u.OverrideTier(ctx, req.GetCustomerId(), req.GetTierId(), tm(req.GetExpiresAt()), req.GetReason(), c.Subject)
+			if err != nil {
+				return nil, err
+			}
+			v := app.MemberView{HasTier: true, Progress: r.Progress, Measure: r.Measure}
+			v.Balance.AvailableValue.Currency = s.app.Config().Program.Currency
+			return &loyaltyv1.SetTierOverrideResponse{Tier: memberPB(v).GetTier()}, nil
+		})
+}
+
+// ReverseRedemption undoes a redemption.
+func (s *Server) ReverseRedemption(ctx context.Context, req *loyaltyv1.ReverseRedemptionRequest) (*loyaltyv1.ReverseRedemptionResponse, error) {
+	return do(ctx, s, loyaltyv1.LoyaltyService_ReverseRedemption_FullMethodName, req.GetIdempotencyKey(), req,
+		func(ctx context.Context, u *app.Unit) (*loyaltyv1.ReverseRedemptionResponse, error) {
+			r, err := u.ReverseRedemption(ctx, req.GetRedemptionId(), req.GetReason())
+			if err != nil {
+				return nil, err
+			}
+			return &loyaltyv1.ReverseRedemptionResponse{Redemption: redemptionPB(r.Redemption), Transaction: entryPB(r.Entry),
+				Balance: balancePB(r.Balance)}, nil
+		})
+}
+
+// AddCouponCodes uploads codes to a coupon reward's pool.
+func (s *Server) AddCouponCodes(ctx context.Context, req *loyaltyv1.AddCouponCodesRequest) (*loyaltyv1.AddCouponCodesResponse, error) {
+	return do(ctx, s, loyaltyv1.LoyaltyService_AddCouponCodes_FullMethodName, req.GetIdempotencyKey(), req,
+		func(ctx context.Context, u *app.Unit) (*loyaltyv1.AddCouponCodesResponse, error) {
+			p, err := u.AddCoupons(ctx, req.GetRewardId(), req.GetCodes())
+			if err != nil {
+				return nil, err
+			}
+			return &loyaltyv1.AddCouponCodesResponse{Added: p.Added, Available: p.Free, Total: p.Total}, nil
 		})
 }
 

@@ -29,17 +29,36 @@ var anyone = []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService,
 // policy test fails when an RPC of the contract has no rule.
 func Policy() auth.Policy {
 	return auth.Policy{
-		loyaltyv1.LoyaltyService_GetMember_FullMethodName:        {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
-		loyaltyv1.LoyaltyService_ListTransactions_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_GetMember_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
+		// Every channel (the customer's app, staff tools, the storefront
+		// service) asks the same question and gets the same answer.
+		loyaltyv1.LoyaltyService_GetMemberOffers_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
+		// Reports are the marketers' (program-wide figures, never a customer's).
+		loyaltyv1.LoyaltyService_GetPointsReport_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_ListRuleTotals_FullMethodName:       {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_GetPartnerSettlement_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_GetHoldoutLift_FullMethodName:       {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_ListTransactions_FullMethodName:     {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
 		// Earn is for order systems and coalition partners; customers earn
 		// through their orders, never by asking.
-		loyaltyv1.LoyaltyService_Earn_FullMethodName:       {Roles: []auth.Role{auth.RoleService, auth.RolePartner}},
-		loyaltyv1.LoyaltyService_Redeem_FullMethodName:     {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_Earn_FullMethodName: {Roles: []auth.Role{auth.RoleService, auth.RolePartner}},
+		// Partners redeem too (points spent at a coalition partner); the
+		// redemption records the partner for settlement.
+		loyaltyv1.LoyaltyService_Redeem_FullMethodName:     {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService, auth.RolePartner}, SelfField: "customer_id"},
 		loyaltyv1.LoyaltyService_CreateHold_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
 		// Capture and release name the hold's owner too; the handler checks
 		// that the hold belongs to that customer.
-		loyaltyv1.LoyaltyService_CaptureHold_FullMethodName:       {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
-		loyaltyv1.LoyaltyService_ReleaseHold_FullMethodName:       {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_CaptureHold_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_ReleaseHold_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		// A member gives their own points; a service may move them on a
+		// member's behalf (e.g. a household account tool).
+		loyaltyv1.LoyaltyService_TransferPoints_FullMethodName:  {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		loyaltyv1.LoyaltyService_SetTierOverride_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		// Reversals follow an order cancellation (the order system) or a
+		// support decision (a marketer); customers cannot undo a redemption
+		// whose coupon they may already have used.
+		loyaltyv1.LoyaltyService_ReverseRedemption_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		loyaltyv1.LoyaltyService_AddCouponCodes_FullMethodName:    {Roles: []auth.Role{auth.RoleMarketer}},
 		loyaltyv1.LoyaltyService_CreateAdjustment_FullMethodName:  {Roles: []auth.Role{auth.RoleMarketer}},
 		loyaltyv1.LoyaltyService_ListRewards_FullMethodName:       {Roles: anyone},
 		loyaltyv1.LoyaltyService_GetReward_FullMethodName:         {Roles: anyone},

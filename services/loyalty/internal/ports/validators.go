@@ -4,10 +4,14 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strconv"
+	"strings"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/validate"
 	loyaltyv1 "github.com/affinity-platform/affinity/proto/loyalty/v1"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/app"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 )
@@ -48,6 +52,19 @@ func checkPage(vs *validate.Violations, size int32, token string) {
 	}
 }
 
+// checkPeriod checks a report's optional [start_time, end_time).
+func checkPeriod(vs *validate.Violations, start, end *timestamppb.Timestamp) {
+	if start != nil && start.CheckValid() != nil {
+		vs.Add("start_time", "is not a valid timestamp")
+	}
+	if end != nil && end.CheckValid() != nil {
+		vs.Add("end_time", "is not a valid timestamp")
+	}
+	if start != nil && end != nil && !start.AsTime().Before(end.AsTime()) {
+		vs.Add("end_time", "must be after start_time")
+	}
+}
+
 func pageSize(n int32) int {
 	if n == 0 {
 		return defaultPageSize
@@ -76,6 +93,80 @@ func validators() *validate.Registry {
 	validate.Register(r, func(m *loyaltyv1.GetMemberRequest) error {
 		var vs validate.Violations
 		checkID(&vs, "customer_id", m.GetCustomerId())
+		return vs.Err()
+	})
+	validate.Register(r, func(m *loyaltyv1.GetMemberOffersRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "customer_id", m.GetCustomerId())
+		return vs.Err()
+	})
+	validate.Register(r, func(m *loyaltyv1.GetPointsReportRequest) error {
+		var vs validate.Violations
+		checkPeriod(&vs, m.GetStartTime(), m.GetEndTime())
+		return vs.Err()
+	})
+	validate.Register(r, func(m *loyaltyv1.GetPartnerSettlementRequest) error {
+		var vs validate.Violations
+		checkPeriod(&vs, m.GetStartTime(), m.GetEndTime())
+		if len(m.GetPartnerId()) > maxIDLength {
+			vs.Add("partner_id", fmt.Sprintf("must be at most %d bytes", maxIDLength))
+		}
+		return vs.Err()
+	})
+	validate.Register(r, func(m *loyaltyv1.GetHoldoutLiftRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "rule_id", m.GetRuleId())
+		checkPeriod(&vs, m.GetStartTime(), m.GetEndTime())
+		return vs.Err()
+	})
+	validate.Register(r, func(m *loyaltyv1.TransferPointsRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "customer_id", m.GetCustomerId())
+		checkKey(&vs, m.GetIdempotencyKey())
+		checkID(&vs, "to_customer_id", m.GetToCustomerId())
+		if m.GetToCustomerId() != "" && m.GetToCustomerId() == m.GetCustomerId() {
+			vs.Add("to_customer_id", "must name another member")
+		}
+		if m.GetPoints() <= 0 {
+			vs.Add("points", fmt.Sprintf("must be positive, got %d", m.GetPoints()))
+		}
+		return vs.Err()
+	})
+	validate.Register(r, func(m *loyaltyv1.SetTierOverrideRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "customer_id", m.GetCustomerId())
+		checkKey(&vs, m.GetIdempotencyKey())
+		checkID(&vs, "tier_id", m.GetTierId())
+		if m.GetExpiresAt() == nil || m.GetExpiresAt().CheckValid() != nil {
+			vs.Add("expires_at", "is required")
+		}
+		if m.GetReason() == "" {
+			vs.Add("reason", "is required")
+		}
+		return vs.Err()
+	})
+	validate.Register(r, func(m *loyaltyv1.ReverseRedemptionRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "redemption_id", m.GetRedemptionId())
+		checkKey(&vs, m.GetIdempotencyKey())
+		if m.GetReason() == "" {
+			vs.Add("reason", "is required")
+		}
+		return vs.Err()
+	})
+	validate.Register(r, func(m *loyaltyv1.AddCouponCodesRequest) error {
+		var vs validate.Violations
+		checkID(&vs, "reward_id", m.GetRewardId())
+		checkKey(&vs, m.GetIdempotencyKey())
+		if n := len(m.GetCodes()); n == 0 || n > app.MaxCouponUpload {
+			vs.Add("codes", fmt.Sprintf("must hold 1 to %d codes, got %d", app.MaxCouponUpload, n))
+		}
+		for i, c := range m.GetCodes() {
+			if strings.TrimSpace(c) == "" || len(c) > 64 {
+				vs.Add(fmt.Sprintf("codes[%d]", i), "must be 1 to 64 characters")
+				break
+			}
+		}
 		return vs.Err()
 	})
 	validate.Register(r, func(m *loyaltyv1.ListTransactionsRequest) error {

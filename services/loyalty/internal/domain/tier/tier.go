@@ -331,6 +331,9 @@ func (l Ladder) Progress(s Status, measure int64, now time.Time) Progress {
 	p := Progress{Current: cur, HasTier: has, Measure: measure, RequalifyAt: s.RequalifyAt}
 	if o := s.Override; o != nil && now.Before(o.ExpiresAt) {
 		p.RequalifyAt = o.ExpiresAt
+	} else if sub := s.Subscription; sub != nil && now.Before(sub.PaidUntil) && has && cur.ID == sub.TierID {
+		// On the paid tier, what ends it is the membership lapsing.
+		p.RequalifyAt = sub.PaidUntil
 	}
 	for _, t := range l.Tiers {
 		if !t.Paid && (!has || t.Rank > cur.Rank) {

@@ -204,3 +204,32 @@ func TestNewLadderValidation(t *testing.T) {
 		})
 	}
 }
+
+func TestProgressShowsWhenAnOverrideOrAPaidTierEnds(t *testing.T) {
+	t.Parallel()
+	l := ladder(t, DowngradeOneTier)
+	base, _ := l.Evaluate(Status{}, 1200, t0) // silver
+	end := t0.AddDate(0, 1, 0)
+	override, _, err := l.SetOverride(base, Override{TierID: "gold", ExpiresAt: end, Reason: "vip", Actor: "ann"}, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paid, _, err := l.Subscribe(base, "prime", end, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		s    Status
+		want time.Time
+	}{
+		{"a qualified member re-qualifies at the window's end", base, base.RequalifyAt},
+		{"an overridden member sees the override's end", override, end},
+		{"a paying member sees the membership's end", paid, end},
+	}
+	for _, tt := range tests {
+		if got := l.Progress(tt.s, 1200, t0).RequalifyAt; !got.Equal(tt.want) {
+			t.Errorf("%s: expected %s, got %s", tt.name, tt.want, got)
+		}
+	}
+}

@@ -10,6 +10,36 @@ import (
 	"time"
 )
 
+const activeRewards = `-- name: ActiveRewards :many
+SELECT id, status, spec, created_at, updated_at FROM rewards WHERE status = 'active' ORDER BY id
+`
+
+func (q *Queries) ActiveRewards(ctx context.Context) ([]Reward, error) {
+	rows, err := q.db.Query(ctx, activeRewards)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Reward
+	for rows.Next() {
+		var i Reward
+		if err := rows.Scan(
+			&i.ID,
+			&i.Status,
+			&i.Spec,
+			&i.CreatedAt,
+			&i.UpdatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const activeRules = `-- name: ActiveRules :many
 SELECT id, status, spec, budget_used, created_at, updated_at FROM earning_rules WHERE status = 'active'
 `
@@ -300,6 +330,37 @@ func (q *Queries) LockReward(ctx context.Context, id string) (Reward, error) {
 		&i.UpdatedAt,
 	)
 	return i, err
+}
+
+const memberRedemptionCounts = `-- name: MemberRedemptionCounts :many
+SELECT reward_id, count(*)::bigint AS n FROM redemptions
+WHERE member_id = $1 AND reward_id <> '' AND status = 'completed' GROUP BY reward_id
+`
+
+type MemberRedemptionCountsRow struct {
+	RewardID string
+	N        int64
+}
+
+// How often the member redeemed each reward, for per-member limits.
+func (q *Queries) MemberRedemptionCounts(ctx context.Context, memberID string) ([]MemberRedemptionCountsRow, error) {
+	rows, err := q.db.Query(ctx, memberRedemptionCounts, memberID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []MemberRedemptionCountsRow
+	for rows.Next() {
+		var i MemberRedemptionCountsRow
+		if err := rows.Scan(&i.RewardID, &i.N); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const ruleTotals = `-- name: RuleTotals :many

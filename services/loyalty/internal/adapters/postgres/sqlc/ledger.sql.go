@@ -8,6 +8,8 @@ package sqlc
 import (
 	"context"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 const activeHoldsPoints = `-- name: ActiveHoldsPoints :one
@@ -19,6 +21,27 @@ func (q *Queries) ActiveHoldsPoints(ctx context.Context, memberID string) (int64
 	var column_1 int64
 	err := row.Scan(&column_1)
 	return column_1, err
+}
+
+const addCouponCodes = `-- name: AddCouponCodes :execrows
+INSERT INTO coupon_codes (reward_id, code, uploaded_at)
+SELECT $1::text, c, $2::timestamptz FROM unnest($3::text[]) AS c
+ON CONFLICT (reward_id, code) DO NOTHING
+`
+
+type AddCouponCodesParams struct {
+	RewardID   string
+	UploadedAt time.Time
+	Codes      []string
+}
+
+// Adds codes to a reward's pool; codes already in it are skipped.
+func (q *Queries) AddCouponCodes(ctx context.Context, arg AddCouponCodesParams) (int64, error) {
+	result, err := q.db.Exec(ctx, addCouponCodes, arg.RewardID, arg.UploadedAt, arg.Codes)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const addSegment = `-- name: AddSegment :exec
@@ -76,6 +99,23 @@ type ClearDueReviewParams struct {
 func (q *Queries) ClearDueReview(ctx context.Context, arg ClearDueReviewParams) error {
 	_, err := q.db.Exec(ctx, clearDueReview, arg.CustomerID, arg.Now)
 	return err
+}
+
+const couponPoolSize = `-- name: CouponPoolSize :one
+SELECT count(*) FILTER (WHERE redemption_id IS NULL)::bigint AS free, count(*)::bigint AS total
+FROM coupon_codes WHERE reward_id = $1
+`
+
+type CouponPoolSizeRow struct {
+	Free  int64
+	Total int64
+}
+
+func (q *Queries) CouponPoolSize(ctx context.Context, rewardID string) (CouponPoolSizeRow, error) {
+	row := q.db.QueryRow(ctx, couponPoolSize, rewardID)
+	var i CouponPoolSizeRow
+	err := row.Scan(&i.Free, &i.Total)
+	return i, err
 }
 
 const dueHolds = `-- name: DueHolds :many
@@ -159,6 +199,38 @@ func (q *Queries) ExistingOrders(ctx context.Context, ids []string) ([]string, e
 		return nil, err
 	}
 	return items, nil
+}
+
+const getEntry = `-- name: GetEntry :one
+SELECT seq, id, member_id, type, points, balance_after, order_id, reference_id, rule_ids, description, lot_id, draws,
+    pending_until, expires_at, actor, reason, partner_id, created_at
+FROM entries WHERE id = $1
+`
+
+func (q *Queries) GetEntry(ctx context.Context, id string) (Entry, error) {
+	row := q.db.QueryRow(ctx, getEntry, id)
+	var i Entry
+	err := row.Scan(
+		&i.Seq,
+		&i.ID,
+		&i.MemberID,
+		&i.Type,
+		&i.Points,
+		&i.BalanceAfter,
+		&i.OrderID,
+		&i.ReferenceID,
+		&i.RuleIds,
+		&i.Description,
+		&i.LotID,
+		&i.Draws,
+		&i.PendingUntil,
+		&i.ExpiresAt,
+		&i.Actor,
+		&i.Reason,
+		&i.PartnerID,
+		&i.CreatedAt,
+	)
+	return i, err
 }
 
 const getHold = `-- name: GetHold :one
@@ -257,6 +329,27 @@ func (q *Queries) InactiveMembers(ctx context.Context, arg InactiveMembersParams
 		return nil, err
 	}
 	return items, nil
+}
+
+const issueCouponCode = `-- name: IssueCouponCode :exec
+UPDATE coupon_codes SET redemption_id = $1, issued_at = $2 WHERE reward_id = $3 AND code = $4
+`
+
+type IssueCouponCodeParams struct {
+	RedemptionID pgtype.Text
+	IssuedAt     *time.Time
+	RewardID     string
+	Code         string
+}
+
+func (q *Queries) IssueCouponCode(ctx context.Context, arg IssueCouponCodeParams) error {
+	_, err := q.db.Exec(ctx, issueCouponCode,
+		arg.RedemptionID,
+		arg.IssuedAt,
+		arg.RewardID,
+		arg.Code,
+	)
+	return err
 }
 
 const ledgerSum = `-- name: LedgerSum :one
@@ -434,6 +527,35 @@ func (q *Queries) LockMembers(ctx context.Context, ids []string) ([]LockMembersR
 	return items, nil
 }
 
+const lockRedemption = `-- name: LockRedemption :one
+SELECT id, member_id, reward_id, points, value_minor, currency, coupon_code, product_id, status, entry_id, order_id,
+    valid_until, created_at, reversed_at, reversal_reason
+FROM redemptions WHERE id = $1 FOR UPDATE
+`
+
+func (q *Queries) LockRedemption(ctx context.Context, id string) (Redemption, error) {
+	row := q.db.QueryRow(ctx, lockRedemption, id)
+	var i Redemption
+	err := row.Scan(
+		&i.ID,
+		&i.MemberID,
+		&i.RewardID,
+		&i.Points,
+		&i.ValueMinor,
+		&i.Currency,
+		&i.CouponCode,
+		&i.ProductID,
+		&i.Status,
+		&i.EntryID,
+		&i.OrderID,
+		&i.ValidUntil,
+		&i.CreatedAt,
+		&i.ReversedAt,
+		&i.ReversalReason,
+	)
+	return i, err
+}
+
 const lotsToWarn = `-- name: LotsToWarn :many
 SELECT id, member_id, remaining, expires_at FROM lots
 WHERE remaining > 0 AND warned_at IS NULL AND expires_at IS NOT NULL AND expires_at > $1::timestamptz AND expires_at <= $2::timestamptz
@@ -489,6 +611,21 @@ type MarkLotsWarnedParams struct {
 
 func (q *Queries) MarkLotsWarned(ctx context.Context, arg MarkLotsWarnedParams) error {
 	_, err := q.db.Exec(ctx, markLotsWarned, arg.At, arg.Ids)
+	return err
+}
+
+const markRedemptionReversed = `-- name: MarkRedemptionReversed :exec
+UPDATE redemptions SET status = 'reversed', reversed_at = $1, reversal_reason = $2 WHERE id = $3
+`
+
+type MarkRedemptionReversedParams struct {
+	ReversedAt *time.Time
+	Reason     string
+	ID         string
+}
+
+func (q *Queries) MarkRedemptionReversed(ctx context.Context, arg MarkRedemptionReversedParams) error {
+	_, err := q.db.Exec(ctx, markRedemptionReversed, arg.ReversedAt, arg.Reason, arg.ID)
 	return err
 }
 
@@ -711,6 +848,23 @@ type RemoveSegmentParams struct {
 func (q *Queries) RemoveSegment(ctx context.Context, arg RemoveSegmentParams) error {
 	_, err := q.db.Exec(ctx, removeSegment, arg.Segment, arg.CustomerID)
 	return err
+}
+
+const takeCouponCode = `-- name: TakeCouponCode :one
+SELECT code FROM coupon_codes
+WHERE reward_id = $1 AND redemption_id IS NULL
+ORDER BY uploaded_at, code
+LIMIT 1
+FOR UPDATE SKIP LOCKED
+`
+
+// Takes the oldest unissued code of the pool; concurrent redemptions skip
+// each other's locked rows instead of waiting for them.
+func (q *Queries) TakeCouponCode(ctx context.Context, rewardID string) (string, error) {
+	row := q.db.QueryRow(ctx, takeCouponCode, rewardID)
+	var code string
+	err := row.Scan(&code)
+	return code, err
 }
 
 const tryJobLock = `-- name: TryJobLock :one

@@ -6,7 +6,17 @@ package sqlc
 
 import (
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type CouponCode struct {
+	RewardID     string
+	Code         string
+	UploadedAt   time.Time
+	RedemptionID pgtype.Text
+	IssuedAt     *time.Time
+}
 
 type EarningRule struct {
 	ID         string
@@ -79,6 +89,8 @@ type Member struct {
 	RequalifyAt    *time.Time
 	Segments       []string
 	EnrolledAt     time.Time
+	BirthMonth     int32
+	BirthDay       int32
 }
 
 type Order struct {
@@ -95,19 +107,21 @@ type Order struct {
 }
 
 type Redemption struct {
-	ID         string
-	MemberID   string
-	RewardID   string
-	Points     int64
-	ValueMinor int64
-	Currency   string
-	CouponCode string
-	ProductID  string
-	Status     string
-	EntryID    string
-	OrderID    string
-	ValidUntil *time.Time
-	CreatedAt  time.Time
+	ID             string
+	MemberID       string
+	RewardID       string
+	Points         int64
+	ValueMinor     int64
+	Currency       string
+	CouponCode     string
+	ProductID      string
+	Status         string
+	EntryID        string
+	OrderID        string
+	ValidUntil     *time.Time
+	CreatedAt      time.Time
+	ReversedAt     *time.Time
+	ReversalReason string
 }
 
 type Reward struct {
