@@ -55,7 +55,7 @@ func TestMain(m *testing.M) {
 }
 
 // running starts the shared stack on first use.
-func running(t *testing.T) *platform {
+func running(t testing.TB) *platform {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts the whole platform")
@@ -98,7 +98,7 @@ func running(t *testing.T) *platform {
 	return shared
 }
 
-func (p *platform) token(t *testing.T, sub string, roles ...auth.Role) string {
+func (p *platform) token(t testing.TB, sub string, roles ...auth.Role) string {
 	t.Helper()
 	tok, err := auth.Sign(p.st.secret, auth.Claims{Subject: sub, Roles: roles, ExpiresAt: time.Now().Add(time.Hour)})
 	if err != nil {
@@ -109,7 +109,7 @@ func (p *platform) token(t *testing.T, sub string, roles ...auth.Role) string {
 
 // call sends a REST request through the entry and decodes a 200 answer into
 // resp; it returns the status and body for other answers.
-func (p *platform) call(t *testing.T, method, path, token string, body proto.Message, resp proto.Message) (int, string) {
+func (p *platform) call(t testing.TB, method, path, token string, body proto.Message, resp proto.Message) (int, string) {
 	t.Helper()
 	var rd io.Reader
 	if body != nil {
@@ -142,7 +142,7 @@ func (p *platform) call(t *testing.T, method, path, token string, body proto.Mes
 }
 
 // publish writes commerce events to Kafka as an order system would.
-func (p *platform) publish(t *testing.T, evs ...events.Event) {
+func (p *platform) publish(t testing.TB, evs ...events.Event) {
 	t.Helper()
 	w := events.NewWriter(p.st.brokers)
 	defer w.Close()
@@ -162,7 +162,7 @@ func (p *platform) publish(t *testing.T, evs ...events.Event) {
 // eventually polls check until it reports true. The platform is eventually
 // consistent across services; the limit is generous because CI machines are
 // slow, and it bounds a wait, not a speed.
-func eventually(t *testing.T, what string, check func() (bool, string)) {
+func eventually(t testing.TB, what string, check func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	last := ""

@@ -39,7 +39,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -50,7 +50,7 @@ func freePort(t *testing.T) int {
 }
 
 // freeOffset finds a port offset at which every service port is free.
-func freeOffset(t *testing.T) int {
+func freeOffset(t testing.TB) int {
 	t.Helper()
 	for off := 1100; off <= 5000; off += 37 {
 		ok := true
