@@ -92,6 +92,12 @@ func Events(rows []onlineretail.Row, limit int) ([]events.Event, Summary) {
 		}
 	}
 	for _, r := range matching.Refunds {
+		// Only product lines were imported with the order, so only they
+		// can be refunded; a cancelled postage or manual line is left out.
+		r.Lines = slices.DeleteFunc(slices.Clone(r.Lines), func(l onlineretail.Line) bool { return !onlineretail.IsProduct(l.StockCode) })
+		if len(r.Lines) == 0 {
+			continue
+		}
 		out = append(out, timed{r.Time, refundEvent(r)})
 		sum.Refunds++
 	}

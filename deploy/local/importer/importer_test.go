@@ -170,3 +170,81 @@ func TestImportPublishesTheDatasetToItsTopicsAndAgainWithTheSameIDs(t *testing.T
 		}
 	}
 }
+
+// The full import's summary matches the dataset, counted independently from
+// the rows: customers with an order, orders with a product line, and
+// refunds that name imported orders.
+func TestTheFullImportSummaryMatchesTheDataset(t *testing.T) {
+	t.Parallel()
+	path, err := onlineretail.Find(".", onlineretail.OnlineRetail)
+	if errors.Is(err, onlineretail.ErrNotFound) && os.Getenv("CI") == "" {
+		t.Skipf("dataset missing: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []onlineretail.Row
+	if err := onlineretail.Each(path, func(r onlineretail.Row) error { data = append(data, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	customers := map[string]bool{}
+	orders := map[string]bool{}
+	anonymous := map[string]bool{}
+	for _, r := range data {
+		if r.IsCancellation() {
+			continue
+		}
+		if r.CustomerID == "" {
+			anonymous[r.Invoice] = true
+			continue
+		}
+		customers[r.CustomerID] = true
+		if onlineretail.IsProduct(r.StockCode) && r.Quantity > 0 {
+			orders[r.Invoice] = true
+		}
+	}
+	evs, sum := Events(data, 0)
+	if sum.Customers != len(customers) || sum.Orders != len(orders) || sum.AnonymousInvoices != len(anonymous) {
+		t.Errorf("summary %d customers, %d orders, %d anonymous invoices; the rows have %d, %d, %d",
+			sum.Customers, sum.Orders, sum.AnonymousInvoices, len(customers), len(orders), len(anonymous))
+	}
+	refunds := 0
+	for _, ev := range evs {
+		o, ok := ev.Payload.(*commercev1.OrderEvent)
+		if !ok || o.GetKind() != commercev1.OrderEvent_KIND_REFUNDED {
+			continue
+		}
+		refunds++
+		if !orders[o.GetOrderId()] {
+			t.Fatalf("refund %s names order %s, which was not imported", o.GetRefundId(), o.GetOrderId())
+		}
+	}
+	if refunds != sum.Refunds || refunds == 0 {
+		t.Errorf("%d refund events, summary says %d", refunds, sum.Refunds)
+	}
+	t.Logf("%d customers, %d orders, %d refunds, %d anonymous invoices", sum.Customers, sum.Orders, sum.Refunds, sum.AnonymousInvoices)
+}
+
+// BenchmarkImport converts the full dataset and publishes it to an
+// in-process broker: the time the demo import takes, for the report.
+func BenchmarkImport(b *testing.B) {
+	path, err := onlineretail.Find(".", onlineretail.OnlineRetail)
+	if err != nil {
+		b.Skip(err)
+	}
+	broker := kafkatest.NewBroker(b, topics.All()...)
+	w := events.NewWriter(broker.Addrs())
+	defer w.Close()
+	for b.Loop() {
+		var data []onlineretail.Row
+		if err := onlineretail.Each(path, func(r onlineretail.Row) error { data = append(data, r); return nil }); err != nil {
+			b.Fatal(err)
+		}
+		evs, _ := Events(data, 0)
+		if _, err := Publish(context.Background(), w, evs, nil); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(len(data)), "rows")
+		b.ReportMetric(float64(len(evs)), "events")
+	}
+}
