@@ -982,6 +982,225 @@ func (x *BatchUpsertProductsResponse) GetUpdatedCount() int32 {
 	return 0
 }
 
+// GetExperimentResultsRequest names an experiment.
+type GetExperimentResultsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id of a configured experiment.
+	ExperimentId  string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetExperimentResultsRequest) Reset() {
+	*x = GetExperimentResultsRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetExperimentResultsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetExperimentResultsRequest) ProtoMessage() {}
+
+func (x *GetExperimentResultsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetExperimentResultsRequest.ProtoReflect.Descriptor instead.
+func (*GetExperimentResultsRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *GetExperimentResultsRequest) GetExperimentId() string {
+	if x != nil {
+		return x.ExperimentId
+	}
+	return ""
+}
+
+// VariantResults are one variant's counts and its comparison with the control.
+type VariantResults struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Variant name.
+	Variant string `protobuf:"bytes,1,opt,name=variant,proto3" json:"variant,omitempty"`
+	// Impressions recorded through feedback.
+	Impressions int64 `protobuf:"varint,2,opt,name=impressions,proto3" json:"impressions,omitempty"`
+	// Clicks recorded through feedback.
+	Clicks int64 `protobuf:"varint,3,opt,name=clicks,proto3" json:"clicks,omitempty"`
+	// Add-to-cart and purchase feedback.
+	Conversions int64 `protobuf:"varint,4,opt,name=conversions,proto3" json:"conversions,omitempty"`
+	// Clicks per impression.
+	Ctr float64 `protobuf:"fixed64,5,opt,name=ctr,proto3" json:"ctr,omitempty"`
+	// Conversions per impression.
+	ConversionRate float64 `protobuf:"fixed64,6,opt,name=conversion_rate,json=conversionRate,proto3" json:"conversion_rate,omitempty"`
+	// CTR relative to the control's, minus one (0 for the control).
+	CtrLift float64 `protobuf:"fixed64,7,opt,name=ctr_lift,json=ctrLift,proto3" json:"ctr_lift,omitempty"`
+	// Two-sided p-value of the CTR difference against the control (1 for the control).
+	PValue float64 `protobuf:"fixed64,8,opt,name=p_value,json=pValue,proto3" json:"p_value,omitempty"`
+	// p_value below 0.05.
+	Significant   bool `protobuf:"varint,9,opt,name=significant,proto3" json:"significant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VariantResults) Reset() {
+	*x = VariantResults{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VariantResults) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VariantResults) ProtoMessage() {}
+
+func (x *VariantResults) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VariantResults.ProtoReflect.Descriptor instead.
+func (*VariantResults) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *VariantResults) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
+func (x *VariantResults) GetImpressions() int64 {
+	if x != nil {
+		return x.Impressions
+	}
+	return 0
+}
+
+func (x *VariantResults) GetClicks() int64 {
+	if x != nil {
+		return x.Clicks
+	}
+	return 0
+}
+
+func (x *VariantResults) GetConversions() int64 {
+	if x != nil {
+		return x.Conversions
+	}
+	return 0
+}
+
+func (x *VariantResults) GetCtr() float64 {
+	if x != nil {
+		return x.Ctr
+	}
+	return 0
+}
+
+func (x *VariantResults) GetConversionRate() float64 {
+	if x != nil {
+		return x.ConversionRate
+	}
+	return 0
+}
+
+func (x *VariantResults) GetCtrLift() float64 {
+	if x != nil {
+		return x.CtrLift
+	}
+	return 0
+}
+
+func (x *VariantResults) GetPValue() float64 {
+	if x != nil {
+		return x.PValue
+	}
+	return 0
+}
+
+func (x *VariantResults) GetSignificant() bool {
+	if x != nil {
+		return x.Significant
+	}
+	return false
+}
+
+// GetExperimentResultsResponse reports every variant.
+type GetExperimentResultsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment.
+	ExperimentId string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
+	// Results per variant, the control first.
+	Variants      []*VariantResults `protobuf:"bytes,2,rep,name=variants,proto3" json:"variants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetExperimentResultsResponse) Reset() {
+	*x = GetExperimentResultsResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetExperimentResultsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetExperimentResultsResponse) ProtoMessage() {}
+
+func (x *GetExperimentResultsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetExperimentResultsResponse.ProtoReflect.Descriptor instead.
+func (*GetExperimentResultsResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetExperimentResultsResponse) GetExperimentId() string {
+	if x != nil {
+		return x.ExperimentId
+	}
+	return ""
+}
+
+func (x *GetExperimentResultsResponse) GetVariants() []*VariantResults {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
+}
+
 var File_recommendation_v1_recommendation_service_proto protoreflect.FileDescriptor
 
 const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
@@ -1041,7 +1260,22 @@ const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
 	"\bproducts\x18\x02 \x03(\v2\x14.commerce.v1.ProductR\bproducts\"g\n" +
 	"\x1bBatchUpsertProductsResponse\x12#\n" +
 	"\rcreated_count\x18\x01 \x01(\x05R\fcreatedCount\x12#\n" +
-	"\rupdated_count\x18\x02 \x01(\x05R\fupdatedCount*\xb9\x01\n" +
+	"\rupdated_count\x18\x02 \x01(\x05R\fupdatedCount\"B\n" +
+	"\x1bGetExperimentResultsRequest\x12#\n" +
+	"\rexperiment_id\x18\x01 \x01(\tR\fexperimentId\"\x97\x02\n" +
+	"\x0eVariantResults\x12\x18\n" +
+	"\avariant\x18\x01 \x01(\tR\avariant\x12 \n" +
+	"\vimpressions\x18\x02 \x01(\x03R\vimpressions\x12\x16\n" +
+	"\x06clicks\x18\x03 \x01(\x03R\x06clicks\x12 \n" +
+	"\vconversions\x18\x04 \x01(\x03R\vconversions\x12\x10\n" +
+	"\x03ctr\x18\x05 \x01(\x01R\x03ctr\x12'\n" +
+	"\x0fconversion_rate\x18\x06 \x01(\x01R\x0econversionRate\x12\x19\n" +
+	"\bctr_lift\x18\a \x01(\x01R\actrLift\x12\x17\n" +
+	"\ap_value\x18\b \x01(\x01R\x06pValue\x12 \n" +
+	"\vsignificant\x18\t \x01(\bR\vsignificant\"\x82\x01\n" +
+	"\x1cGetExperimentResultsResponse\x12#\n" +
+	"\rexperiment_id\x18\x01 \x01(\tR\fexperimentId\x12=\n" +
+	"\bvariants\x18\x02 \x03(\v2!.recommendation.v1.VariantResultsR\bvariants*\xb9\x01\n" +
 	"\tPlacement\x12\x19\n" +
 	"\x15PLACEMENT_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0ePLACEMENT_HOME\x10\x01\x12\x1a\n" +
@@ -1074,11 +1308,12 @@ const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
 	"\x19FEEDBACK_KIND_ADD_TO_CART\x10\x03\x12\x1a\n" +
 	"\x16FEEDBACK_KIND_PURCHASE\x10\x04\x12\x19\n" +
 	"\x15FEEDBACK_KIND_DISMISS\x10\x05\x12\x18\n" +
-	"\x14FEEDBACK_KIND_RETURN\x10\x062\xe0\x03\n" +
+	"\x14FEEDBACK_KIND_RETURN\x10\x062\x8e\x05\n" +
 	"\x15RecommendationService\x12\x91\x01\n" +
 	"\x12GetRecommendations\x12,.recommendation.v1.GetRecommendationsRequest\x1a-.recommendation.v1.GetRecommendationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x90\x02\x01\x12\x8e\x01\n" +
 	"\x0eRecordFeedback\x12(.recommendation.v1.RecordFeedbackRequest\x1a).recommendation.v1.RecordFeedbackResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/recommendations/feedback\x12\xa1\x01\n" +
-	"\x13BatchUpsertProducts\x12-.recommendation.v1.BatchUpsertProductsRequest\x1a..recommendation.v1.BatchUpsertProductsResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/catalog/products:batchUpsertB\xcf\x01\x92A|\x12/\n" +
+	"\x13BatchUpsertProducts\x12-.recommendation.v1.BatchUpsertProductsRequest\x1a..recommendation.v1.BatchUpsertProductsResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/catalog/products:batchUpsert\x12\xab\x01\n" +
+	"\x14GetExperimentResults\x12..recommendation.v1.GetExperimentResultsRequest\x1a/.recommendation.v1.GetExperimentResultsResponse\"2\x82\xd3\xe4\x93\x02)\x12'/v1/experiments/{experiment_id}/results\x90\x02\x01B\xcf\x01\x92A|\x12/\n" +
 	"\x1bAffinity Recommendation API*\f\n" +
 	"\n" +
 	"Apache-2.02\x02v1Z;\n" +
@@ -1101,48 +1336,54 @@ func file_recommendation_v1_recommendation_service_proto_rawDescGZIP() []byte {
 }
 
 var file_recommendation_v1_recommendation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_recommendation_v1_recommendation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_recommendation_v1_recommendation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_recommendation_v1_recommendation_service_proto_goTypes = []any{
-	(Placement)(0),                      // 0: recommendation.v1.Placement
-	(Strategy)(0),                       // 1: recommendation.v1.Strategy
-	(ReasonKind)(0),                     // 2: recommendation.v1.ReasonKind
-	(FeedbackKind)(0),                   // 3: recommendation.v1.FeedbackKind
-	(*Reason)(nil),                      // 4: recommendation.v1.Reason
-	(*RecommendedItem)(nil),             // 5: recommendation.v1.RecommendedItem
-	(*GetRecommendationsRequest)(nil),   // 6: recommendation.v1.GetRecommendationsRequest
-	(*GetRecommendationsResponse)(nil),  // 7: recommendation.v1.GetRecommendationsResponse
-	(*Feedback)(nil),                    // 8: recommendation.v1.Feedback
-	(*RecordFeedbackRequest)(nil),       // 9: recommendation.v1.RecordFeedbackRequest
-	(*RecordFeedbackResponse)(nil),      // 10: recommendation.v1.RecordFeedbackResponse
-	(*BatchUpsertProductsRequest)(nil),  // 11: recommendation.v1.BatchUpsertProductsRequest
-	(*BatchUpsertProductsResponse)(nil), // 12: recommendation.v1.BatchUpsertProductsResponse
-	(*v1.Product)(nil),                  // 13: commerce.v1.Product
-	(*timestamppb.Timestamp)(nil),       // 14: google.protobuf.Timestamp
+	(Placement)(0),                       // 0: recommendation.v1.Placement
+	(Strategy)(0),                        // 1: recommendation.v1.Strategy
+	(ReasonKind)(0),                      // 2: recommendation.v1.ReasonKind
+	(FeedbackKind)(0),                    // 3: recommendation.v1.FeedbackKind
+	(*Reason)(nil),                       // 4: recommendation.v1.Reason
+	(*RecommendedItem)(nil),              // 5: recommendation.v1.RecommendedItem
+	(*GetRecommendationsRequest)(nil),    // 6: recommendation.v1.GetRecommendationsRequest
+	(*GetRecommendationsResponse)(nil),   // 7: recommendation.v1.GetRecommendationsResponse
+	(*Feedback)(nil),                     // 8: recommendation.v1.Feedback
+	(*RecordFeedbackRequest)(nil),        // 9: recommendation.v1.RecordFeedbackRequest
+	(*RecordFeedbackResponse)(nil),       // 10: recommendation.v1.RecordFeedbackResponse
+	(*BatchUpsertProductsRequest)(nil),   // 11: recommendation.v1.BatchUpsertProductsRequest
+	(*BatchUpsertProductsResponse)(nil),  // 12: recommendation.v1.BatchUpsertProductsResponse
+	(*GetExperimentResultsRequest)(nil),  // 13: recommendation.v1.GetExperimentResultsRequest
+	(*VariantResults)(nil),               // 14: recommendation.v1.VariantResults
+	(*GetExperimentResultsResponse)(nil), // 15: recommendation.v1.GetExperimentResultsResponse
+	(*v1.Product)(nil),                   // 16: commerce.v1.Product
+	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
 }
 var file_recommendation_v1_recommendation_service_proto_depIdxs = []int32{
 	2,  // 0: recommendation.v1.Reason.kind:type_name -> recommendation.v1.ReasonKind
 	4,  // 1: recommendation.v1.RecommendedItem.reason:type_name -> recommendation.v1.Reason
-	13, // 2: recommendation.v1.RecommendedItem.product:type_name -> commerce.v1.Product
+	16, // 2: recommendation.v1.RecommendedItem.product:type_name -> commerce.v1.Product
 	0,  // 3: recommendation.v1.GetRecommendationsRequest.placement:type_name -> recommendation.v1.Placement
 	1,  // 4: recommendation.v1.GetRecommendationsRequest.strategy:type_name -> recommendation.v1.Strategy
 	5,  // 5: recommendation.v1.GetRecommendationsResponse.items:type_name -> recommendation.v1.RecommendedItem
 	1,  // 6: recommendation.v1.GetRecommendationsResponse.strategy:type_name -> recommendation.v1.Strategy
 	3,  // 7: recommendation.v1.Feedback.kind:type_name -> recommendation.v1.FeedbackKind
 	0,  // 8: recommendation.v1.Feedback.placement:type_name -> recommendation.v1.Placement
-	14, // 9: recommendation.v1.Feedback.occurred_at:type_name -> google.protobuf.Timestamp
+	17, // 9: recommendation.v1.Feedback.occurred_at:type_name -> google.protobuf.Timestamp
 	8,  // 10: recommendation.v1.RecordFeedbackRequest.feedback:type_name -> recommendation.v1.Feedback
-	13, // 11: recommendation.v1.BatchUpsertProductsRequest.products:type_name -> commerce.v1.Product
-	6,  // 12: recommendation.v1.RecommendationService.GetRecommendations:input_type -> recommendation.v1.GetRecommendationsRequest
-	9,  // 13: recommendation.v1.RecommendationService.RecordFeedback:input_type -> recommendation.v1.RecordFeedbackRequest
-	11, // 14: recommendation.v1.RecommendationService.BatchUpsertProducts:input_type -> recommendation.v1.BatchUpsertProductsRequest
-	7,  // 15: recommendation.v1.RecommendationService.GetRecommendations:output_type -> recommendation.v1.GetRecommendationsResponse
-	10, // 16: recommendation.v1.RecommendationService.RecordFeedback:output_type -> recommendation.v1.RecordFeedbackResponse
-	12, // 17: recommendation.v1.RecommendationService.BatchUpsertProducts:output_type -> recommendation.v1.BatchUpsertProductsResponse
-	15, // [15:18] is the sub-list for method output_type
-	12, // [12:15] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	16, // 11: recommendation.v1.BatchUpsertProductsRequest.products:type_name -> commerce.v1.Product
+	14, // 12: recommendation.v1.GetExperimentResultsResponse.variants:type_name -> recommendation.v1.VariantResults
+	6,  // 13: recommendation.v1.RecommendationService.GetRecommendations:input_type -> recommendation.v1.GetRecommendationsRequest
+	9,  // 14: recommendation.v1.RecommendationService.RecordFeedback:input_type -> recommendation.v1.RecordFeedbackRequest
+	11, // 15: recommendation.v1.RecommendationService.BatchUpsertProducts:input_type -> recommendation.v1.BatchUpsertProductsRequest
+	13, // 16: recommendation.v1.RecommendationService.GetExperimentResults:input_type -> recommendation.v1.GetExperimentResultsRequest
+	7,  // 17: recommendation.v1.RecommendationService.GetRecommendations:output_type -> recommendation.v1.GetRecommendationsResponse
+	10, // 18: recommendation.v1.RecommendationService.RecordFeedback:output_type -> recommendation.v1.RecordFeedbackResponse
+	12, // 19: recommendation.v1.RecommendationService.BatchUpsertProducts:output_type -> recommendation.v1.BatchUpsertProductsResponse
+	15, // 20: recommendation.v1.RecommendationService.GetExperimentResults:output_type -> recommendation.v1.GetExperimentResultsResponse
+	17, // [17:21] is the sub-list for method output_type
+	13, // [13:17] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_recommendation_v1_recommendation_service_proto_init() }
@@ -1156,7 +1397,7 @@ func file_recommendation_v1_recommendation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recommendation_v1_recommendation_service_proto_rawDesc), len(file_recommendation_v1_recommendation_service_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   9,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -124,6 +124,45 @@ func local_request_RecommendationService_BatchUpsertProducts_0(ctx context.Conte
 	return msg, metadata, err
 }
 
+func request_RecommendationService_GetExperimentResults_0(ctx context.Context, marshaler runtime.Marshaler, client RecommendationServiceClient, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetExperimentResultsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["experiment_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "experiment_id")
+	}
+	protoReq.ExperimentId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "experiment_id", err)
+	}
+	if req.Body != nil {
+		_, _ = io.Copy(io.Discard, req.Body)
+	}
+	msg, err := client.GetExperimentResults(ctx, &protoReq, grpc.Header(&metadata.HeaderMD), grpc.Trailer(&metadata.TrailerMD))
+	return msg, metadata, err
+}
+
+func local_request_RecommendationService_GetExperimentResults_0(ctx context.Context, marshaler runtime.Marshaler, server RecommendationServiceServer, req *http.Request, pathParams map[string]string) (proto.Message, runtime.ServerMetadata, error) {
+	var (
+		protoReq GetExperimentResultsRequest
+		metadata runtime.ServerMetadata
+		err      error
+	)
+	val, ok := pathParams["experiment_id"]
+	if !ok {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "missing parameter %s", "experiment_id")
+	}
+	protoReq.ExperimentId, err = runtime.String(val)
+	if err != nil {
+		return nil, metadata, status.Errorf(codes.InvalidArgument, "type mismatch, parameter: %s, error: %v", "experiment_id", err)
+	}
+	msg, err := server.GetExperimentResults(ctx, &protoReq)
+	return msg, metadata, err
+}
+
 // RegisterRecommendationServiceHandlerServer registers the http handlers for service RecommendationService to "mux".
 // UnaryRPC     :call RecommendationServiceServer directly.
 // StreamingRPC :currently unsupported pending https://github.com/grpc/grpc-go/issues/906.
@@ -189,6 +228,26 @@ func RegisterRecommendationServiceHandlerServer(ctx context.Context, mux *runtim
 			return
 		}
 		forward_RecommendationService_BatchUpsertProducts_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
+	mux.Handle(http.MethodGet, pattern_RecommendationService_GetExperimentResults_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		var stream runtime.ServerTransportStream
+		ctx = grpc.NewContextWithServerTransportStream(ctx, &stream)
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateIncomingContext(ctx, mux, req, "/recommendation.v1.RecommendationService/GetExperimentResults", runtime.WithHTTPPathPattern("/v1/experiments/{experiment_id}/results"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := local_request_RecommendationService_GetExperimentResults_0(annotatedContext, inboundMarshaler, server, req, pathParams)
+		md.HeaderMD, md.TrailerMD = metadata.Join(md.HeaderMD, stream.Header()), metadata.Join(md.TrailerMD, stream.Trailer())
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RecommendationService_GetExperimentResults_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
 
 	return nil
@@ -281,17 +340,36 @@ func RegisterRecommendationServiceHandlerClient(ctx context.Context, mux *runtim
 		}
 		forward_RecommendationService_BatchUpsertProducts_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
 	})
+	mux.Handle(http.MethodGet, pattern_RecommendationService_GetExperimentResults_0, func(w http.ResponseWriter, req *http.Request, pathParams map[string]string) {
+		ctx, cancel := context.WithCancel(req.Context())
+		defer cancel()
+		inboundMarshaler, outboundMarshaler := runtime.MarshalerForRequest(mux, req)
+		annotatedContext, err := runtime.AnnotateContext(ctx, mux, req, "/recommendation.v1.RecommendationService/GetExperimentResults", runtime.WithHTTPPathPattern("/v1/experiments/{experiment_id}/results"))
+		if err != nil {
+			runtime.HTTPError(ctx, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		resp, md, err := request_RecommendationService_GetExperimentResults_0(annotatedContext, inboundMarshaler, client, req, pathParams)
+		annotatedContext = runtime.NewServerMetadataContext(annotatedContext, md)
+		if err != nil {
+			runtime.HTTPError(annotatedContext, mux, outboundMarshaler, w, req, err)
+			return
+		}
+		forward_RecommendationService_GetExperimentResults_0(annotatedContext, mux, outboundMarshaler, w, req, resp, mux.GetForwardResponseOptions()...)
+	})
 	return nil
 }
 
 var (
-	pattern_RecommendationService_GetRecommendations_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "recommendations"}, ""))
-	pattern_RecommendationService_RecordFeedback_0      = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "recommendations", "feedback"}, ""))
-	pattern_RecommendationService_BatchUpsertProducts_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "catalog", "products"}, "batchUpsert"))
+	pattern_RecommendationService_GetRecommendations_0   = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1}, []string{"v1", "recommendations"}, ""))
+	pattern_RecommendationService_RecordFeedback_0       = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "recommendations", "feedback"}, ""))
+	pattern_RecommendationService_BatchUpsertProducts_0  = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 2, 2}, []string{"v1", "catalog", "products"}, "batchUpsert"))
+	pattern_RecommendationService_GetExperimentResults_0 = runtime.MustPattern(runtime.NewPattern(1, []int{2, 0, 2, 1, 1, 0, 4, 1, 5, 2, 2, 3}, []string{"v1", "experiments", "experiment_id", "results"}, ""))
 )
 
 var (
-	forward_RecommendationService_GetRecommendations_0  = runtime.ForwardResponseMessage
-	forward_RecommendationService_RecordFeedback_0      = runtime.ForwardResponseMessage
-	forward_RecommendationService_BatchUpsertProducts_0 = runtime.ForwardResponseMessage
+	forward_RecommendationService_GetRecommendations_0   = runtime.ForwardResponseMessage
+	forward_RecommendationService_RecordFeedback_0       = runtime.ForwardResponseMessage
+	forward_RecommendationService_BatchUpsertProducts_0  = runtime.ForwardResponseMessage
+	forward_RecommendationService_GetExperimentResults_0 = runtime.ForwardResponseMessage
 )

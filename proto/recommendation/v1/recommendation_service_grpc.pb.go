@@ -23,9 +23,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RecommendationService_GetRecommendations_FullMethodName  = "/recommendation.v1.RecommendationService/GetRecommendations"
-	RecommendationService_RecordFeedback_FullMethodName      = "/recommendation.v1.RecommendationService/RecordFeedback"
-	RecommendationService_BatchUpsertProducts_FullMethodName = "/recommendation.v1.RecommendationService/BatchUpsertProducts"
+	RecommendationService_GetRecommendations_FullMethodName   = "/recommendation.v1.RecommendationService/GetRecommendations"
+	RecommendationService_RecordFeedback_FullMethodName       = "/recommendation.v1.RecommendationService/RecordFeedback"
+	RecommendationService_BatchUpsertProducts_FullMethodName  = "/recommendation.v1.RecommendationService/BatchUpsertProducts"
+	RecommendationService_GetExperimentResults_FullMethodName = "/recommendation.v1.RecommendationService/GetExperimentResults"
 )
 
 // RecommendationServiceClient is the client API for RecommendationService service.
@@ -44,6 +45,10 @@ type RecommendationServiceClient interface {
 	// BatchUpsertProducts creates or replaces catalog products, for catalogs
 	// that do not publish commerce.products.v1.
 	BatchUpsertProducts(ctx context.Context, in *BatchUpsertProductsRequest, opts ...grpc.CallOption) (*BatchUpsertProductsResponse, error)
+	// GetExperimentResults reports, for each variant of an experiment,
+	// impressions, clicks, conversions, CTR, conversion rate and the CTR lift
+	// against the control with its significance.
+	GetExperimentResults(ctx context.Context, in *GetExperimentResultsRequest, opts ...grpc.CallOption) (*GetExperimentResultsResponse, error)
 }
 
 type recommendationServiceClient struct {
@@ -84,6 +89,16 @@ func (c *recommendationServiceClient) BatchUpsertProducts(ctx context.Context, i
 	return out, nil
 }
 
+func (c *recommendationServiceClient) GetExperimentResults(ctx context.Context, in *GetExperimentResultsRequest, opts ...grpc.CallOption) (*GetExperimentResultsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetExperimentResultsResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_GetExperimentResults_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RecommendationServiceServer is the server API for RecommendationService service.
 // All implementations must embed UnimplementedRecommendationServiceServer
 // for forward compatibility.
@@ -100,6 +115,10 @@ type RecommendationServiceServer interface {
 	// BatchUpsertProducts creates or replaces catalog products, for catalogs
 	// that do not publish commerce.products.v1.
 	BatchUpsertProducts(context.Context, *BatchUpsertProductsRequest) (*BatchUpsertProductsResponse, error)
+	// GetExperimentResults reports, for each variant of an experiment,
+	// impressions, clicks, conversions, CTR, conversion rate and the CTR lift
+	// against the control with its significance.
+	GetExperimentResults(context.Context, *GetExperimentResultsRequest) (*GetExperimentResultsResponse, error)
 	mustEmbedUnimplementedRecommendationServiceServer()
 }
 
@@ -118,6 +137,9 @@ func (UnimplementedRecommendationServiceServer) RecordFeedback(context.Context, 
 }
 func (UnimplementedRecommendationServiceServer) BatchUpsertProducts(context.Context, *BatchUpsertProductsRequest) (*BatchUpsertProductsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method BatchUpsertProducts not implemented")
+}
+func (UnimplementedRecommendationServiceServer) GetExperimentResults(context.Context, *GetExperimentResultsRequest) (*GetExperimentResultsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetExperimentResults not implemented")
 }
 func (UnimplementedRecommendationServiceServer) mustEmbedUnimplementedRecommendationServiceServer() {}
 func (UnimplementedRecommendationServiceServer) testEmbeddedByValue()                               {}
@@ -194,6 +216,24 @@ func _RecommendationService_BatchUpsertProducts_Handler(srv interface{}, ctx con
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RecommendationService_GetExperimentResults_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetExperimentResultsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).GetExperimentResults(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_GetExperimentResults_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).GetExperimentResults(ctx, req.(*GetExperimentResultsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RecommendationService_ServiceDesc is the grpc.ServiceDesc for RecommendationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -212,6 +252,10 @@ var RecommendationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "BatchUpsertProducts",
 			Handler:    _RecommendationService_BatchUpsertProducts_Handler,
+		},
+		{
+			MethodName: "GetExperimentResults",
+			Handler:    _RecommendationService_GetExperimentResults_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -36,25 +36,6 @@ SELECT variant,
        count(*) FILTER (WHERE kind IN (3, 4))::bigint AS conversions
 FROM feedback WHERE experiment_id = @experiment_id GROUP BY variant ORDER BY variant;
 
--- name: CustomerState :many
--- A customer's newest interactions with their segments and tier in one
--- round trip: it runs on every request whose customer is not cached. A
--- customer without interactions gets one row with an empty product id.
-WITH m AS (
-    SELECT
-        coalesce((SELECT array_agg(segment_id ORDER BY segment_id) FROM customer_segments s WHERE s.customer_id = @customer_id AND s.member), '{}')::text[] AS segments,
-        coalesce((SELECT tier_id FROM customer_tiers t WHERE t.customer_id = @customer_id), '')::text AS tier
-)
-SELECT m.segments, m.tier,
-    coalesce(i.product_id, '')::text AS product_id, coalesce(i.kind, 0)::smallint AS kind,
-    coalesce(i.quantity, 0)::integer AS quantity, coalesce(i.order_id, '')::text AS order_id,
-    coalesce(i.occurred_at, 'epoch')::timestamptz AS occurred_at
-FROM m LEFT JOIN LATERAL (
-    SELECT x.product_id, x.kind, x.quantity, x.order_id, x.occurred_at, x.id FROM interactions x
-    WHERE x.customer_id = @customer_id ORDER BY x.occurred_at DESC, x.id DESC LIMIT @max_rows
-) i ON true
-ORDER BY i.occurred_at DESC, i.id DESC;
-
 -- name: CopyInteractions :exec
 -- Carries an anonymous visitor's interactions over to the customer they
 -- turned out to be.
@@ -65,3 +46,42 @@ ON CONFLICT DO NOTHING;
 
 -- name: DeleteInteractions :exec
 DELETE FROM interactions WHERE customer_id = ANY(@keys::text[]);
+
+-- name: TouchCustomers :exec
+-- Marks customers changed; callers hold the basket writers' lock, so seq
+-- order is commit order.
+INSERT INTO customer_changes (customer_id, seq)
+SELECT d.customer_id, nextval('customer_change_seq') FROM (SELECT DISTINCT unnest(@customer_ids::text[]) AS customer_id) d
+ON CONFLICT (customer_id) DO UPDATE SET seq = EXCLUDED.seq;
+
+-- name: CustomerChangesAfter :many
+SELECT customer_id, seq FROM customer_changes WHERE seq > @after ORDER BY seq LIMIT @max_rows;
+
+-- name: CustomerChangeWatermark :one
+SELECT coalesce(max(seq), 0)::bigint AS seq FROM customer_changes;
+
+-- name: CustomerKeys :many
+-- Every customer key with any stored state, read once at start. One scan
+-- of each table: paging with customer_id > $1 got generic plans that
+-- scanned the whole table per page.
+SELECT i.customer_id FROM interactions i
+UNION SELECT s.customer_id FROM customer_segments s WHERE s.member
+UNION SELECT t.customer_id FROM customer_tiers t WHERE t.tier_id <> '';
+
+-- name: InteractionsOfCustomers :many
+-- The newest max_rows interactions of each of the customers, newest first,
+-- each customer read on its own index range.
+SELECT c.customer_id::text AS customer_id, i.product_id, i.kind, i.quantity, i.order_id, i.occurred_at
+FROM unnest(@customer_ids::text[]) AS c(customer_id)
+CROSS JOIN LATERAL (
+    SELECT x.product_id, x.kind, x.quantity, x.order_id, x.occurred_at, x.id FROM interactions x
+    WHERE x.customer_id = c.customer_id ORDER BY x.occurred_at DESC, x.id DESC LIMIT @max_rows
+) i
+ORDER BY c.customer_id, i.occurred_at DESC, i.id DESC;
+
+-- name: SegmentsOfCustomers :many
+SELECT customer_id, segment_id FROM customer_segments
+WHERE customer_id = ANY(@customer_ids::text[]) AND member ORDER BY customer_id, segment_id;
+
+-- name: TiersOfCustomers :many
+SELECT customer_id, tier_id FROM customer_tiers WHERE customer_id = ANY(@customer_ids::text[]) AND tier_id <> '';

@@ -62,12 +62,6 @@ type Config struct {
 	RefreshInterval time.Duration `env:"RECO_REFRESH_INTERVAL" envDefault:"5m"`
 	// TrendingHalfLife is how fast popularity fades.
 	TrendingHalfLife time.Duration `env:"RECO_TRENDING_HALF_LIFE" envDefault:"72h"`
-	// CustomerCacheTTL is how long a customer's interactions, segments and
-	// tier are reused between requests (0 reads them on every request).
-	// Writes through the same replica are seen at once.
-	CustomerCacheTTL time.Duration `env:"RECO_CUSTOMER_CACHE_TTL" envDefault:"1s"`
-	// CustomerCacheSize bounds the cached customers.
-	CustomerCacheSize int `env:"RECO_CUSTOMER_CACHE_SIZE" envDefault:"100000"`
 	// SnapshotInterval is how often the co-occurrence model is snapshotted
 	// to the database, so a start folds only the orders after the snapshot
 	// (0 switches snapshots off: a start replays every order).
@@ -88,9 +82,6 @@ func (c Config) Validate() error {
 	}
 	if c.RefreshInterval < time.Second {
 		errs = append(errs, fmt.Errorf("RECO_REFRESH_INTERVAL must be at least 1s, got %s", c.RefreshInterval))
-	}
-	if c.CustomerCacheTTL < 0 || c.CustomerCacheSize < 1 {
-		errs = append(errs, fmt.Errorf("RECO_CUSTOMER_CACHE_TTL must not be negative and RECO_CUSTOMER_CACHE_SIZE must be positive, got %s and %d", c.CustomerCacheTTL, c.CustomerCacheSize))
 	}
 	if c.TrendingHalfLife <= 0 {
 		errs = append(errs, fmt.Errorf("RECO_TRENDING_HALF_LIFE must be positive, got %s", c.TrendingHalfLife))
@@ -148,7 +139,7 @@ func DefaultConfig() Config {
 		CartThresholdCurrency: "EUR", UpsellMinRatio: 1.1, UpsellMaxRatio: 2, MarginBoost: 0.2, TrendingPrior: 4, AnchorDiversity: 0.5,
 		BoostsJSON: "[]", ExperimentsJSON: "[]", RecentEvents: 200, PollInterval: 100 * time.Millisecond,
 		RefreshInterval: 5 * time.Minute, TrendingHalfLife: 72 * time.Hour, ReplenishInterval: time.Hour,
-		CustomerCacheTTL: time.Second, CustomerCacheSize: 100000, SnapshotInterval: 10 * time.Minute,
+		SnapshotInterval: 10 * time.Minute,
 	}
 }
 
@@ -162,7 +153,7 @@ type App struct {
 	bought      *cooccur.Model
 	board       *trending.Board
 	experiments []experiment.Experiment
-	customers   *customerCache
+	customers   *customerStates
 	// Now is the clock; tests may replace it before serving.
 	Now func() time.Time
 
@@ -170,6 +161,8 @@ type App struct {
 	// snapshots, which must see a model and watermark that agree.
 	mu                    sync.Mutex
 	productSeq, basketSeq int64
+	// customerSeq is the newest customer change reloaded into customers.
+	customerSeq int64
 	// snapshotSeq is the watermark of the snapshot the model was restored
 	// from: baskets up to it are already counted and only feed trending.
 	snapshotSeq int64
@@ -204,13 +197,22 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, log *slog.Logger) 
 		return nil, fmt.Errorf("engine: %w", err)
 	}
 	a := &App{pool: pool, cfg: cfg, log: log, engine: engine, catalog: idx, bought: bought, board: board, experiments: xs, Now: time.Now,
-		customers: newCustomerCache(cfg.CustomerCacheTTL, cfg.CustomerCacheSize), snapshotSeq: snapSeq}
+		customers: newCustomerStates(), snapshotSeq: snapSeq}
 	start := time.Now()
+	// The watermark is read before the states: a change committed while
+	// they load is reloaded once more by the first catch-up, never missed.
+	s := store.New(pool)
+	if a.customerSeq, err = s.CustomerChangeWatermark(ctx); err != nil {
+		return nil, err
+	}
+	if err := a.customers.loadAll(ctx, s, cfg.RecentEvents); err != nil {
+		return nil, err
+	}
 	if err := a.CatchUp(ctx); err != nil {
 		return nil, err
 	}
 	st := bought.Stats()
-	log.Info("models loaded", "products", idx.Len(), "baskets", st.Baskets, "items", st.Items, "pairs", st.Pairs, "took", time.Since(start).String())
+	log.Info("models loaded", "products", idx.Len(), "customers", a.customers.len(), "baskets", st.Baskets, "items", st.Items, "pairs", st.Pairs, "took", time.Since(start).String())
 	return a, nil
 }
 
@@ -221,8 +223,9 @@ func (a *App) Tx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 
 const catchUpBatch = 5000
 
-// CatchUp folds every committed catalog change and basket not yet in memory,
-// catalog first so that baskets find their products' categories.
+// CatchUp folds every committed catalog change, basket and customer change
+// not yet in memory, catalog first so that baskets find their products'
+// categories.
 func (a *App) CatchUp(ctx context.Context) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -237,6 +240,28 @@ func (a *App) CatchUp(ctx context.Context) error {
 		}
 		a.productSeq = seq
 		if len(ps) < catchUpBatch {
+			break
+		}
+	}
+	// Customers before baskets: a basket counts on the trending boards of
+	// the segments its buyer is in when it is folded.
+	for {
+		cs, err := s.CustomerChangesAfter(ctx, a.customerSeq, catchUpBatch)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			break
+		}
+		ids := make([]string, len(cs))
+		for i, c := range cs {
+			ids[i] = c.CustomerID
+		}
+		if err := a.customers.reload(ctx, s, ids, a.cfg.RecentEvents); err != nil {
+			return err
+		}
+		a.customerSeq = cs[len(cs)-1].Seq
+		if len(cs) < catchUpBatch {
 			break
 		}
 	}
@@ -256,10 +281,17 @@ func (a *App) CatchUp(ctx context.Context) error {
 }
 
 // fold adds one basket to the co-occurrence model and the trending boards
-// (the whole shop and every category level of each product).
+// (the whole shop, every category level of each product, and each segment
+// the buyer belongs to when the basket is folded).
 func (a *App) fold(b store.Basket) {
 	if b.Seq > a.snapshotSeq {
 		a.bought.Observe(b.Items, b.History, b.Weight)
+	}
+	var segments []string
+	if b.CustomerID != "" {
+		if c, ok := a.customers.get(b.CustomerID); ok {
+			segments = c.Segments
+		}
 	}
 	for _, id := range b.Items {
 		a.board.Add(trending.GlobalKey, id, b.Weight, b.At)
@@ -267,6 +299,9 @@ func (a *App) fold(b store.Basket) {
 			for _, k := range trending.CategoryKeys(p.CategoryPath) {
 				a.board.Add(k, id, b.Weight, b.At)
 			}
+		}
+		for _, sg := range segments {
+			a.board.Add(trending.SegmentKey(sg), id, b.Weight, b.At)
 		}
 	}
 }

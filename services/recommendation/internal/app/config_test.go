@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
 )
 
 func TestConfigValidationNamesTheVariable(t *testing.T) {
@@ -29,7 +27,6 @@ func TestConfigValidationNamesTheVariable(t *testing.T) {
 		{"a zero poll interval", func(c *Config) { c.PollInterval = 0 }, "RECO_POLL_INTERVAL"},
 		{"a sub-second refresh", func(c *Config) { c.RefreshInterval = time.Millisecond }, "RECO_REFRESH_INTERVAL"},
 		{"no recent events", func(c *Config) { c.RecentEvents = 0 }, "RECO_RECENT_EVENTS"},
-		{"an empty customer cache", func(c *Config) { c.CustomerCacheSize = 0 }, "RECO_CUSTOMER_CACHE_SIZE"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -46,29 +43,3 @@ func TestConfigValidationNamesTheVariable(t *testing.T) {
 		})
 	}
 }
-
-func TestTheCustomerCacheExpiresAndForgets(t *testing.T) {
-	t.Parallel()
-	c := newCustomerCache(time.Second, 4)
-	at := time.Unix(1000, 0)
-	c.put("a", customerWith("a"), at)
-	if _, ok := c.get("a", at.Add(500*time.Millisecond)); !ok {
-		t.Error("an entry within its TTL was not served")
-	}
-	if _, ok := c.get("a", at.Add(1500*time.Millisecond)); ok {
-		t.Error("an expired entry was served")
-	}
-	c.put("b", customerWith("b"), at)
-	c.forget("b")
-	if _, ok := c.get("b", at); ok {
-		t.Error("a forgotten entry was served")
-	}
-	for i := range 10 {
-		c.put(string(rune('c'+i)), customerWith("x"), at)
-	}
-	if n := len(c.m); n > 4 {
-		t.Errorf("cache holds %d entries, want at most its size 4", n)
-	}
-}
-
-func customerWith(id string) recommend.Customer { return recommend.Customer{ID: id} }

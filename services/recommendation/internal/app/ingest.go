@@ -87,9 +87,6 @@ func (a *App) IngestOrder(ctx context.Context, tx pgx.Tx, o Order) error {
 	if !fresh {
 		return nil
 	}
-	// Before the commit, so a request racing it may cache the old state
-	// again, for at most the cache TTL.
-	a.Forget(o.CustomerID)
 	slices.Sort(items)
 	items = slices.Compact(items)
 	var history []string
@@ -129,7 +126,6 @@ func (a *App) IngestRefund(ctx context.Context, tx pgx.Tx, r Refund) error {
 			r.Lines = append(r.Lines, RefundedLine{LineID: l.LineID, Quantity: l.Quantity})
 		}
 	}
-	a.Forget(r.CustomerID)
 	var evs []interaction.Event
 	changed := false
 	for _, rl := range r.Lines {
@@ -183,9 +179,6 @@ func (a *App) RecordInteractions(ctx context.Context, tx pgx.Tx, evs ...interact
 			return err
 		}
 	}
-	for _, e := range evs {
-		a.Forget(e.CustomerID)
-	}
 	return store.New(tx).AppendInteractions(ctx, evs...)
 }
 
@@ -212,7 +205,6 @@ func (a *App) SetSegment(ctx context.Context, tx pgx.Tx, customerID, segmentID s
 	if err := domain.ValidateID("segment_id", segmentID); err != nil {
 		return err
 	}
-	a.Forget(customerID)
 	return store.New(tx).SetSegment(ctx, customerID, segmentID, member, at)
 }
 
@@ -221,7 +213,6 @@ func (a *App) SetTier(ctx context.Context, tx pgx.Tx, customerID, tierID string,
 	if err := domain.ValidateID("customer_id", customerID); err != nil {
 		return err
 	}
-	a.Forget(customerID)
 	return store.New(tx).SetTier(ctx, customerID, tierID, at)
 }
 
@@ -240,10 +231,6 @@ func (a *App) Identify(ctx context.Context, tx pgx.Tx, customerID string, anonym
 	}
 	if len(keys) == 0 {
 		return nil
-	}
-	a.Forget(customerID)
-	for _, k := range keys {
-		a.Forget(k)
 	}
 	return store.New(tx).MoveInteractions(ctx, customerID, keys)
 }

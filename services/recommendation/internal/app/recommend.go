@@ -61,10 +61,7 @@ func (a *App) Recommend(ctx context.Context, q Query) (Result, error) {
 			}
 		}
 	}
-	cust, err := a.customer(ctx, key)
-	if err != nil {
-		return Result{}, err
-	}
+	cust := a.customer(key)
 	req := q.Request
 	req.CustomerID = key
 	resp, err := a.engine.Recommend(req, cust, a.Now())
@@ -91,21 +88,17 @@ func (a *App) Recommend(ctx context.Context, q Query) (Result, error) {
 	return res, nil
 }
 
-func (a *App) customer(ctx context.Context, key string) (recommend.Customer, error) {
+// customer returns the customer's state from memory: the tailer keeps it
+// equal to the database, so serving never waits for a query. A key without
+// stored state (a first visit) is a customer without history.
+func (a *App) customer(key string) recommend.Customer {
 	if key == "" {
-		return recommend.Customer{}, nil
+		return recommend.Customer{}
 	}
-	now := a.Now()
-	if c, ok := a.customers.get(key, now); ok {
-		return c, nil
+	if c, ok := a.customers.get(key); ok {
+		return c
 	}
-	evs, segs, tier, err := store.New(a.pool).CustomerState(ctx, key, a.cfg.RecentEvents)
-	if err != nil {
-		return recommend.Customer{}, err
-	}
-	c := recommend.Customer{ID: key, Events: evs, Segments: segs, Tier: tier}
-	a.customers.put(key, c, now)
-	return c, nil
+	return recommend.Customer{ID: key}
 }
 
 // assign finds the first experiment running on the placement and the
@@ -129,6 +122,9 @@ func (a *App) Variant(p recommend.Placement, customerKey string) (experimentID, 
 	return "", ""
 }
 
-// Forget drops a customer's cached state after a write through this
-// replica committed, so their next request sees it.
-func (a *App) Forget(customerKey string) { a.customers.forget(customerKey) }
+// SyncCustomers reloads customers' state after a write through this replica
+// committed, so their next request here sees it without waiting for the
+// tailer (other replicas see it within RECO_POLL_INTERVAL).
+func (a *App) SyncCustomers(ctx context.Context, customerKeys ...string) error {
+	return a.customers.reload(ctx, store.New(a.pool), customerKeys, a.cfg.RecentEvents)
+}

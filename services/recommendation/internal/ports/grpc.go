@@ -83,7 +83,11 @@ func (s *server) RecordFeedback(ctx context.Context, req *recommendationv1.Recor
 	if key == "" {
 		key = app.AnonymousKey(req.GetAnonymousId())
 	}
-	s.app.Forget(key)
+	// The feedback committed; if this replica cannot reload the customer
+	// now, its tailer does within RECO_POLL_INTERVAL.
+	if err := s.app.SyncCustomers(ctx, key); err != nil {
+		s.log.WarnContext(ctx, "reload customer after feedback", "customer", key, "err", err)
+	}
 	return resp, nil
 }
 
@@ -121,6 +125,27 @@ func scope(ctx context.Context, method string) string {
 		return method + ":" + c.Subject
 	}
 	return method
+}
+
+// GetExperimentResults reports CTR and conversion per variant of a
+// configured experiment, with the CTR lift against the control.
+func (s *server) GetExperimentResults(ctx context.Context, req *recommendationv1.GetExperimentResultsRequest) (*recommendationv1.GetExperimentResultsResponse, error) {
+	rs, err := s.app.ExperimentResults(ctx, req.GetExperimentId())
+	if err != nil {
+		return nil, s.toStatus(ctx, err)
+	}
+	resp := &recommendationv1.GetExperimentResultsResponse{ExperimentId: req.GetExperimentId()}
+	for i, r := range rs {
+		v := &recommendationv1.VariantResults{
+			Variant: r.Variant, Impressions: r.Impressions, Clicks: r.Clicks, Conversions: r.Conversions,
+			Ctr: r.CTR(), ConversionRate: r.ConversionRate(), PValue: 1,
+		}
+		if i > 0 {
+			v.CtrLift, v.PValue, v.Significant = r.Comparison.Lift, r.Comparison.PValue, r.Comparison.Significant
+		}
+		resp.Variants = append(resp.Variants, v)
+	}
+	return resp, nil
 }
 
 // toStatus maps domain and foundation errors to gRPC codes, in one place.

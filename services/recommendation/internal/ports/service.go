@@ -31,6 +31,8 @@ func Policy() auth.Policy {
 		recommendationv1.RecommendationService_GetRecommendations_FullMethodName:  {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
 		recommendationv1.RecommendationService_RecordFeedback_FullMethodName:      {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
 		recommendationv1.RecommendationService_BatchUpsertProducts_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		// Experiment results are marketing's reading of the storefront.
+		recommendationv1.RecommendationService_GetExperimentResults_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
 	}
 }
 

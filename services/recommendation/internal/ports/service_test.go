@@ -3,6 +3,7 @@ package ports_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	recommendationeventsv1 "github.com/affinity-platform/affinity/proto/recommendation/events/v1"
 	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
+	segmentationeventsv1 "github.com/affinity-platform/affinity/proto/segmentation/events/v1"
 	"github.com/affinity-platform/affinity/proto/topics"
 )
 
@@ -465,6 +467,8 @@ func TestFeedbackCountsAgainstDismissedItemsAndAnnouncesClicks(t *testing.T) {
 		return slices.Contains(got, "F2") && slices.Contains(got, "F3"), fmt.Sprint(got)
 	})
 
+	// A second replica, started before the feedback.
+	other := s.start()
 	fb := &recommendationv1.RecordFeedbackRequest{IdempotencyKey: "fb-1", CustomerId: "shopper", Feedback: []*recommendationv1.Feedback{
 		{Kind: recommendationv1.FeedbackKind_FEEDBACK_KIND_IMPRESSION, ProductId: "F2", RecommendationId: first.GetRecommendationId()},
 		{Kind: recommendationv1.FeedbackKind_FEEDBACK_KIND_CLICK, ProductId: "F3", RecommendationId: first.GetRecommendationId(), Position: 1, Placement: recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE},
@@ -487,6 +491,12 @@ func TestFeedbackCountsAgainstDismissedItemsAndAnnouncesClicks(t *testing.T) {
 	if got := ids(crossSell(t, svc.client, req).GetItems()); slices.Contains(got, "F2") {
 		t.Errorf("dismissed F2 still recommended: %v", got)
 	}
+	// The second replica never saw the call: its tailer reloads the
+	// customer from the change the feedback committed.
+	eventually(t, 30*time.Second, "another replica stops recommending dismissed F2", func() (bool, string) {
+		got := ids(crossSell(t, other.client, req).GetItems())
+		return slices.Contains(got, "F3") && !slices.Contains(got, "F2"), fmt.Sprint(got)
+	})
 
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: s.broker.Addrs(), GroupID: "test-reader", Topic: topics.RecommendationEvents, StartOffset: kafka.FirstOffset, MaxWait: 100 * time.Millisecond})
 	defer r.Close()
@@ -634,6 +644,45 @@ func TestExperimentVariantsAreServedAndAttributedToFeedback(t *testing.T) {
 	if n := count(t, pool, "SELECT count(*) FROM feedback WHERE experiment_id = 'cart-test' AND variant = 'trend' AND kind = 2"); n != 1 {
 		t.Errorf("%d clicks attributed to cart-test/trend, want 1", n)
 	}
+
+	marketer, err := grpc.NewClient(svc.addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(withToken(auth.Claims{Subject: "m1", Roles: []auth.Role{auth.RoleMarketer}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer marketer.Close()
+	mc := recommendationv1.NewRecommendationServiceClient(marketer)
+	results, err := mc.GetExperimentResults(context.Background(), &recommendationv1.GetExperimentResultsRequest{ExperimentId: "cart-test"})
+	if err != nil {
+		t.Fatalf("GetExperimentResults: %v", err)
+	}
+	if vs := results.GetVariants(); len(vs) != 2 || vs[0].GetVariant() != "control" || vs[1].GetVariant() != "trend" || vs[1].GetClicks() != 1 || vs[0].GetClicks() != 0 {
+		t.Errorf("results = %v, want control with no clicks, then trend with 1 click", results)
+	}
+	for _, c := range []struct {
+		name string
+		c    recommendationv1.RecommendationServiceClient
+		id   string
+		want codes.Code
+	}{
+		{"an unknown experiment is not found", mc, "nope", codes.NotFound},
+		{"a malformed id is invalid", mc, "bad id!", codes.InvalidArgument},
+		{"a storefront may not read results", svc.client, "cart-test", codes.PermissionDenied},
+	} {
+		if _, err := c.c.GetExperimentResults(context.Background(), &recommendationv1.GetExperimentResultsRequest{ExperimentId: c.id}); status.Code(err) != c.want {
+			t.Errorf("%s: got %v, want %s", c.name, err, c.want)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, "http://"+svc.addrs.HTTP+"/v1/experiments/cart-test/results", nil)
+	req.Header.Set("Authorization", "Bearer "+token(t, auth.Claims{Subject: "m1", Roles: []auth.Role{auth.RoleMarketer}}))
+	hresp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hresp.Body.Close()
+	body, _ := io.ReadAll(hresp.Body)
+	if hresp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"variant":"trend"`) || !strings.Contains(string(body), `"clicks":"1"`) {
+		t.Errorf("REST results = %d %s, want 200 with trend's click", hresp.StatusCode, body)
+	}
 }
 
 func TestWhatAnAnonymousVisitorViewedPersonalizesOnceTheySignIn(t *testing.T) {
@@ -727,5 +776,36 @@ func TestACustomerReadsOnlyTheirOwnRecommendations(t *testing.T) {
 	}
 	if _, err := c.BatchUpsertProducts(context.Background(), &recommendationv1.BatchUpsertProductsRequest{IdempotencyKey: "k", Products: []*commercev1.Product{product{id: "x"}.proto()}}); status.Code(err) != codes.PermissionDenied {
 		t.Errorf("a customer writing the catalog = %v, want PermissionDenied", err)
+	}
+}
+
+func TestSegmentMembersSeeWhatTheirSegmentBuys(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, nil)
+	svc := s.start()
+	upsert(t, svc.client, product{id: "G1", category: "Garden/Shears"}, product{id: "H1", category: "Home/Lamps"})
+	for _, c := range []string{"gardener-1", "gardener-2"} {
+		s.publish(topics.SegmentationEvents, c, &segmentationeventsv1.SegmentationEvent{Event: &segmentationeventsv1.SegmentationEvent_SegmentEntered{SegmentEntered: &segmentationeventsv1.SegmentEntered{SegmentId: "gardeners", CustomerId: c, OccurredAt: timestamppb.New(t0)}}})
+	}
+	pool, err := postgres.Connect(context.Background(), s.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	eventually(t, 90*time.Second, "both gardeners stored", func() (bool, string) {
+		n := count(t, pool, "SELECT count(*) FROM customer_segments WHERE member")
+		return n == 2, fmt.Sprintf("%d members", n)
+	})
+	// The shop as a whole buys lamps; the one gardener who ordered bought shears.
+	s.publish(topics.CommerceOrders, "x", order("s1", "x1", t0, "H1"), order("s2", "x2", t0, "H1"), order("s3", "x3", t0, "H1"), order("s4", "gardener-1", t0, "G1"))
+	req := &recommendationv1.GetRecommendationsRequest{CustomerId: "gardener-2", Strategy: recommendationv1.Strategy_STRATEGY_TRENDING, Limit: 2}
+	eventually(t, 90*time.Second, "shears first, popular in the gardeners' segment", func() (bool, string) {
+		got := crossSell(t, svc.client, req).GetItems()
+		return len(got) == 2 && got[0].GetProductId() == "G1" && got[0].GetReason().GetText() == "popular with customers like you" && got[1].GetProductId() == "H1",
+			fmt.Sprint(ids(got), got)
+	})
+	outsider := crossSell(t, svc.client, &recommendationv1.GetRecommendationsRequest{CustomerId: "x9", Strategy: recommendationv1.Strategy_STRATEGY_TRENDING, Limit: 2}).GetItems()
+	if len(outsider) == 0 || outsider[0].GetProductId() != "H1" {
+		t.Errorf("a customer outside the segment got %v, want the shop's bestseller H1 first", ids(outsider))
 	}
 }

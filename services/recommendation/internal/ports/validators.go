@@ -31,6 +31,7 @@ func Validators() *validate.Registry {
 	validate.Register(r, validateGetRecommendations)
 	validate.Register(r, validateRecordFeedback)
 	validate.Register(r, validateBatchUpsertProducts)
+	validate.Register(r, validateGetExperimentResults)
 	return r
 }
 
@@ -184,4 +185,10 @@ func fieldOf(err error) (field, reason string) {
 		return ve.Field, ve.Reason
 	}
 	return "", err.Error()
+}
+
+func validateGetExperimentResults(req *recommendationv1.GetExperimentResultsRequest) error {
+	var vs validate.Violations
+	checkID(&vs, "experiment_id", req.GetExperimentId(), true)
+	return vs.Err()
 }

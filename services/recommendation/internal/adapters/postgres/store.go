@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -174,6 +175,15 @@ func (s *Store) PurchaseHistory(ctx context.Context, customerID string, max int)
 
 // AppendInteractions stores events, ignoring ones already stored.
 func (s *Store) AppendInteractions(ctx context.Context, evs ...interaction.Event) error {
+	ids := make([]string, 0, 1)
+	for _, e := range evs {
+		if !slices.Contains(ids, e.CustomerID) {
+			ids = append(ids, e.CustomerID)
+		}
+	}
+	if err := s.TouchCustomers(ctx, ids...); err != nil {
+		return err
+	}
 	for _, e := range evs {
 		err := s.q.InsertInteraction(ctx, sqlc.InsertInteractionParams{
 			CustomerID: e.CustomerID, ProductID: e.ProductID, Kind: int16(e.Kind),
@@ -202,6 +212,9 @@ func (s *Store) RecentInteractions(ctx context.Context, customerID string, max i
 // SetSegment records entering or leaving a segment; an older change than the
 // stored one is ignored, so out-of-order events converge.
 func (s *Store) SetSegment(ctx context.Context, customerID, segment string, member bool, at time.Time) error {
+	if err := s.TouchCustomers(ctx, customerID); err != nil {
+		return err
+	}
 	if err := s.q.SetSegment(ctx, sqlc.SetSegmentParams{CustomerID: customerID, SegmentID: segment, Member: member, ChangedAt: at}); err != nil {
 		return fmt.Errorf("set segment %s of %s: %w", segment, customerID, err)
 	}
@@ -210,6 +223,9 @@ func (s *Store) SetSegment(ctx context.Context, customerID, segment string, memb
 
 // SetTier records the customer's loyalty tier with the same ordering rule.
 func (s *Store) SetTier(ctx context.Context, customerID, tier string, at time.Time) error {
+	if err := s.TouchCustomers(ctx, customerID); err != nil {
+		return err
+	}
 	if err := s.q.SetTier(ctx, sqlc.SetTierParams{CustomerID: customerID, TierID: tier, ChangedAt: at}); err != nil {
 		return fmt.Errorf("set tier of %s: %w", customerID, err)
 	}
@@ -323,29 +339,12 @@ func (s *Store) ExperimentCounts(ctx context.Context, experimentID string) (map[
 	return out, nil
 }
 
-// CustomerState returns the customer's newest interactions (up to max),
-// segments and tier in one round trip.
-func (s *Store) CustomerState(ctx context.Context, customerID string, max int) (evs []interaction.Event, segments []string, tier string, err error) {
-	rows, err := s.q.CustomerState(ctx, sqlc.CustomerStateParams{CustomerID: customerID, MaxRows: int32(max)})
-	if err != nil {
-		return nil, nil, "", fmt.Errorf("state of customer %s: %w", customerID, err)
-	}
-	evs = make([]interaction.Event, 0, len(rows))
-	for i, r := range rows {
-		if i == 0 {
-			segments, tier = r.Segments, r.Tier
-		}
-		if r.ProductID == "" {
-			continue // the row of a customer without interactions
-		}
-		evs = append(evs, interaction.Event{CustomerID: customerID, ProductID: r.ProductID, Kind: interaction.Kind(r.Kind), Quantity: int(r.Quantity), OrderID: r.OrderID, At: r.OccurredAt})
-	}
-	return evs, segments, tier, nil
-}
-
 // MoveInteractions re-keys the interactions stored under from (anonymous
 // visitor keys) to customerID.
 func (s *Store) MoveInteractions(ctx context.Context, customerID string, from []string) error {
+	if err := s.TouchCustomers(ctx, append([]string{customerID}, from...)...); err != nil {
+		return err
+	}
 	if err := s.q.CopyInteractions(ctx, sqlc.CopyInteractionsParams{CustomerID: customerID, FromKeys: from}); err != nil {
 		return fmt.Errorf("move interactions to %s: %w", customerID, err)
 	}
@@ -353,4 +352,101 @@ func (s *Store) MoveInteractions(ctx context.Context, customerID string, from []
 		return fmt.Errorf("move interactions to %s: %w", customerID, err)
 	}
 	return nil
+}
+
+// TouchCustomers records that the customers' state changed, for every
+// replica's tailer. It takes the basket writers' lock, so change sequence
+// numbers follow commit order (and a transaction that also adds a basket
+// takes the same lock, so the two never deadlock).
+func (s *Store) TouchCustomers(ctx context.Context, customerIDs ...string) error {
+	if len(customerIDs) == 0 {
+		return nil
+	}
+	if err := s.q.LockBaskets(ctx); err != nil {
+		return fmt.Errorf("lock customer changes: %w", err)
+	}
+	if err := s.q.TouchCustomers(ctx, customerIDs); err != nil {
+		return fmt.Errorf("record change of customers %v: %w", customerIDs, err)
+	}
+	return nil
+}
+
+// CustomerChange is one customer whose state changed, with the change's
+// position in commit order.
+type CustomerChange struct {
+	CustomerID string
+	Seq        int64
+}
+
+// CustomerChangesAfter returns up to max customers changed after seq, in
+// commit order.
+func (s *Store) CustomerChangesAfter(ctx context.Context, seq int64, max int) ([]CustomerChange, error) {
+	rows, err := s.q.CustomerChangesAfter(ctx, sqlc.CustomerChangesAfterParams{After: seq, MaxRows: int32(max)})
+	if err != nil {
+		return nil, fmt.Errorf("customer changes after %d: %w", seq, err)
+	}
+	out := make([]CustomerChange, len(rows))
+	for i, r := range rows {
+		out[i] = CustomerChange{CustomerID: r.CustomerID, Seq: r.Seq}
+	}
+	return out, nil
+}
+
+// CustomerChangeWatermark returns the newest customer change's seq (0 when
+// none).
+func (s *Store) CustomerChangeWatermark(ctx context.Context) (int64, error) {
+	seq, err := s.q.CustomerChangeWatermark(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("customer change watermark: %w", err)
+	}
+	return seq, nil
+}
+
+// CustomerKeys returns every customer key with stored state
+// (interactions, segments or tier).
+func (s *Store) CustomerKeys(ctx context.Context) ([]string, error) {
+	ids, err := s.q.CustomerKeys(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("customer keys: %w", err)
+	}
+	return ids, nil
+}
+
+// CustomerStates is the stored state of several customers.
+type CustomerStates struct {
+	// Events are each customer's newest interactions, newest first.
+	Events   map[string][]interaction.Event
+	Segments map[string][]string
+	Tiers    map[string]string
+}
+
+// StatesOf reads the newest max interactions, the segments and the tier of
+// each of the customers in three queries.
+func (s *Store) StatesOf(ctx context.Context, customerIDs []string, max int) (CustomerStates, error) {
+	st := CustomerStates{Events: make(map[string][]interaction.Event), Segments: make(map[string][]string), Tiers: make(map[string]string)}
+	if len(customerIDs) == 0 {
+		return st, nil
+	}
+	evs, err := s.q.InteractionsOfCustomers(ctx, sqlc.InteractionsOfCustomersParams{CustomerIds: customerIDs, MaxRows: int32(max)})
+	if err != nil {
+		return st, fmt.Errorf("interactions of %d customers: %w", len(customerIDs), err)
+	}
+	for _, r := range evs {
+		st.Events[r.CustomerID] = append(st.Events[r.CustomerID], interaction.Event{CustomerID: r.CustomerID, ProductID: r.ProductID, Kind: interaction.Kind(r.Kind), Quantity: int(r.Quantity), OrderID: r.OrderID, At: r.OccurredAt})
+	}
+	segs, err := s.q.SegmentsOfCustomers(ctx, customerIDs)
+	if err != nil {
+		return st, fmt.Errorf("segments of %d customers: %w", len(customerIDs), err)
+	}
+	for _, r := range segs {
+		st.Segments[r.CustomerID] = append(st.Segments[r.CustomerID], r.SegmentID)
+	}
+	tiers, err := s.q.TiersOfCustomers(ctx, customerIDs)
+	if err != nil {
+		return st, fmt.Errorf("tiers of %d customers: %w", len(customerIDs), err)
+	}
+	for _, r := range tiers {
+		st.Tiers[r.CustomerID] = r.TierID
+	}
+	return st, nil
 }

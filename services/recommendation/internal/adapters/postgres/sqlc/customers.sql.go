@@ -29,62 +29,68 @@ func (q *Queries) CopyInteractions(ctx context.Context, arg CopyInteractionsPara
 	return err
 }
 
-const customerState = `-- name: CustomerState :many
-WITH m AS (
-    SELECT
-        coalesce((SELECT array_agg(segment_id ORDER BY segment_id) FROM customer_segments s WHERE s.customer_id = $1 AND s.member), '{}')::text[] AS segments,
-        coalesce((SELECT tier_id FROM customer_tiers t WHERE t.customer_id = $1), '')::text AS tier
-)
-SELECT m.segments, m.tier,
-    coalesce(i.product_id, '')::text AS product_id, coalesce(i.kind, 0)::smallint AS kind,
-    coalesce(i.quantity, 0)::integer AS quantity, coalesce(i.order_id, '')::text AS order_id,
-    coalesce(i.occurred_at, 'epoch')::timestamptz AS occurred_at
-FROM m LEFT JOIN LATERAL (
-    SELECT x.product_id, x.kind, x.quantity, x.order_id, x.occurred_at, x.id FROM interactions x
-    WHERE x.customer_id = $1 ORDER BY x.occurred_at DESC, x.id DESC LIMIT $2
-) i ON true
-ORDER BY i.occurred_at DESC, i.id DESC
+const customerChangeWatermark = `-- name: CustomerChangeWatermark :one
+SELECT coalesce(max(seq), 0)::bigint AS seq FROM customer_changes
 `
 
-type CustomerStateParams struct {
-	CustomerID string
-	MaxRows    int32
+func (q *Queries) CustomerChangeWatermark(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, customerChangeWatermark)
+	var seq int64
+	err := row.Scan(&seq)
+	return seq, err
 }
 
-type CustomerStateRow struct {
-	Segments   []string
-	Tier       string
-	ProductID  string
-	Kind       int16
-	Quantity   int32
-	OrderID    string
-	OccurredAt time.Time
+const customerChangesAfter = `-- name: CustomerChangesAfter :many
+SELECT customer_id, seq FROM customer_changes WHERE seq > $1 ORDER BY seq LIMIT $2
+`
+
+type CustomerChangesAfterParams struct {
+	After   int64
+	MaxRows int32
 }
 
-// A customer's newest interactions with their segments and tier in one
-// round trip: it runs on every request whose customer is not cached. A
-// customer without interactions gets one row with an empty product id.
-func (q *Queries) CustomerState(ctx context.Context, arg CustomerStateParams) ([]CustomerStateRow, error) {
-	rows, err := q.db.Query(ctx, customerState, arg.CustomerID, arg.MaxRows)
+func (q *Queries) CustomerChangesAfter(ctx context.Context, arg CustomerChangesAfterParams) ([]CustomerChange, error) {
+	rows, err := q.db.Query(ctx, customerChangesAfter, arg.After, arg.MaxRows)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []CustomerStateRow
+	var items []CustomerChange
 	for rows.Next() {
-		var i CustomerStateRow
-		if err := rows.Scan(
-			&i.Segments,
-			&i.Tier,
-			&i.ProductID,
-			&i.Kind,
-			&i.Quantity,
-			&i.OrderID,
-			&i.OccurredAt,
-		); err != nil {
+		var i CustomerChange
+		if err := rows.Scan(&i.CustomerID, &i.Seq); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const customerKeys = `-- name: CustomerKeys :many
+SELECT i.customer_id FROM interactions i
+UNION SELECT s.customer_id FROM customer_segments s WHERE s.member
+UNION SELECT t.customer_id FROM customer_tiers t WHERE t.tier_id <> ''
+`
+
+// Every customer key with any stored state, read once at start. One scan
+// of each table: paging with customer_id > $1 got generic plans that
+// scanned the whole table per page.
+func (q *Queries) CustomerKeys(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, customerKeys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var customer_id string
+		if err := rows.Scan(&customer_id); err != nil {
+			return nil, err
+		}
+		items = append(items, customer_id)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
@@ -201,6 +207,59 @@ func (q *Queries) InsertInteraction(ctx context.Context, arg InsertInteractionPa
 	return err
 }
 
+const interactionsOfCustomers = `-- name: InteractionsOfCustomers :many
+SELECT c.customer_id::text AS customer_id, i.product_id, i.kind, i.quantity, i.order_id, i.occurred_at
+FROM unnest($1::text[]) AS c(customer_id)
+CROSS JOIN LATERAL (
+    SELECT x.product_id, x.kind, x.quantity, x.order_id, x.occurred_at, x.id FROM interactions x
+    WHERE x.customer_id = c.customer_id ORDER BY x.occurred_at DESC, x.id DESC LIMIT $2
+) i
+ORDER BY c.customer_id, i.occurred_at DESC, i.id DESC
+`
+
+type InteractionsOfCustomersParams struct {
+	CustomerIds []string
+	MaxRows     int32
+}
+
+type InteractionsOfCustomersRow struct {
+	CustomerID string
+	ProductID  string
+	Kind       int16
+	Quantity   int32
+	OrderID    string
+	OccurredAt time.Time
+}
+
+// The newest max_rows interactions of each of the customers, newest first,
+// each customer read on its own index range.
+func (q *Queries) InteractionsOfCustomers(ctx context.Context, arg InteractionsOfCustomersParams) ([]InteractionsOfCustomersRow, error) {
+	rows, err := q.db.Query(ctx, interactionsOfCustomers, arg.CustomerIds, arg.MaxRows)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []InteractionsOfCustomersRow
+	for rows.Next() {
+		var i InteractionsOfCustomersRow
+		if err := rows.Scan(
+			&i.CustomerID,
+			&i.ProductID,
+			&i.Kind,
+			&i.Quantity,
+			&i.OrderID,
+			&i.OccurredAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const recentInteractions = `-- name: RecentInteractions :many
 SELECT customer_id, product_id, kind, quantity, order_id, occurred_at FROM interactions
 WHERE customer_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2
@@ -278,6 +337,36 @@ func (q *Queries) SegmentMembers(ctx context.Context, arg SegmentMembersParams) 
 	return items, nil
 }
 
+const segmentsOfCustomers = `-- name: SegmentsOfCustomers :many
+SELECT customer_id, segment_id FROM customer_segments
+WHERE customer_id = ANY($1::text[]) AND member ORDER BY customer_id, segment_id
+`
+
+type SegmentsOfCustomersRow struct {
+	CustomerID string
+	SegmentID  string
+}
+
+func (q *Queries) SegmentsOfCustomers(ctx context.Context, customerIds []string) ([]SegmentsOfCustomersRow, error) {
+	rows, err := q.db.Query(ctx, segmentsOfCustomers, customerIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []SegmentsOfCustomersRow
+	for rows.Next() {
+		var i SegmentsOfCustomersRow
+		if err := rows.Scan(&i.CustomerID, &i.SegmentID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const setSegment = `-- name: SetSegment :exec
 INSERT INTO customer_segments (customer_id, segment_id, member, changed_at)
 VALUES ($1, $2, $3, $4)
@@ -317,5 +406,47 @@ type SetTierParams struct {
 
 func (q *Queries) SetTier(ctx context.Context, arg SetTierParams) error {
 	_, err := q.db.Exec(ctx, setTier, arg.CustomerID, arg.TierID, arg.ChangedAt)
+	return err
+}
+
+const tiersOfCustomers = `-- name: TiersOfCustomers :many
+SELECT customer_id, tier_id FROM customer_tiers WHERE customer_id = ANY($1::text[]) AND tier_id <> ''
+`
+
+type TiersOfCustomersRow struct {
+	CustomerID string
+	TierID     string
+}
+
+func (q *Queries) TiersOfCustomers(ctx context.Context, customerIds []string) ([]TiersOfCustomersRow, error) {
+	rows, err := q.db.Query(ctx, tiersOfCustomers, customerIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []TiersOfCustomersRow
+	for rows.Next() {
+		var i TiersOfCustomersRow
+		if err := rows.Scan(&i.CustomerID, &i.TierID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const touchCustomers = `-- name: TouchCustomers :exec
+INSERT INTO customer_changes (customer_id, seq)
+SELECT d.customer_id, nextval('customer_change_seq') FROM (SELECT DISTINCT unnest($1::text[]) AS customer_id) d
+ON CONFLICT (customer_id) DO UPDATE SET seq = EXCLUDED.seq
+`
+
+// Marks customers changed; callers hold the basket writers' lock, so seq
+// order is commit order.
+func (q *Queries) TouchCustomers(ctx context.Context, customerIds []string) error {
+	_, err := q.db.Exec(ctx, touchCustomers, customerIds)
 	return err
 }

@@ -20,6 +20,11 @@ type Basket struct {
 	OccurredAt time.Time
 }
 
+type CustomerChange struct {
+	CustomerID string
+	Seq        int64
+}
+
 type CustomerSegment struct {
 	CustomerID string
 	SegmentID  string

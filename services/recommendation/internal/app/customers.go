@@ -1,0 +1,95 @@
+package app
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	store "github.com/affinity-platform/affinity/services/recommendation/internal/adapters/postgres"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
+)
+
+// customerStates holds every customer's serving state (newest interactions,
+// segments, tier) in memory, so a request never reads the database. It is
+// loaded at start and kept current by the tailer, which reloads each
+// customer named in customer_changes (written in commit order by every
+// writer of customer state, on any replica). Customers without state
+// (first-time anonymous visitors) are simply absent.
+type customerStates struct {
+	// loading serializes reloads (the tailer's and SyncCustomers'), so
+	// states are stored in the order they were read and an older read
+	// never overwrites a newer one.
+	loading sync.Mutex
+	mu      sync.RWMutex
+	m       map[string]recommend.Customer
+	// products interns product ids: every customer's events share one
+	// copy of each id instead of one per stored row.
+	products map[string]string
+}
+
+func newCustomerStates() *customerStates {
+	return &customerStates{m: make(map[string]recommend.Customer), products: make(map[string]string)}
+}
+
+func (c *customerStates) get(key string) (recommend.Customer, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	cust, ok := c.m[key]
+	return cust, ok
+}
+
+func (c *customerStates) len() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.m)
+}
+
+// loadCustomersBatch is how many customers one reload reads.
+const loadCustomersBatch = 2000
+
+// reload reads the customers' stored state and replaces theirs in memory;
+// a customer with nothing stored any more (an anonymous visitor whose
+// interactions moved to a customer) is dropped.
+func (c *customerStates) reload(ctx context.Context, s *store.Store, ids []string, recent int) error {
+	c.loading.Lock()
+	defer c.loading.Unlock()
+	for len(ids) > 0 {
+		n := min(len(ids), loadCustomersBatch)
+		batch := ids[:n]
+		ids = ids[n:]
+		st, err := s.StatesOf(ctx, batch, recent)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		for _, id := range batch {
+			evs, segs, tier := st.Events[id], st.Segments[id], st.Tiers[id]
+			if len(evs) == 0 && len(segs) == 0 && tier == "" {
+				delete(c.m, id)
+				continue
+			}
+			// Only what ranking reads is kept: order ids are dropped and
+			// ids shared, which more than halves the memory per event.
+			for i := range evs {
+				p, ok := c.products[evs[i].ProductID]
+				if !ok {
+					p = evs[i].ProductID
+					c.products[p] = p
+				}
+				evs[i].ProductID, evs[i].CustomerID, evs[i].OrderID = p, id, ""
+			}
+			c.m[id] = recommend.Customer{ID: id, Events: slices.Clone(evs), Segments: segs, Tier: tier}
+		}
+		c.mu.Unlock()
+	}
+	return nil
+}
+
+// loadAll reads every customer with stored state.
+func (c *customerStates) loadAll(ctx context.Context, s *store.Store, recent int) error {
+	ids, err := s.CustomerKeys(ctx)
+	if err != nil {
+		return err
+	}
+	return c.reload(ctx, s, ids, recent)
+}
