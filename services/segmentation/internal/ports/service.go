@@ -5,14 +5,22 @@ package ports
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/affinity-platform/affinity/pkg/auth"
+	"github.com/affinity-platform/affinity/pkg/consumer"
 	"github.com/affinity-platform/affinity/pkg/platform"
+	"github.com/affinity-platform/affinity/pkg/postgres"
 	"github.com/affinity-platform/affinity/proto/openapi"
 	segmentationv1 "github.com/affinity-platform/affinity/proto/segmentation/v1"
+	"github.com/affinity-platform/affinity/proto/topics"
+	"github.com/affinity-platform/affinity/services/segmentation/db"
+	"github.com/affinity-platform/affinity/services/segmentation/internal/app"
 )
 
 // Name is the service's name in logs, telemetry and consumer groups.
@@ -41,28 +49,47 @@ func Service() (platform.Service, error) {
 	if err != nil {
 		return platform.Service{}, fmt.Errorf("openapi document: %w", err)
 	}
+	cfg := &app.Config{}
 	return platform.Service{
-		Name:    Name,
-		Version: "0.1.0",
-		Ports:   platform.Ports{GRPC: 50054, HTTP: 8084, Admin: 9104},
-		Policy:  Policy(),
-		OpenAPI: doc,
-		Build:   build,
+		Name:       Name,
+		Version:    "0.1.0",
+		Ports:      platform.Ports{GRPC: 50054, HTTP: 8084, Admin: 9104},
+		Migrations: []postgres.MigrationSet{db.Migrations},
+		Policy:     Policy(),
+		OpenAPI:    doc,
+		Config:     cfg,
+		Build:      func(ctx context.Context, d platform.Deps) (platform.Parts, error) { return Build(ctx, d, *cfg) },
 	}, nil
 }
 
-// server implements segmentationv1.SegmentationServiceServer. The RPCs the service does not
-// implement yet answer codes.Unimplemented.
-type server struct {
-	segmentationv1.UnimplementedSegmentationServiceServer
-}
-
-func build(_ context.Context, _ platform.Deps) (platform.Parts, error) {
-	srv := &server{}
+// Build wires the service on the platform's dependencies; opts reach the
+// application layer (tests pass a clock).
+func Build(_ context.Context, d platform.Deps, cfg app.Config, opts ...app.Option) (platform.Parts, error) {
+	a, err := app.New(d.Pool, cfg, d.Logger, opts...)
+	if err != nil {
+		return platform.Parts{}, err
+	}
+	srv := &server{app: a, pool: d.Pool}
+	payloads := map[string]proto.Message{}
+	for _, t := range app.Topics {
+		m, err := topics.New(t)
+		if err != nil {
+			return platform.Parts{}, err
+		}
+		payloads[t] = m
+	}
 	return platform.Parts{
 		Register: func(s *grpc.Server) { segmentationv1.RegisterSegmentationServiceServer(s, srv) },
 		Gateway: func(ctx context.Context, mux *runtime.ServeMux, conn *grpc.ClientConn) error {
 			return segmentationv1.RegisterSegmentationServiceHandlerClient(ctx, mux, segmentationv1.NewSegmentationServiceClient(conn))
 		},
+		Validators: validators(a.Compiler()),
+		Consumers: []platform.Consumer{{
+			// A short batch wait: segment entries are real-time, and the
+			// batch fills by itself under load.
+			Options: consumer.Options{Topics: app.Topics, Payloads: payloads, BatchWait: 5 * time.Millisecond},
+			Handler: a.HandleMessages,
+		}},
+		Workers: a.Workers(),
 	}, nil
 }

@@ -176,11 +176,9 @@ func ComputeTraits(p *Profile, now time.Time, cfg Config, model *clv.Model) Trai
 		first, last := orders[0].At, orders[n-1].At
 		t.AverageOrderValue = t.TotalSpend / int64(n)
 		t.FirstOrderAt, t.LastOrderAt = first, last
-		t.RecencyDays = max(0, int(now.Sub(last)/day))
 		if n > 1 {
 			t.AvgDaysBetweenOrders = last.Sub(first).Hours() / 24 / float64(n-1)
 		}
-		t.Lifecycle = lifecycle(orders, now, cfg)
 	}
 
 	t.Tier = p.Tier.Value
@@ -194,8 +192,50 @@ func ComputeTraits(p *Profile, now time.Time, cfg Config, model *clv.Model) Trai
 	t.CSAT, t.NPS, t.CES = p.surveyTrait(CSAT), p.surveyTrait(NPS), p.surveyTrait(CES)
 	t.RFM = p.RFM.Value
 
-	t.ProbAlive, t.ChurnRisk = 1, 0
-	if len(orders) > 0 {
+	t.Country = p.Country.Value
+	s := clock{orders: orders}
+	if p.SignedUpAt.Set {
+		s.signedUpAt = p.SignedUpAt.Value
+	}
+	if p.Birthday.Set {
+		s.birthday = p.Birthday.Value
+	}
+	if items, last, ok := p.OpenCart(); ok {
+		s.cartItems, s.cartActivity = items, last.At
+	}
+	s.apply(&t, now, cfg, model)
+	t.Consents = make(map[string]bool, len(p.Consents))
+	for k, r := range p.Consents {
+		t.Consents[k] = r.Value
+	}
+	t.Attributes = make(map[string]string, len(p.Attributes))
+	for k, r := range p.Attributes {
+		t.Attributes[k] = r.Value
+	}
+	return t
+}
+
+// clock holds what the time-dependent traits are computed from, so that a
+// scheduled pass can refresh them from a stored Snapshot without the facts.
+type clock struct {
+	orders       []OrderFact
+	signedUpAt   time.Time
+	birthday     time.Time
+	cartItems    []CartItem
+	cartActivity time.Time
+}
+
+// apply sets every trait that changes with the clock alone: recency,
+// lifecycle, churn risk, CLV, abandoned cart, days since sign-up and until
+// the birthday. Variables marked TimeDependent in package segment are
+// exactly these.
+func (s clock) apply(t *Traits, now time.Time, cfg Config, model *clv.Model) {
+	orders := s.orders
+	t.RecencyDays, t.Lifecycle = -1, StageProspect
+	t.ProbAlive, t.ChurnRisk, t.CLV, t.ExpectedOrders = 1, 0, 0, 0
+	if n := len(orders); n > 0 {
+		t.RecencyDays = max(0, int(now.Sub(orders[n-1].At)/day))
+		t.Lifecycle = lifecycle(orders, now, cfg)
 		t.ChurnRisk = churnHeuristic(orders, now, cfg)
 		t.ProbAlive = 1 - t.ChurnRisk
 		if model != nil {
@@ -210,28 +250,21 @@ func ComputeTraits(p *Profile, now time.Time, cfg Config, model *clv.Model) Trai
 			}
 		}
 	}
-
-	if c, ok := p.FindAbandonedCart(now, cfg.AbandonCartAfter); ok {
-		t.HasAbandonedCart, t.AbandonedCartValue = true, c.Value
+	t.HasAbandonedCart, t.AbandonedCartValue = false, 0
+	if len(s.cartItems) > 0 && now.Sub(s.cartActivity) >= cfg.AbandonCartAfter {
+		t.HasAbandonedCart = true
+		for _, it := range s.cartItems {
+			t.AbandonedCartValue += it.Price * it.Quantity
+		}
 	}
-
-	t.Country = p.Country.Value
-	if p.SignedUpAt.Set {
-		t.DaysSinceSignup = max(0, int(now.Sub(p.SignedUpAt.Value)/day))
+	t.DaysSinceSignup = -1
+	if !s.signedUpAt.IsZero() {
+		t.DaysSinceSignup = max(0, int(now.Sub(s.signedUpAt)/day))
 	}
 	t.DaysUntilBirthday = -1
-	if p.Birthday.Set {
-		t.DaysUntilBirthday = daysUntilBirthday(p.Birthday.Value, now)
+	if !s.birthday.IsZero() {
+		t.DaysUntilBirthday = daysUntilBirthday(s.birthday, now)
 	}
-	t.Consents = make(map[string]bool, len(p.Consents))
-	for k, r := range p.Consents {
-		t.Consents[k] = r.Value
-	}
-	t.Attributes = make(map[string]string, len(p.Attributes))
-	for k, r := range p.Attributes {
-		t.Attributes[k] = r.Value
-	}
-	return t
 }
 
 func lifecycle(orders []OrderFact, now time.Time, cfg Config) Stage {

@@ -1,0 +1,480 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/affinity-platform/affinity/pkg/events"
+	"github.com/affinity-platform/affinity/pkg/outbox"
+	"github.com/affinity-platform/affinity/pkg/postgres"
+	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
+	segev "github.com/affinity-platform/affinity/proto/segmentation/events/v1"
+	"github.com/affinity-platform/affinity/proto/topics"
+	"github.com/affinity-platform/affinity/services/segmentation/internal/adapters/postgres/sqlc"
+	"github.com/affinity-platform/affinity/services/segmentation/internal/domain/clv"
+	"github.com/affinity-platform/affinity/services/segmentation/internal/domain/profile"
+	"github.com/affinity-platform/affinity/services/segmentation/internal/domain/rfm"
+	"github.com/affinity-platform/affinity/services/segmentation/internal/domain/segment"
+)
+
+// Scope says which segments a recompute evaluates.
+type Scope int
+
+// Recompute scopes.
+const (
+	// ScopeScheduled evaluates the time-dependent segments and the
+	// segments not yet fully evaluated since their last change (and
+	// everything depending on either).
+	ScopeScheduled Scope = iota
+	// ScopeAll evaluates every segment.
+	ScopeAll
+)
+
+// RecomputeResult summarises a full pass.
+type RecomputeResult struct {
+	Profiles int
+	Segments []string
+	Changes  int
+}
+
+// decoded is one profile of a page, ready to evaluate.
+type decoded struct {
+	id   string
+	snap profile.Snapshot
+	err  error
+}
+
+// decodePage decodes snapshots on every core: JSON decoding is most of the
+// cost of a full pass.
+func decodePage(ids []string, raw [][]byte, scores []profile.RFMScore, now time.Time, cfg profile.Config, model *clv.Model) []decoded {
+	out := make([]decoded, len(ids))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(ids)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(ids); i += workers {
+				d := &out[i]
+				d.id = ids[i]
+				if err := d.snap.UnmarshalBinary(raw[i]); err != nil {
+					d.err = fmt.Errorf("decode snapshot %s: %w", ids[i], err)
+					continue
+				}
+				d.snap.Refresh(now, cfg, model)
+				d.snap.Traits.RFM = scores[i]
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// Recompute evaluates the segments of the scope over every profile, in
+// pages of RecomputeBatch profiles, each page in its own transaction with
+// its profiles locked, so a concurrent event for the same customer waits
+// and no change is announced twice. Time-dependent traits are refreshed
+// from the stored snapshots, never recomputed from the facts.
+func (a *App) Recompute(ctx context.Context, scope Scope) (RecomputeResult, error) {
+	var res RecomputeResult
+	now := a.Now()
+	q := sqlc.New(a.pool)
+	g, _, err := a.loadGraph(ctx, q)
+	if err != nil {
+		return res, err
+	}
+	var ids []string
+	switch scope {
+	case ScopeAll:
+		ids = g.Order()
+	default:
+		stale, err := q.StaleSegments(ctx)
+		if err != nil {
+			return res, fmt.Errorf("read stale segments: %w", err)
+		}
+		set := map[string]bool{}
+		for _, id := range g.TimeDependent() {
+			set[id] = true
+		}
+		for _, id := range stale {
+			set[id] = true
+			for _, d := range g.Dependents(id) {
+				set[d] = true
+			}
+		}
+		for _, id := range g.Order() {
+			if set[id] {
+				ids = append(ids, id)
+			}
+		}
+	}
+	return a.recompute(ctx, ids, now)
+}
+
+// RecomputeSegments evaluates the given segments and everything that
+// depends on them over every profile (after a create or an update).
+func (a *App) RecomputeSegments(ctx context.Context, ids ...string) (RecomputeResult, error) {
+	now := a.Now()
+	g, _, err := a.loadGraph(ctx, sqlc.New(a.pool))
+	if err != nil {
+		return RecomputeResult{}, err
+	}
+	set := map[string]bool{}
+	for _, id := range ids {
+		set[id] = true
+		for _, d := range g.Dependents(id) {
+			set[d] = true
+		}
+	}
+	var scope []string
+	for _, id := range g.Order() {
+		if set[id] {
+			scope = append(scope, id)
+		}
+	}
+	return a.recompute(ctx, scope, now)
+}
+
+func (a *App) recompute(ctx context.Context, scope []string, now time.Time) (RecomputeResult, error) {
+	res := RecomputeResult{Segments: scope}
+	if len(scope) == 0 {
+		return res, nil
+	}
+	q := sqlc.New(a.pool)
+	versions, err := q.SegmentVersions(ctx)
+	if err != nil {
+		return res, fmt.Errorf("read segment versions: %w", err)
+	}
+	model, err := a.currentModel(ctx, q)
+	if err != nil {
+		return res, err
+	}
+	pages, stop := a.readPages(ctx, a.cfg.RecomputeBatch, true)
+	defer stop()
+	for pg := range pages {
+		if pg.err != nil {
+			return res, pg.err
+		}
+		g, names, err := a.loadGraph(ctx, q)
+		if err != nil {
+			return res, err
+		}
+		// Segments deleted since the scope was chosen are skipped.
+		live := slices.DeleteFunc(slices.Clone(scope), func(id string) bool { _, ok := g.Rule(id); return !ok })
+		ids, raw, scores, version, ms := pg.ids, pg.raw, pg.scores, pg.version, pg.memberships
+		n := len(ids)
+		// Evaluate without locks (the steady state of a scheduled pass
+		// changes nothing and must not write); only customers whose
+		// membership changes are locked and checked again below.
+		pending := map[string]*decoded{}
+		page := decodePage(ids, raw, scores, now, a.traits, model)
+		for i := range page {
+			d := &page[i]
+			if d.err != nil {
+				return res, d.err
+			}
+			if c, _, _ := g.Recompute(inputOf(d.id, &d.snap, ms[d.id], now), live); len(c) > 0 {
+				pending[d.id] = d
+			}
+		}
+		if len(pending) > 0 {
+			changed, err := a.applyPending(ctx, g, names, live, pending, version, now)
+			if err != nil {
+				return res, err
+			}
+			res.Changes += changed
+		}
+		res.Profiles += n
+	}
+	err = postgres.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+		tq := sqlc.New(tx)
+		for _, v := range versions {
+			if !slices.Contains(scope, v.SegmentID) {
+				continue
+			}
+			if err := tq.MarkEvaluated(ctx, sqlc.MarkEvaluatedParams{SegmentID: v.SegmentID, Version: v.Version, At: &now}); err != nil {
+				return fmt.Errorf("mark %s evaluated: %w", v.SegmentID, err)
+			}
+			if err := tq.RecordSize(ctx, sqlc.RecordSizeParams{ID: v.SegmentID, At: now}); err != nil {
+				return fmt.Errorf("record size of %s: %w", v.SegmentID, err)
+			}
+		}
+		return nil
+	})
+	return res, err
+}
+
+// snapshotPage is one page of profiles read for a full pass.
+type snapshotPage struct {
+	ids         []string
+	raw         [][]byte
+	scores      []profile.RFMScore
+	version     map[string]int64
+	memberships map[string]map[string]bool
+	err         error
+}
+
+// readPages reads every profile in customer id order, one page ahead of
+// the caller, so reading the next page from PostgreSQL overlaps evaluating
+// this one. Memberships are read only when withMemberships. Call stop when
+// done reading early.
+func (a *App) readPages(ctx context.Context, size int, withMemberships bool) (<-chan snapshotPage, func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	out := make(chan snapshotPage, 1)
+	go func() {
+		defer close(out)
+		q := sqlc.New(a.pool)
+		after := ""
+		for {
+			rows, err := q.SnapshotPage(ctx, sqlc.SnapshotPageParams{CustomerID: after, Limit: int32(size)})
+			if err != nil {
+				out <- snapshotPage{err: fmt.Errorf("read profiles: %w", err)}
+				return
+			}
+			if len(rows) == 0 {
+				return
+			}
+			pg := snapshotPage{ids: make([]string, len(rows)), raw: make([][]byte, len(rows)), scores: make([]profile.RFMScore, len(rows)), version: make(map[string]int64, len(rows))}
+			for i, r := range rows {
+				pg.ids[i], pg.raw[i], pg.scores[i] = r.CustomerID, r.Snapshot, rfmScore(r.RfmR, r.RfmF, r.RfmM, r.RfmGroup)
+				pg.version[r.CustomerID] = r.Version
+			}
+			if withMemberships {
+				if pg.memberships, err = membershipsOf(ctx, q, pg.ids); err != nil {
+					pg.err = err
+				}
+			}
+			select {
+			case out <- pg:
+			case <-ctx.Done():
+				return
+			}
+			if pg.err != nil || len(rows) < size {
+				return
+			}
+			after = pg.ids[len(pg.ids)-1]
+		}
+	}()
+	return out, func() {
+		cancel()
+		// Drain, so the reader goroutine ends before stop returns.
+		for range out {
+		}
+	}
+}
+
+// applyPending locks the customers whose membership a recompute wants to
+// change, skips those whose profile changed since it was read (the event
+// path evaluated them with fresher data), evaluates the rest again on
+// their current memberships and stores and announces the changes.
+func (a *App) applyPending(ctx context.Context, g *segment.Graph, names map[string]string, scope []string, pending map[string]*decoded, version map[string]int64, now time.Time) (int, error) {
+	var p sqlc.LockUnchangedParams
+	for id := range pending {
+		p.Ids, p.Versions = append(p.Ids, id), append(p.Versions, version[id])
+	}
+	changed := 0
+	err := postgres.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+		changed = 0
+		tq := sqlc.New(tx)
+		locked, err := tq.LockUnchanged(ctx, p)
+		if err != nil {
+			return fmt.Errorf("lock profiles: %w", err)
+		}
+		ms, err := membershipsOf(ctx, tq, locked)
+		if err != nil {
+			return err
+		}
+		var changes []segment.Change
+		for _, id := range locked {
+			d := pending[id]
+			c, _, _ := g.Recompute(inputOf(id, &d.snap, ms[id], now), scope)
+			changes = append(changes, c...)
+		}
+		changed = len(changes)
+		return applyChanges(ctx, tx, changes, names, false)
+	})
+	return changed, err
+}
+
+// RFMReport is the outcome of a population scoring.
+type RFMReport struct {
+	ScoredAt   time.Time
+	Population int
+	Sizes      map[rfm.Group]int
+}
+
+// ScoreRFM scores every customer with orders by quintiles over the whole
+// population, stores the scores and re-evaluates the segments that read
+// them. It also refits the CLV model on the same population.
+func (a *App) ScoreRFM(ctx context.Context) (RFMReport, error) {
+	now := a.Now()
+	q := sqlc.New(a.pool)
+	rows, err := q.RFMPopulation(ctx)
+	if err != nil {
+		return RFMReport{}, fmt.Errorf("read rfm population: %w", err)
+	}
+	pop := make([]rfm.Customer, 0, len(rows))
+	for _, r := range rows {
+		pop = append(pop, rfm.Customer{ID: r.CustomerID, RecencyDays: max(0, int(now.Sub(*r.LastOrderAt)/(24*time.Hour))), Frequency: int(r.OrderCount), Monetary: r.TotalSpend})
+	}
+	scores, err := rfm.Scores(pop)
+	if err != nil {
+		return RFMReport{}, err
+	}
+	rep := RFMReport{ScoredAt: now, Population: len(pop), Sizes: rfm.Sizes(scores)}
+	sizes, err := json.Marshal(rep.Sizes)
+	if err != nil {
+		return rep, fmt.Errorf("encode rfm sizes: %w", err)
+	}
+	const chunk = 20_000
+	for start := 0; start < len(pop); start += chunk {
+		var p sqlc.SetRFMParams
+		p.ScoredAt = &now
+		for _, c := range pop[start:min(len(pop), start+chunk)] {
+			s := scores[c.ID]
+			p.Ids = append(p.Ids, c.ID)
+			p.Rs, p.Fs, p.Ms = append(p.Rs, int32(s.R)), append(p.Fs, int32(s.F)), append(p.Ms, int32(s.M))
+			p.Groups = append(p.Groups, string(s.Group))
+		}
+		if err := q.SetRFM(ctx, p); err != nil {
+			return rep, fmt.Errorf("store rfm scores: %w", err)
+		}
+	}
+	if err := q.InsertRFMRun(ctx, sqlc.InsertRFMRunParams{ScoredAt: now, Population: int64(len(pop)), Sizes: sizes}); err != nil {
+		return rep, fmt.Errorf("store rfm run: %w", err)
+	}
+	if err := a.FitCLV(ctx); err != nil && !errors.Is(err, clv.ErrNotEnoughData) {
+		a.log.WarnContext(ctx, "clv fit failed", "err", err)
+	}
+	g, _, err := a.loadGraph(ctx, q)
+	if err != nil {
+		return rep, err
+	}
+	affected := g.Affected([]string{"rfm_r", "rfm_f", "rfm_m", "rfm_group", "clv", "churn_risk", "prob_alive", "expected_orders"})
+	if _, err := a.recompute(ctx, affected, now); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// FitCLV fits BG/NBD + Gamma-Gamma on every customer's order history (from
+// the stored snapshots) and stores the model; traits use it from then on.
+func (a *App) FitCLV(ctx context.Context) error {
+	now := a.Now()
+	q := sqlc.New(a.pool)
+	var cs []clv.Customer
+	after := ""
+	for {
+		rows, err := q.SnapshotPage(ctx, sqlc.SnapshotPageParams{CustomerID: after, Limit: 5000})
+		if err != nil {
+			return fmt.Errorf("read profiles: %w", err)
+		}
+		for _, r := range rows {
+			var s profile.Snapshot
+			if err := s.UnmarshalBinary(r.Snapshot); err != nil {
+				return fmt.Errorf("decode snapshot %s: %w", r.CustomerID, err)
+			}
+			if len(s.Orders) > 0 {
+				cs = append(cs, profile.History(s.Orders, now))
+			}
+		}
+		if len(rows) < 5000 {
+			break
+		}
+		after = rows[len(rows)-1].CustomerID
+	}
+	m, err := clv.Fit(cs, clv.Options{HorizonDays: 365, Margin: 1, Penalty: 0.001})
+	if err != nil {
+		return fmt.Errorf("fit clv: %w", err)
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode clv model: %w", err)
+	}
+	if err := q.SaveModel(ctx, sqlc.SaveModelParams{FittedAt: now, Model: raw}); err != nil {
+		return fmt.Errorf("store clv model: %w", err)
+	}
+	a.forgetModel()
+	return nil
+}
+
+// CheckCarts announces every cart left unbought for AbandonCartAfter with
+// CartAbandoned, once per cart, and re-evaluates the customer's segments.
+// It returns how many carts it announced.
+func (a *App) CheckCarts(ctx context.Context) (int, error) {
+	q := sqlc.New(a.pool)
+	after, announced := "", 0
+	for {
+		ids, err := q.DueCarts(ctx, sqlc.DueCartsParams{Now: a.Now(), After: after, Lim: 500})
+		if err != nil {
+			return announced, fmt.Errorf("read open carts: %w", err)
+		}
+		for _, id := range ids {
+			err := postgres.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+				return a.UpdateProfile(ctx, tx, id, func(p *profile.Profile) error {
+					now := a.Now()
+					c, ok := p.FindAbandonedCart(now, a.traits.AbandonCartAfter)
+					if !ok {
+						return nil
+					}
+					if _, done := p.NotifiedCarts[c.Key]; done {
+						return nil
+					}
+					p.NotifiedCarts[c.Key] = now
+					announced++
+					return outbox.Add(ctx, tx, cartAbandoned(p.CustomerID, c, a.cfg.Currency, now))
+				})
+			})
+			if err != nil {
+				return announced, err
+			}
+		}
+		if len(ids) < 500 {
+			return announced, nil
+		}
+		after = ids[len(ids)-1]
+	}
+}
+
+func cartAbandoned(customerID string, c profile.AbandonedCart, currency string, now time.Time) events.Event {
+	ca := &segev.CartAbandoned{CustomerId: customerID, CartId: c.Key, CartValue: &commercev1.Money{AmountMinor: c.Value, Currency: currency},
+		LastActivityAt: timestamppb.New(c.LastActivity), OccurredAt: timestamppb.New(now)}
+	for _, it := range c.Items {
+		ca.Items = append(ca.Items, &segev.CartItem{ProductId: it.SKU, Sku: it.SKU, Quantity: it.Quantity, UnitPrice: &commercev1.Money{AmountMinor: it.Price, Currency: currency}})
+	}
+	return events.Event{Topic: topics.SegmentationEvents, Source: Source, Subject: customerID, Key: customerID, Time: now,
+		Payload: &segev.SegmentationEvent{Event: &segev.SegmentationEvent_CartAbandoned{CartAbandoned: ca}}}
+}
+
+// Workers are the scheduled passes: time-based re-evaluation, RFM scoring
+// with CLV fitting, and the abandoned-cart check.
+func (a *App) Workers() []func(context.Context) error {
+	every := func(name string, d time.Duration, fn func(context.Context) error) func(context.Context) error {
+		return func(ctx context.Context) error {
+			t := time.NewTicker(d)
+			defer t.Stop()
+			for {
+				if err := fn(ctx); err != nil && ctx.Err() == nil {
+					a.log.ErrorContext(ctx, name+" failed", "err", err)
+				}
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-t.C:
+				}
+			}
+		}
+	}
+	return []func(context.Context) error{
+		every("scheduled recompute", a.cfg.RecomputeEvery, func(ctx context.Context) error { _, err := a.Recompute(ctx, ScopeScheduled); return err }),
+		every("rfm scoring", a.cfg.ScoreEvery, func(ctx context.Context) error { _, err := a.ScoreRFM(ctx); return err }),
+		every("cart check", a.cfg.CartCheckEvery, func(ctx context.Context) error { _, err := a.CheckCarts(ctx); return err }),
+	}
+}
