@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/affinity-platform/affinity/pkg/events"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/postgres"
 	store "github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres"
@@ -27,7 +28,6 @@ import (
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/recognition"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // Errors the ports map to gRPC codes, besides the domain's own.

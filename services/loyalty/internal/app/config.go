@@ -9,11 +9,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres/sqlc"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/reward"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/tier"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 var statusNames = [...]string{"unspecified", "draft", "active", "paused", "archived"}

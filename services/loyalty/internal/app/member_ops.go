@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/tier"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // ErrTransfersDisabled: the program does not allow members to transfer

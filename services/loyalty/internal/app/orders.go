@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	eventsv1 "github.com/affinity-platform/affinity/proto/loyalty/events/v1"
 	store "github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres/sqlc"
@@ -17,7 +18,6 @@ import (
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/tier"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // EarnOrder is a completed purchase to earn points on.

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	eventsv1 "github.com/affinity-platform/affinity/proto/loyalty/events/v1"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres/sqlc"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/recognition"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // recognitionPrefix marks recognition credits: their reference is

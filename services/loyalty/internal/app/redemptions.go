@@ -10,13 +10,13 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	eventsv1 "github.com/affinity-platform/affinity/proto/loyalty/events/v1"
 	store "github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres/sqlc"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/reward"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // Reversed is a reversed redemption and the member's balance after it.

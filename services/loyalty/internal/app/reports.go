@@ -8,11 +8,11 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres/sqlc"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // Period is a report's [Start, End); a zero Start is the beginning of the

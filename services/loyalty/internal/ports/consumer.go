@@ -12,6 +12,7 @@ import (
 
 	"github.com/affinity-platform/affinity/pkg/consumer"
 	"github.com/affinity-platform/affinity/pkg/events"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	referraleventsv1 "github.com/affinity-platform/affinity/proto/referral/events/v1"
 	segmentationeventsv1 "github.com/affinity-platform/affinity/proto/segmentation/events/v1"
@@ -19,7 +20,6 @@ import (
 	"github.com/affinity-platform/affinity/services/loyalty/internal/app"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // ProductReviewEvent is the custom interaction name storefronts send when a

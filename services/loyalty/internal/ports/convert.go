@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	loyaltyv1 "github.com/affinity-platform/affinity/proto/loyalty/v1"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/app"
@@ -16,7 +17,6 @@ import (
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/reward"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/tier"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 func ts(t time.Time) *timestamppb.Timestamp {

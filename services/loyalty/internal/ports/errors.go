@@ -7,6 +7,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/validate"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/app"
@@ -15,7 +16,6 @@ import (
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/reward"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/tier"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // grpcError maps the errors of the app and domain layers to gRPC status

@@ -11,10 +11,10 @@ import (
 
 	"github.com/affinity-platform/affinity/pkg/config"
 	"github.com/affinity-platform/affinity/pkg/events"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // FuzzOrderEventEarning feeds arbitrary bytes through what an order event

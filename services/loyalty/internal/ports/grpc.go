@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/affinity-platform/affinity/pkg/auth"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/validate"
 	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
@@ -20,7 +21,6 @@ import (
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/reward"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // Server implements loyaltyv1.LoyaltyServiceServer on the app.

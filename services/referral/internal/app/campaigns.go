@@ -7,11 +7,11 @@ import (
 	"time"
 
 	"github.com/affinity-platform/affinity/pkg/events"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	store "github.com/affinity-platform/affinity/services/referral/internal/adapters/postgres"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // CreateCampaign validates p (its ID is assigned here) and stores a draft.

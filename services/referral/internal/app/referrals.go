@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	referraleventsv1 "github.com/affinity-platform/affinity/proto/referral/events/v1"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
@@ -13,7 +14,6 @@ import (
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/fraud"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/referral"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/rejection"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // SignUpInput is a friend's sign-up reported to the attribution API.

@@ -8,13 +8,13 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/validate"
 	"github.com/affinity-platform/affinity/services/referral/internal/app"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/referral"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // toStatus maps the app's and the domain's errors to gRPC codes, once, for

@@ -11,13 +11,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/affinity-platform/affinity/pkg/auth"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	referralv1 "github.com/affinity-platform/affinity/proto/referral/v1"
 	"github.com/affinity-platform/affinity/services/referral/internal/app"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/stats"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // server implements referralv1.ReferralServiceServer on the app.

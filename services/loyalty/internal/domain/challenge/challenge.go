@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // Goal is what counts toward a challenge.

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/expiry"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // ErrPartnerInactive: the partner may not award points now (FailedPrecondition).

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // Trigger is the occasion a rule applies to; values match loyalty.v1.EarningTrigger.

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 )
 
 // Kind is the expiry policy family.

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 )
 
 // IDSource returns a fresh unique id for a lot, entry or hold. The app layer

@@ -5,7 +5,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 )
 
 // HoldStatus is where a checkout hold is in its life.

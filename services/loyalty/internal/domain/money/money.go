@@ -14,7 +14,7 @@ import (
 	"math/bits"
 	"slices"
 
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 )
 
 // ErrCurrencyMismatch is returned when two amounts of different currencies

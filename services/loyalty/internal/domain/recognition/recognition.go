@@ -13,8 +13,8 @@ import (
 	"slices"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/expiry"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // Kind is the type of occasion.

@@ -14,8 +14,8 @@ import (
 	"slices"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/expiry"
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
 )
 
 // ErrUnknownTier: a tier id that is not in the ladder (NotFound / InvalidArgument).

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/validation"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 )
 
 var t0 = time.Date(2026, 1, 15, 9, 0, 0, 0, time.UTC)

@@ -22,12 +22,12 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/adapters/postgres/pgdb"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // ErrBadPageToken is returned for a page token this service did not issue.

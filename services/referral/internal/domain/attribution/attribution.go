@@ -26,8 +26,8 @@ import (
 	"errors"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // ErrNoTouch is returned when no click or code can be credited.

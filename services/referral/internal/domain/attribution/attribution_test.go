@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 var signUpAt = time.Date(2026, 6, 10, 18, 0, 0, 0, time.UTC)

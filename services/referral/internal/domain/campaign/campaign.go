@@ -19,10 +19,10 @@ import (
 	"slices"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/reward"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // Status is a campaign's state.

@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/reward"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 var t0 = time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)

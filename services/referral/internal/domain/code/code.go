@@ -39,7 +39,7 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 )
 
 // Alphabet holds the symbols of generated codes (see the package doc).

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"testing/iotest"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/reward"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 func TestAlphabetHasNoAmbiguousSymbols(t *testing.T) {

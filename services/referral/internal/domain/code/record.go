@@ -4,8 +4,8 @@ import (
 	"context"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/reward"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // OwnerKind says who owns a code.

@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/rejection"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // Policy configures the thresholds of the rules.

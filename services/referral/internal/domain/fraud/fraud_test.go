@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/fraud"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/rejection"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 var at = time.Date(2026, 7, 1, 12, 0, 0, 0, time.UTC)

@@ -9,7 +9,7 @@ import (
 	"math"
 	"math/big"
 
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 )
 
 // ErrCurrencyMismatch is returned when two amounts in different currencies

@@ -5,8 +5,8 @@ import (
 	"math"
 	"testing"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 func TestPercentRoundsHalfAwayFromZero(t *testing.T) {

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
@@ -28,7 +29,6 @@ import (
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/rejection"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/reward"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // Stage is where a referral is in its journey.

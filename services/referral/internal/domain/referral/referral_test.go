@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/attribution"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/campaign"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/code"
@@ -15,7 +16,6 @@ import (
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/referral"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/rejection"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/reward"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 const day = 24 * time.Hour

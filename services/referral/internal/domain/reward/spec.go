@@ -7,8 +7,8 @@ package reward
 import (
 	"fmt"
 
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 	"github.com/affinity-platform/affinity/services/referral/internal/domain/money"
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
 )
 
 // Kind is what a reward gives.

@@ -1,4 +1,4 @@
-package validation_test
+package fielderr_test
 
 import (
 	"errors"
@@ -6,10 +6,10 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/affinity-platform/affinity/services/referral/internal/domain/validation"
+	validation "github.com/affinity-platform/affinity/pkg/fielderr"
 )
 
-func TestCollector(t *testing.T) {
+func TestCollectorGathersNestedViolationsAndFields(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string

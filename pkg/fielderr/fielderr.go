@@ -1,8 +1,8 @@
-// Package validation carries field-level input errors out of the domain so
+// Package fielderr carries field-level input errors out of a domain layer so
 // that the ports layer can map them, in one place, to gRPC InvalidArgument
 // with one BadRequest field violation per problem. All violations of a value
 // are collected at once so a caller can fix a request in one round trip.
-package validation
+package fielderr
 
 import (
 	"errors"
@@ -103,4 +103,14 @@ func (c *Collector) Err() error {
 		return nil
 	}
 	return &Error{Violations: append([]Violation(nil), c.violations...)}
+}
+
+// Fields lists the fields named by err when it is a validation error, for
+// tests and logs; it returns nil otherwise.
+func Fields(err error) []string {
+	var ve *Error
+	if !errors.As(err, &ve) {
+		return nil
+	}
+	return ve.Fields()
 }
