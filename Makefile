@@ -58,10 +58,10 @@ sqlc: tools
 generate-check: proto sqlc
 	@git add -N . && if ! git diff --quiet -- . ; then echo "generated code is stale; run 'make proto sqlc' and commit:"; git diff --stat; exit 1; fi
 
-## bench: every benchmark of every module, written up with the machine and the baselines in docs/benchmarks.md.
+## bench: every benchmark of every module, one package at a time so they do not compete for the cores, written up with the machine and the baselines in docs/benchmarks.md.
 BENCHFLAGS ?=
 bench: deps
-	set -o pipefail; go test -run '^$$' -bench . -benchmem -timeout 60m $(BENCHFLAGS) $(addprefix ./,$(addsuffix /...,$(MODULES))) 2>&1 | go run ./deploy/local/benchreport -o docs/benchmarks.md
+	set -o pipefail; go test -p 1 -run '^$$' -bench . -benchmem -timeout 90m $(BENCHFLAGS) $(addprefix ./,$(addsuffix /...,$(MODULES))) 2>&1 | go run ./deploy/local/benchreport -o docs/benchmarks.md
 
 ## helm-check: helm lint --strict, helm template of every switch combination, strict decoding into Kubernetes API types, policy checks (Helm as a library: no cluster needed). Part of make test.
 helm-check:

@@ -40,6 +40,9 @@ func main() {
 	fmt.Fprintf(os.Stderr, "benchreport: %d benchmarks in %d packages written to %s\n", rep.count(), len(rep.packages), *out)
 }
 
+// modulePrefix is cut from package paths in the report.
+const modulePrefix = "github.com/affinity-platform/affinity/"
+
 // result is one benchmark line.
 type result struct {
 	name    string
@@ -126,12 +129,13 @@ func (r *report) write(w io.Writer, machine string) {
 		}
 		fmt.Fprintln(w)
 	}
+	r.writeGoals(w)
 	for _, pkg := range r.packages {
 		rs := r.results[pkg]
 		if len(rs) == 0 {
 			continue
 		}
-		fmt.Fprintf(w, "## %s\n\n| benchmark | runs | figures |\n| --- | ---: | --- |\n", strings.TrimPrefix(pkg, "github.com/affinity-platform/affinity/"))
+		fmt.Fprintf(w, "## %s\n\n| benchmark | runs | figures |\n| --- | ---: | --- |\n", strings.TrimPrefix(pkg, modulePrefix))
 		for _, res := range rs {
 			var figs []string
 			for _, m := range res.metrics {

@@ -47,3 +47,30 @@ func TestTheReportListsEveryBenchmarkWithItsFiguresAndTheFailures(t *testing.T) 
 		t.Error("a package without benchmark results got a section")
 	}
 }
+
+func TestGoalsShowWhatWasMeasuredAndWhetherItMetTheTarget(t *testing.T) {
+	t.Parallel()
+	const out = `pkg: github.com/affinity-platform/affinity/services/loyalty/internal/ports
+BenchmarkProgram-2   	1	 900000000 ns/op	 0.62 redeem/pgbench	 31.5 redeem-p99-ms	 2.4 ingest/pgbench
+pkg: github.com/affinity-platform/affinity/services/segmentation/internal/app
+BenchmarkPreview-2   	1	1500000000 ns/op
+`
+	rep, err := parse(strings.NewReader(out), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	rep.write(&buf, "2 cores")
+	got := buf.String()
+	for _, want := range []string{
+		"| #3 | Redeem throughput vs pgbench TPC-B (same PostgreSQL, same run) | ≥ 0.5 | 0.62 | yes |",
+		"| #3 | Redeem p99 latency (ms) | ≤ 25 | 31.5 | no |",
+		"| #3 | Order ingestion from Kafka vs pgbench TPC-B | ≥ 2.5 | 2.4 | no |",
+		"| #4 | Preview over 1,000,000 profiles (s) | ≤ 2 | 1.5 | yes |",
+		"| #4 | Full recompute of 20 segments over 1,000,000 profiles (s) | ≤ 20 | not measured | — |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
+		}
+	}
+}
