@@ -657,6 +657,63 @@ func (DowngradePolicy) EnumDescriptor() ([]byte, []int) {
 	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{9}
 }
 
+// ChallengeGoal is what counts toward a challenge.
+type ChallengeGoal int32
+
+const (
+	// Not given.
+	ChallengeGoal_CHALLENGE_GOAL_UNSPECIFIED ChallengeGoal = 0
+	// Units of matching lines ("buy 4 cans").
+	ChallengeGoal_CHALLENGE_GOAL_ITEM_COUNT ChallengeGoal = 1
+	// Net spend on matching lines, in minor units of the program currency.
+	ChallengeGoal_CHALLENGE_GOAL_SPEND ChallengeGoal = 2
+	// Orders with at least one matching line.
+	ChallengeGoal_CHALLENGE_GOAL_ORDER_COUNT ChallengeGoal = 3
+)
+
+// Enum value maps for ChallengeGoal.
+var (
+	ChallengeGoal_name = map[int32]string{
+		0: "CHALLENGE_GOAL_UNSPECIFIED",
+		1: "CHALLENGE_GOAL_ITEM_COUNT",
+		2: "CHALLENGE_GOAL_SPEND",
+		3: "CHALLENGE_GOAL_ORDER_COUNT",
+	}
+	ChallengeGoal_value = map[string]int32{
+		"CHALLENGE_GOAL_UNSPECIFIED": 0,
+		"CHALLENGE_GOAL_ITEM_COUNT":  1,
+		"CHALLENGE_GOAL_SPEND":       2,
+		"CHALLENGE_GOAL_ORDER_COUNT": 3,
+	}
+)
+
+func (x ChallengeGoal) Enum() *ChallengeGoal {
+	p := new(ChallengeGoal)
+	*p = x
+	return p
+}
+
+func (x ChallengeGoal) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ChallengeGoal) Descriptor() protoreflect.EnumDescriptor {
+	return file_loyalty_v1_loyalty_service_proto_enumTypes[10].Descriptor()
+}
+
+func (ChallengeGoal) Type() protoreflect.EnumType {
+	return &file_loyalty_v1_loyalty_service_proto_enumTypes[10]
+}
+
+func (x ChallengeGoal) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ChallengeGoal.Descriptor instead.
+func (ChallengeGoal) EnumDescriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{10}
+}
+
 // Member is a customer's standing in the program.
 type Member struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -6319,6 +6376,1135 @@ func (x *AddCouponCodesResponse) GetTotal() int64 {
 	return 0
 }
 
+// ProgramSettings are the program-wide earning and redemption settings a
+// marketer edits at runtime. They are seeded from the LOYALTY_* environment
+// variables on first start and stored in the loyalty database.
+type ProgramSettings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Program currency (LOYALTY_CURRENCY; read only).
+	Currency string `protobuf:"bytes,1,opt,name=currency,proto3" json:"currency,omitempty"`
+	// Base earning rate: points per amount of eligible spend, and rounding.
+	BaseRate *EarnRate `protobuf:"bytes,2,opt,name=base_rate,json=baseRate,proto3" json:"base_rate,omitempty"`
+	// SKUs that never earn.
+	ExcludedSkus []string `protobuf:"bytes,3,rep,name=excluded_skus,json=excludedSkus,proto3" json:"excluded_skus,omitempty"`
+	// Category paths that never earn ("shipping", "gift-cards").
+	ExcludedCategories []string `protobuf:"bytes,4,rep,name=excluded_categories,json=excludedCategories,proto3" json:"excluded_categories,omitempty"`
+	// Eligible order value below which an order earns nothing.
+	MinOrderValue *v1.Money `protobuf:"bytes,5,opt,name=min_order_value,json=minOrderValue,proto3" json:"min_order_value,omitempty"`
+	// How long order points stay pending (not spendable); 0 vests at once.
+	ReturnWindow *durationpb.Duration `protobuf:"bytes,6,opt,name=return_window,json=returnWindow,proto3" json:"return_window,omitempty"`
+	// What points are worth at checkout.
+	RedemptionRate *RedemptionRate `protobuf:"bytes,7,opt,name=redemption_rate,json=redemptionRate,proto3" json:"redemption_rate,omitempty"`
+	// Incremented by every change (read only).
+	Version int64 `protobuf:"varint,8,opt,name=version,proto3" json:"version,omitempty"`
+	// When last changed (read only).
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Subject of the marketer who last changed them; empty for the seed (read only).
+	UpdatedBy     string `protobuf:"bytes,10,opt,name=updated_by,json=updatedBy,proto3" json:"updated_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProgramSettings) Reset() {
+	*x = ProgramSettings{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProgramSettings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProgramSettings) ProtoMessage() {}
+
+func (x *ProgramSettings) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProgramSettings.ProtoReflect.Descriptor instead.
+func (*ProgramSettings) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ProgramSettings) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *ProgramSettings) GetBaseRate() *EarnRate {
+	if x != nil {
+		return x.BaseRate
+	}
+	return nil
+}
+
+func (x *ProgramSettings) GetExcludedSkus() []string {
+	if x != nil {
+		return x.ExcludedSkus
+	}
+	return nil
+}
+
+func (x *ProgramSettings) GetExcludedCategories() []string {
+	if x != nil {
+		return x.ExcludedCategories
+	}
+	return nil
+}
+
+func (x *ProgramSettings) GetMinOrderValue() *v1.Money {
+	if x != nil {
+		return x.MinOrderValue
+	}
+	return nil
+}
+
+func (x *ProgramSettings) GetReturnWindow() *durationpb.Duration {
+	if x != nil {
+		return x.ReturnWindow
+	}
+	return nil
+}
+
+func (x *ProgramSettings) GetRedemptionRate() *RedemptionRate {
+	if x != nil {
+		return x.RedemptionRate
+	}
+	return nil
+}
+
+func (x *ProgramSettings) GetVersion() int64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *ProgramSettings) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+func (x *ProgramSettings) GetUpdatedBy() string {
+	if x != nil {
+		return x.UpdatedBy
+	}
+	return ""
+}
+
+// RedemptionRate converts points to money: `points` are worth `value`.
+type RedemptionRate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Points (positive).
+	Points int64 `protobuf:"varint,1,opt,name=points,proto3" json:"points,omitempty"`
+	// Their value in the program currency.
+	Value         *v1.Money `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RedemptionRate) Reset() {
+	*x = RedemptionRate{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RedemptionRate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RedemptionRate) ProtoMessage() {}
+
+func (x *RedemptionRate) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RedemptionRate.ProtoReflect.Descriptor instead.
+func (*RedemptionRate) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *RedemptionRate) GetPoints() int64 {
+	if x != nil {
+		return x.Points
+	}
+	return 0
+}
+
+func (x *RedemptionRate) GetValue() *v1.Money {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+// GetProgramRequest reads the program settings.
+type GetProgramRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProgramRequest) Reset() {
+	*x = GetProgramRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProgramRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProgramRequest) ProtoMessage() {}
+
+func (x *GetProgramRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProgramRequest.ProtoReflect.Descriptor instead.
+func (*GetProgramRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{79}
+}
+
+// GetProgramResponse carries the program settings.
+type GetProgramResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings.
+	Program       *ProgramSettings `protobuf:"bytes,1,opt,name=program,proto3" json:"program,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetProgramResponse) Reset() {
+	*x = GetProgramResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetProgramResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetProgramResponse) ProtoMessage() {}
+
+func (x *GetProgramResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetProgramResponse.ProtoReflect.Descriptor instead.
+func (*GetProgramResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *GetProgramResponse) GetProgram() *ProgramSettings {
+	if x != nil {
+		return x.Program
+	}
+	return nil
+}
+
+// UpdateProgramRequest changes the program settings.
+type UpdateProgramRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The new values of the fields named by update_mask.
+	Program *ProgramSettings `protobuf:"bytes,2,opt,name=program,proto3" json:"program,omitempty"`
+	// Fields to change (base_rate, excluded_skus, excluded_categories,
+	// min_order_value, return_window, redemption_rate); all of them when empty.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProgramRequest) Reset() {
+	*x = UpdateProgramRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[81]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProgramRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProgramRequest) ProtoMessage() {}
+
+func (x *UpdateProgramRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[81]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProgramRequest.ProtoReflect.Descriptor instead.
+func (*UpdateProgramRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{81}
+}
+
+func (x *UpdateProgramRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *UpdateProgramRequest) GetProgram() *ProgramSettings {
+	if x != nil {
+		return x.Program
+	}
+	return nil
+}
+
+func (x *UpdateProgramRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateProgramResponse carries the changed settings.
+type UpdateProgramResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The settings.
+	Program       *ProgramSettings `protobuf:"bytes,1,opt,name=program,proto3" json:"program,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateProgramResponse) Reset() {
+	*x = UpdateProgramResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[82]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateProgramResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateProgramResponse) ProtoMessage() {}
+
+func (x *UpdateProgramResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[82]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateProgramResponse.ProtoReflect.Descriptor instead.
+func (*UpdateProgramResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{82}
+}
+
+func (x *UpdateProgramResponse) GetProgram() *ProgramSettings {
+	if x != nil {
+		return x.Program
+	}
+	return nil
+}
+
+// Challenge is a stamp card: a count or spend goal over a period, with a
+// reward issued once per member when it is met.
+type Challenge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Challenge id (assigned on create).
+	ChallengeId string `protobuf:"bytes,1,opt,name=challenge_id,json=challengeId,proto3" json:"challenge_id,omitempty"`
+	// Display name ("Buy 4 cans, get 2 free").
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Description for members.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// What counts.
+	Goal ChallengeGoal `protobuf:"varint,4,opt,name=goal,proto3,enum=loyalty.v1.ChallengeGoal" json:"goal,omitempty"`
+	// Units, orders or minor units to reach.
+	Target int64 `protobuf:"varint,5,opt,name=target,proto3" json:"target,omitempty"`
+	// Only these SKUs count (with categories: either matches); everything when both are empty.
+	Skus []string `protobuf:"bytes,6,rep,name=skus,proto3" json:"skus,omitempty"`
+	// Only products under these category paths count.
+	Categories []string `protobuf:"bytes,7,rep,name=categories,proto3" json:"categories,omitempty"`
+	// Orders completed from this time count.
+	StartsAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=starts_at,json=startsAt,proto3" json:"starts_at,omitempty"`
+	// Orders completed before this time count.
+	EndsAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=ends_at,json=endsAt,proto3" json:"ends_at,omitempty"`
+	// Points credited on completion.
+	RewardPoints int64 `protobuf:"varint,10,opt,name=reward_points,json=rewardPoints,proto3" json:"reward_points,omitempty"`
+	// Catalog reward issued free on completion.
+	RewardId string `protobuf:"bytes,11,opt,name=reward_id,json=rewardId,proto3" json:"reward_id,omitempty"`
+	// Lifecycle: only active challenges count orders.
+	Status ConfigStatus `protobuf:"varint,12,opt,name=status,proto3,enum=loyalty.v1.ConfigStatus" json:"status,omitempty"`
+	// When created.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When last changed.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Challenge) Reset() {
+	*x = Challenge{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Challenge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Challenge) ProtoMessage() {}
+
+func (x *Challenge) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Challenge.ProtoReflect.Descriptor instead.
+func (*Challenge) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *Challenge) GetChallengeId() string {
+	if x != nil {
+		return x.ChallengeId
+	}
+	return ""
+}
+
+func (x *Challenge) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Challenge) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *Challenge) GetGoal() ChallengeGoal {
+	if x != nil {
+		return x.Goal
+	}
+	return ChallengeGoal_CHALLENGE_GOAL_UNSPECIFIED
+}
+
+func (x *Challenge) GetTarget() int64 {
+	if x != nil {
+		return x.Target
+	}
+	return 0
+}
+
+func (x *Challenge) GetSkus() []string {
+	if x != nil {
+		return x.Skus
+	}
+	return nil
+}
+
+func (x *Challenge) GetCategories() []string {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
+func (x *Challenge) GetStartsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartsAt
+	}
+	return nil
+}
+
+func (x *Challenge) GetEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndsAt
+	}
+	return nil
+}
+
+func (x *Challenge) GetRewardPoints() int64 {
+	if x != nil {
+		return x.RewardPoints
+	}
+	return 0
+}
+
+func (x *Challenge) GetRewardId() string {
+	if x != nil {
+		return x.RewardId
+	}
+	return ""
+}
+
+func (x *Challenge) GetStatus() ConfigStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ConfigStatus_CONFIG_STATUS_UNSPECIFIED
+}
+
+func (x *Challenge) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Challenge) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// ListChallengesRequest pages through the challenges.
+type ListChallengesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum challenges per page (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only challenges with this status; all when unspecified.
+	Status        ConfigStatus `protobuf:"varint,3,opt,name=status,proto3,enum=loyalty.v1.ConfigStatus" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChallengesRequest) Reset() {
+	*x = ListChallengesRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChallengesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChallengesRequest) ProtoMessage() {}
+
+func (x *ListChallengesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChallengesRequest.ProtoReflect.Descriptor instead.
+func (*ListChallengesRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *ListChallengesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListChallengesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListChallengesRequest) GetStatus() ConfigStatus {
+	if x != nil {
+		return x.Status
+	}
+	return ConfigStatus_CONFIG_STATUS_UNSPECIFIED
+}
+
+// ListChallengesResponse is one page of challenges.
+type ListChallengesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Challenges.
+	Challenges []*Challenge `protobuf:"bytes,1,rep,name=challenges,proto3" json:"challenges,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListChallengesResponse) Reset() {
+	*x = ListChallengesResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListChallengesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListChallengesResponse) ProtoMessage() {}
+
+func (x *ListChallengesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListChallengesResponse.ProtoReflect.Descriptor instead.
+func (*ListChallengesResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *ListChallengesResponse) GetChallenges() []*Challenge {
+	if x != nil {
+		return x.Challenges
+	}
+	return nil
+}
+
+func (x *ListChallengesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetChallengeRequest names a challenge.
+type GetChallengeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The challenge.
+	ChallengeId   string `protobuf:"bytes,1,opt,name=challenge_id,json=challengeId,proto3" json:"challenge_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChallengeRequest) Reset() {
+	*x = GetChallengeRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChallengeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChallengeRequest) ProtoMessage() {}
+
+func (x *GetChallengeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChallengeRequest.ProtoReflect.Descriptor instead.
+func (*GetChallengeRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{86}
+}
+
+func (x *GetChallengeRequest) GetChallengeId() string {
+	if x != nil {
+		return x.ChallengeId
+	}
+	return ""
+}
+
+// GetChallengeResponse carries the challenge.
+type GetChallengeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The challenge.
+	Challenge     *Challenge `protobuf:"bytes,1,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetChallengeResponse) Reset() {
+	*x = GetChallengeResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetChallengeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetChallengeResponse) ProtoMessage() {}
+
+func (x *GetChallengeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetChallengeResponse.ProtoReflect.Descriptor instead.
+func (*GetChallengeResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *GetChallengeResponse) GetChallenge() *Challenge {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+// CreateChallengeRequest adds a challenge.
+type CreateChallengeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The challenge (challenge_id is assigned).
+	Challenge     *Challenge `protobuf:"bytes,2,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateChallengeRequest) Reset() {
+	*x = CreateChallengeRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateChallengeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateChallengeRequest) ProtoMessage() {}
+
+func (x *CreateChallengeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateChallengeRequest.ProtoReflect.Descriptor instead.
+func (*CreateChallengeRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *CreateChallengeRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreateChallengeRequest) GetChallenge() *Challenge {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+// CreateChallengeResponse carries the new challenge.
+type CreateChallengeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The challenge.
+	Challenge     *Challenge `protobuf:"bytes,1,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateChallengeResponse) Reset() {
+	*x = CreateChallengeResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateChallengeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateChallengeResponse) ProtoMessage() {}
+
+func (x *CreateChallengeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateChallengeResponse.ProtoReflect.Descriptor instead.
+func (*CreateChallengeResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *CreateChallengeResponse) GetChallenge() *Challenge {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+// UpdateChallengeRequest changes a challenge.
+type UpdateChallengeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The challenge, named by challenge_id, with the new values.
+	Challenge *Challenge `protobuf:"bytes,2,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	// Fields to change; all writable fields when empty.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateChallengeRequest) Reset() {
+	*x = UpdateChallengeRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateChallengeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateChallengeRequest) ProtoMessage() {}
+
+func (x *UpdateChallengeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateChallengeRequest.ProtoReflect.Descriptor instead.
+func (*UpdateChallengeRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *UpdateChallengeRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *UpdateChallengeRequest) GetChallenge() *Challenge {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+func (x *UpdateChallengeRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateChallengeResponse carries the changed challenge.
+type UpdateChallengeResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The challenge.
+	Challenge     *Challenge `protobuf:"bytes,1,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateChallengeResponse) Reset() {
+	*x = UpdateChallengeResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateChallengeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateChallengeResponse) ProtoMessage() {}
+
+func (x *UpdateChallengeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateChallengeResponse.ProtoReflect.Descriptor instead.
+func (*UpdateChallengeResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *UpdateChallengeResponse) GetChallenge() *Challenge {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+// ListMemberChallengesRequest names the member.
+type ListMemberChallengesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	CustomerId    string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMemberChallengesRequest) Reset() {
+	*x = ListMemberChallengesRequest{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMemberChallengesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMemberChallengesRequest) ProtoMessage() {}
+
+func (x *ListMemberChallengesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMemberChallengesRequest.ProtoReflect.Descriptor instead.
+func (*ListMemberChallengesRequest) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *ListMemberChallengesRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// ListMemberChallengesResponse is the member's progress.
+type ListMemberChallengesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Active challenges and those the member completed, by end time.
+	Challenges    []*MemberChallenge `protobuf:"bytes,1,rep,name=challenges,proto3" json:"challenges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMemberChallengesResponse) Reset() {
+	*x = ListMemberChallengesResponse{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMemberChallengesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMemberChallengesResponse) ProtoMessage() {}
+
+func (x *ListMemberChallengesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMemberChallengesResponse.ProtoReflect.Descriptor instead.
+func (*ListMemberChallengesResponse) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *ListMemberChallengesResponse) GetChallenges() []*MemberChallenge {
+	if x != nil {
+		return x.Challenges
+	}
+	return nil
+}
+
+// MemberChallenge is a member's progress in one challenge.
+type MemberChallenge struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The challenge.
+	Challenge *Challenge `protobuf:"bytes,1,opt,name=challenge,proto3" json:"challenge,omitempty"`
+	// Progress so far (units, orders or minor units).
+	Progress int64 `protobuf:"varint,2,opt,name=progress,proto3" json:"progress,omitempty"`
+	// What is left to reach the target.
+	Remaining int64 `protobuf:"varint,3,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	// When the member met the goal; unset while in progress.
+	CompletedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MemberChallenge) Reset() {
+	*x = MemberChallenge{}
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MemberChallenge) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MemberChallenge) ProtoMessage() {}
+
+func (x *MemberChallenge) ProtoReflect() protoreflect.Message {
+	mi := &file_loyalty_v1_loyalty_service_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MemberChallenge.ProtoReflect.Descriptor instead.
+func (*MemberChallenge) Descriptor() ([]byte, []int) {
+	return file_loyalty_v1_loyalty_service_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *MemberChallenge) GetChallenge() *Challenge {
+	if x != nil {
+		return x.Challenge
+	}
+	return nil
+}
+
+func (x *MemberChallenge) GetProgress() int64 {
+	if x != nil {
+		return x.Progress
+	}
+	return 0
+}
+
+func (x *MemberChallenge) GetRemaining() int64 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *MemberChallenge) GetCompletedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CompletedAt
+	}
+	return nil
+}
+
 var File_loyalty_v1_loyalty_service_proto protoreflect.FileDescriptor
 
 const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
@@ -6785,7 +7971,92 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\x16AddCouponCodesResponse\x12\x14\n" +
 	"\x05added\x18\x01 \x01(\x03R\x05added\x12\x1c\n" +
 	"\tavailable\x18\x02 \x01(\x03R\tavailable\x12\x14\n" +
-	"\x05total\x18\x03 \x01(\x03R\x05total*\xa2\x03\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\"\xeb\x03\n" +
+	"\x0fProgramSettings\x12\x1a\n" +
+	"\bcurrency\x18\x01 \x01(\tR\bcurrency\x121\n" +
+	"\tbase_rate\x18\x02 \x01(\v2\x14.loyalty.v1.EarnRateR\bbaseRate\x12#\n" +
+	"\rexcluded_skus\x18\x03 \x03(\tR\fexcludedSkus\x12/\n" +
+	"\x13excluded_categories\x18\x04 \x03(\tR\x12excludedCategories\x12:\n" +
+	"\x0fmin_order_value\x18\x05 \x01(\v2\x12.commerce.v1.MoneyR\rminOrderValue\x12>\n" +
+	"\rreturn_window\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\freturnWindow\x12C\n" +
+	"\x0fredemption_rate\x18\a \x01(\v2\x1a.loyalty.v1.RedemptionRateR\x0eredemptionRate\x12\x18\n" +
+	"\aversion\x18\b \x01(\x03R\aversion\x129\n" +
+	"\n" +
+	"updated_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1d\n" +
+	"\n" +
+	"updated_by\x18\n" +
+	" \x01(\tR\tupdatedBy\"R\n" +
+	"\x0eRedemptionRate\x12\x16\n" +
+	"\x06points\x18\x01 \x01(\x03R\x06points\x12(\n" +
+	"\x05value\x18\x02 \x01(\v2\x12.commerce.v1.MoneyR\x05value\"\x13\n" +
+	"\x11GetProgramRequest\"K\n" +
+	"\x12GetProgramResponse\x125\n" +
+	"\aprogram\x18\x01 \x01(\v2\x1b.loyalty.v1.ProgramSettingsR\aprogram\"\xb3\x01\n" +
+	"\x14UpdateProgramRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x125\n" +
+	"\aprogram\x18\x02 \x01(\v2\x1b.loyalty.v1.ProgramSettingsR\aprogram\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"N\n" +
+	"\x15UpdateProgramResponse\x125\n" +
+	"\aprogram\x18\x01 \x01(\v2\x1b.loyalty.v1.ProgramSettingsR\aprogram\"\xb7\x04\n" +
+	"\tChallenge\x12!\n" +
+	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12-\n" +
+	"\x04goal\x18\x04 \x01(\x0e2\x19.loyalty.v1.ChallengeGoalR\x04goal\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\x03R\x06target\x12\x12\n" +
+	"\x04skus\x18\x06 \x03(\tR\x04skus\x12\x1e\n" +
+	"\n" +
+	"categories\x18\a \x03(\tR\n" +
+	"categories\x127\n" +
+	"\tstarts_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\bstartsAt\x123\n" +
+	"\aends_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x06endsAt\x12#\n" +
+	"\rreward_points\x18\n" +
+	" \x01(\x03R\frewardPoints\x12\x1b\n" +
+	"\treward_id\x18\v \x01(\tR\brewardId\x120\n" +
+	"\x06status\x18\f \x01(\x0e2\x18.loyalty.v1.ConfigStatusR\x06status\x129\n" +
+	"\n" +
+	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x85\x01\n" +
+	"\x15ListChallengesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x120\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x18.loyalty.v1.ConfigStatusR\x06status\"w\n" +
+	"\x16ListChallengesResponse\x125\n" +
+	"\n" +
+	"challenges\x18\x01 \x03(\v2\x15.loyalty.v1.ChallengeR\n" +
+	"challenges\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"8\n" +
+	"\x13GetChallengeRequest\x12!\n" +
+	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\"K\n" +
+	"\x14GetChallengeResponse\x123\n" +
+	"\tchallenge\x18\x01 \x01(\v2\x15.loyalty.v1.ChallengeR\tchallenge\"v\n" +
+	"\x16CreateChallengeRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x123\n" +
+	"\tchallenge\x18\x02 \x01(\v2\x15.loyalty.v1.ChallengeR\tchallenge\"N\n" +
+	"\x17CreateChallengeResponse\x123\n" +
+	"\tchallenge\x18\x01 \x01(\v2\x15.loyalty.v1.ChallengeR\tchallenge\"\xb3\x01\n" +
+	"\x16UpdateChallengeRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x123\n" +
+	"\tchallenge\x18\x02 \x01(\v2\x15.loyalty.v1.ChallengeR\tchallenge\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"N\n" +
+	"\x17UpdateChallengeResponse\x123\n" +
+	"\tchallenge\x18\x01 \x01(\v2\x15.loyalty.v1.ChallengeR\tchallenge\">\n" +
+	"\x1bListMemberChallengesRequest\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\"[\n" +
+	"\x1cListMemberChallengesResponse\x12;\n" +
+	"\n" +
+	"challenges\x18\x01 \x03(\v2\x1b.loyalty.v1.MemberChallengeR\n" +
+	"challenges\"\xbf\x01\n" +
+	"\x0fMemberChallenge\x123\n" +
+	"\tchallenge\x18\x01 \x01(\v2\x15.loyalty.v1.ChallengeR\tchallenge\x12\x1a\n" +
+	"\bprogress\x18\x02 \x01(\x03R\bprogress\x12\x1c\n" +
+	"\tremaining\x18\x03 \x01(\x03R\tremaining\x12=\n" +
+	"\fcompleted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt*\xa2\x03\n" +
 	"\x0fTransactionType\x12 \n" +
 	"\x1cTRANSACTION_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TRANSACTION_TYPE_ACCRUAL\x10\x01\x12\x1f\n" +
@@ -6852,7 +8123,12 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\x1cDOWNGRADE_POLICY_UNSPECIFIED\x10\x00\x12\x1d\n" +
 	"\x19DOWNGRADE_POLICY_ONE_TIER\x10\x01\x12!\n" +
 	"\x1dDOWNGRADE_POLICY_TO_QUALIFIED\x10\x02\x12\x19\n" +
-	"\x15DOWNGRADE_POLICY_NONE\x10\x032\x87\x1e\n" +
+	"\x15DOWNGRADE_POLICY_NONE\x10\x03*\x88\x01\n" +
+	"\rChallengeGoal\x12\x1e\n" +
+	"\x1aCHALLENGE_GOAL_UNSPECIFIED\x10\x00\x12\x1d\n" +
+	"\x19CHALLENGE_GOAL_ITEM_COUNT\x10\x01\x12\x18\n" +
+	"\x14CHALLENGE_GOAL_SPEND\x10\x02\x12\x1e\n" +
+	"\x1aCHALLENGE_GOAL_ORDER_COUNT\x10\x032\xa9%\n" +
 	"\x0eLoyaltyService\x12v\n" +
 	"\tGetMember\x12\x1c.loyalty.v1.GetMemberRequest\x1a\x1d.loyalty.v1.GetMemberResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/loyalty/members/{customer_id}\x90\x02\x01\x12\x8f\x01\n" +
 	"\x0fGetMemberOffers\x12\".loyalty.v1.GetMemberOffersRequest\x1a#.loyalty.v1.GetMemberOffersResponse\"3\x82\xd3\xe4\x93\x02*\x12(/v1/loyalty/members/{customer_id}/offers\x90\x02\x01\x12\x81\x01\n" +
@@ -6885,7 +8161,15 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\n" +
 	"CreateTier\x12\x1d.loyalty.v1.CreateTierRequest\x1a\x1e.loyalty.v1.CreateTierResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/loyalty/tiers\x12x\n" +
 	"\n" +
-	"UpdateTier\x12\x1d.loyalty.v1.UpdateTierRequest\x1a\x1e.loyalty.v1.UpdateTierResponse\"+\x82\xd3\xe4\x93\x02%:\x01*2 /v1/loyalty/tiers/{tier.tier_id}B\xba\x01\x92Au\x12(\n" +
+	"UpdateTier\x12\x1d.loyalty.v1.UpdateTierRequest\x1a\x1e.loyalty.v1.UpdateTierResponse\"+\x82\xd3\xe4\x93\x02%:\x01*2 /v1/loyalty/tiers/{tier.tier_id}\x12k\n" +
+	"\n" +
+	"GetProgram\x12\x1d.loyalty.v1.GetProgramRequest\x1a\x1e.loyalty.v1.GetProgramResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/loyalty/program\x90\x02\x01\x12t\n" +
+	"\rUpdateProgram\x12 .loyalty.v1.UpdateProgramRequest\x1a!.loyalty.v1.UpdateProgramResponse\"\x1e\x82\xd3\xe4\x93\x02\x18:\x01*2\x13/v1/loyalty/program\x12z\n" +
+	"\x0eListChallenges\x12!.loyalty.v1.ListChallengesRequest\x1a\".loyalty.v1.ListChallengesResponse\"!\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/loyalty/challenges\x90\x02\x01\x12\x83\x01\n" +
+	"\fGetChallenge\x12\x1f.loyalty.v1.GetChallengeRequest\x1a .loyalty.v1.GetChallengeResponse\"0\x82\xd3\xe4\x93\x02'\x12%/v1/loyalty/challenges/{challenge_id}\x90\x02\x01\x12}\n" +
+	"\x0fCreateChallenge\x12\".loyalty.v1.CreateChallengeRequest\x1a#.loyalty.v1.CreateChallengeResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/loyalty/challenges\x12\x96\x01\n" +
+	"\x0fUpdateChallenge\x12\".loyalty.v1.UpdateChallengeRequest\x1a#.loyalty.v1.UpdateChallengeResponse\":\x82\xd3\xe4\x93\x024:\x01*2//v1/loyalty/challenges/{challenge.challenge_id}\x12\xa2\x01\n" +
+	"\x14ListMemberChallenges\x12'.loyalty.v1.ListMemberChallengesRequest\x1a(.loyalty.v1.ListMemberChallengesResponse\"7\x82\xd3\xe4\x93\x02.\x12,/v1/loyalty/members/{customer_id}/challenges\x90\x02\x01B\xba\x01\x92Au\x12(\n" +
 	"\x14Affinity Loyalty API*\f\n" +
 	"\n" +
 	"Apache-2.02\x02v1Z;\n" +
@@ -6907,8 +8191,8 @@ func file_loyalty_v1_loyalty_service_proto_rawDescGZIP() []byte {
 	return file_loyalty_v1_loyalty_service_proto_rawDescData
 }
 
-var file_loyalty_v1_loyalty_service_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_loyalty_v1_loyalty_service_proto_msgTypes = make([]protoimpl.MessageInfo, 77)
+var file_loyalty_v1_loyalty_service_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_loyalty_v1_loyalty_service_proto_msgTypes = make([]protoimpl.MessageInfo, 95)
 var file_loyalty_v1_loyalty_service_proto_goTypes = []any{
 	(TransactionType)(0),                 // 0: loyalty.v1.TransactionType
 	(RedemptionStatus)(0),                // 1: loyalty.v1.RedemptionStatus
@@ -6920,284 +8204,344 @@ var file_loyalty_v1_loyalty_service_proto_goTypes = []any{
 	(Rounding)(0),                        // 7: loyalty.v1.Rounding
 	(QualifyingMeasure)(0),               // 8: loyalty.v1.QualifyingMeasure
 	(DowngradePolicy)(0),                 // 9: loyalty.v1.DowngradePolicy
-	(*Member)(nil),                       // 10: loyalty.v1.Member
-	(*Balance)(nil),                      // 11: loyalty.v1.Balance
-	(*TierStatus)(nil),                   // 12: loyalty.v1.TierStatus
-	(*ExpiringPoints)(nil),               // 13: loyalty.v1.ExpiringPoints
-	(*Transaction)(nil),                  // 14: loyalty.v1.Transaction
-	(*GetMemberRequest)(nil),             // 15: loyalty.v1.GetMemberRequest
-	(*GetMemberResponse)(nil),            // 16: loyalty.v1.GetMemberResponse
-	(*ListTransactionsRequest)(nil),      // 17: loyalty.v1.ListTransactionsRequest
-	(*ListTransactionsResponse)(nil),     // 18: loyalty.v1.ListTransactionsResponse
-	(*EarnRequest)(nil),                  // 19: loyalty.v1.EarnRequest
-	(*EarnResponse)(nil),                 // 20: loyalty.v1.EarnResponse
-	(*RedeemRequest)(nil),                // 21: loyalty.v1.RedeemRequest
-	(*RedeemResponse)(nil),               // 22: loyalty.v1.RedeemResponse
-	(*Redemption)(nil),                   // 23: loyalty.v1.Redemption
-	(*Hold)(nil),                         // 24: loyalty.v1.Hold
-	(*CreateHoldRequest)(nil),            // 25: loyalty.v1.CreateHoldRequest
-	(*CreateHoldResponse)(nil),           // 26: loyalty.v1.CreateHoldResponse
-	(*CaptureHoldRequest)(nil),           // 27: loyalty.v1.CaptureHoldRequest
-	(*CaptureHoldResponse)(nil),          // 28: loyalty.v1.CaptureHoldResponse
-	(*ReleaseHoldRequest)(nil),           // 29: loyalty.v1.ReleaseHoldRequest
-	(*ReleaseHoldResponse)(nil),          // 30: loyalty.v1.ReleaseHoldResponse
-	(*CreateAdjustmentRequest)(nil),      // 31: loyalty.v1.CreateAdjustmentRequest
-	(*CreateAdjustmentResponse)(nil),     // 32: loyalty.v1.CreateAdjustmentResponse
-	(*Reward)(nil),                       // 33: loyalty.v1.Reward
-	(*ListRewardsRequest)(nil),           // 34: loyalty.v1.ListRewardsRequest
-	(*ListRewardsResponse)(nil),          // 35: loyalty.v1.ListRewardsResponse
-	(*GetRewardRequest)(nil),             // 36: loyalty.v1.GetRewardRequest
-	(*GetRewardResponse)(nil),            // 37: loyalty.v1.GetRewardResponse
-	(*CreateRewardRequest)(nil),          // 38: loyalty.v1.CreateRewardRequest
-	(*CreateRewardResponse)(nil),         // 39: loyalty.v1.CreateRewardResponse
-	(*UpdateRewardRequest)(nil),          // 40: loyalty.v1.UpdateRewardRequest
-	(*UpdateRewardResponse)(nil),         // 41: loyalty.v1.UpdateRewardResponse
-	(*EarnRate)(nil),                     // 42: loyalty.v1.EarnRate
-	(*RuleTarget)(nil),                   // 43: loyalty.v1.RuleTarget
-	(*RuleCap)(nil),                      // 44: loyalty.v1.RuleCap
-	(*EarningRule)(nil),                  // 45: loyalty.v1.EarningRule
-	(*ListEarningRulesRequest)(nil),      // 46: loyalty.v1.ListEarningRulesRequest
-	(*ListEarningRulesResponse)(nil),     // 47: loyalty.v1.ListEarningRulesResponse
-	(*GetEarningRuleRequest)(nil),        // 48: loyalty.v1.GetEarningRuleRequest
-	(*GetEarningRuleResponse)(nil),       // 49: loyalty.v1.GetEarningRuleResponse
-	(*CreateEarningRuleRequest)(nil),     // 50: loyalty.v1.CreateEarningRuleRequest
-	(*CreateEarningRuleResponse)(nil),    // 51: loyalty.v1.CreateEarningRuleResponse
-	(*UpdateEarningRuleRequest)(nil),     // 52: loyalty.v1.UpdateEarningRuleRequest
-	(*UpdateEarningRuleResponse)(nil),    // 53: loyalty.v1.UpdateEarningRuleResponse
-	(*TierBenefits)(nil),                 // 54: loyalty.v1.TierBenefits
-	(*Tier)(nil),                         // 55: loyalty.v1.Tier
-	(*ListTiersRequest)(nil),             // 56: loyalty.v1.ListTiersRequest
-	(*ListTiersResponse)(nil),            // 57: loyalty.v1.ListTiersResponse
-	(*GetTierRequest)(nil),               // 58: loyalty.v1.GetTierRequest
-	(*GetTierResponse)(nil),              // 59: loyalty.v1.GetTierResponse
-	(*CreateTierRequest)(nil),            // 60: loyalty.v1.CreateTierRequest
-	(*CreateTierResponse)(nil),           // 61: loyalty.v1.CreateTierResponse
-	(*UpdateTierRequest)(nil),            // 62: loyalty.v1.UpdateTierRequest
-	(*UpdateTierResponse)(nil),           // 63: loyalty.v1.UpdateTierResponse
-	(*GetMemberOffersRequest)(nil),       // 64: loyalty.v1.GetMemberOffersRequest
-	(*Campaign)(nil),                     // 65: loyalty.v1.Campaign
-	(*RewardOffer)(nil),                  // 66: loyalty.v1.RewardOffer
-	(*GetMemberOffersResponse)(nil),      // 67: loyalty.v1.GetMemberOffersResponse
-	(*GetPointsReportRequest)(nil),       // 68: loyalty.v1.GetPointsReportRequest
-	(*GetPointsReportResponse)(nil),      // 69: loyalty.v1.GetPointsReportResponse
-	(*ListRuleTotalsRequest)(nil),        // 70: loyalty.v1.ListRuleTotalsRequest
-	(*RuleTotal)(nil),                    // 71: loyalty.v1.RuleTotal
-	(*ListRuleTotalsResponse)(nil),       // 72: loyalty.v1.ListRuleTotalsResponse
-	(*GetPartnerSettlementRequest)(nil),  // 73: loyalty.v1.GetPartnerSettlementRequest
-	(*PartnerSettlement)(nil),            // 74: loyalty.v1.PartnerSettlement
-	(*GetPartnerSettlementResponse)(nil), // 75: loyalty.v1.GetPartnerSettlementResponse
-	(*GetHoldoutLiftRequest)(nil),        // 76: loyalty.v1.GetHoldoutLiftRequest
-	(*GroupOutcome)(nil),                 // 77: loyalty.v1.GroupOutcome
-	(*GetHoldoutLiftResponse)(nil),       // 78: loyalty.v1.GetHoldoutLiftResponse
-	(*TransferPointsRequest)(nil),        // 79: loyalty.v1.TransferPointsRequest
-	(*TransferPointsResponse)(nil),       // 80: loyalty.v1.TransferPointsResponse
-	(*SetTierOverrideRequest)(nil),       // 81: loyalty.v1.SetTierOverrideRequest
-	(*SetTierOverrideResponse)(nil),      // 82: loyalty.v1.SetTierOverrideResponse
-	(*ReverseRedemptionRequest)(nil),     // 83: loyalty.v1.ReverseRedemptionRequest
-	(*ReverseRedemptionResponse)(nil),    // 84: loyalty.v1.ReverseRedemptionResponse
-	(*AddCouponCodesRequest)(nil),        // 85: loyalty.v1.AddCouponCodesRequest
-	(*AddCouponCodesResponse)(nil),       // 86: loyalty.v1.AddCouponCodesResponse
-	(*timestamppb.Timestamp)(nil),        // 87: google.protobuf.Timestamp
-	(*v1.Money)(nil),                     // 88: commerce.v1.Money
-	(v1.Channel)(0),                      // 89: commerce.v1.Channel
-	(*v1.OrderLine)(nil),                 // 90: commerce.v1.OrderLine
-	(*v1.OrderTotals)(nil),               // 91: commerce.v1.OrderTotals
-	(*durationpb.Duration)(nil),          // 92: google.protobuf.Duration
-	(*fieldmaskpb.FieldMask)(nil),        // 93: google.protobuf.FieldMask
+	(ChallengeGoal)(0),                   // 10: loyalty.v1.ChallengeGoal
+	(*Member)(nil),                       // 11: loyalty.v1.Member
+	(*Balance)(nil),                      // 12: loyalty.v1.Balance
+	(*TierStatus)(nil),                   // 13: loyalty.v1.TierStatus
+	(*ExpiringPoints)(nil),               // 14: loyalty.v1.ExpiringPoints
+	(*Transaction)(nil),                  // 15: loyalty.v1.Transaction
+	(*GetMemberRequest)(nil),             // 16: loyalty.v1.GetMemberRequest
+	(*GetMemberResponse)(nil),            // 17: loyalty.v1.GetMemberResponse
+	(*ListTransactionsRequest)(nil),      // 18: loyalty.v1.ListTransactionsRequest
+	(*ListTransactionsResponse)(nil),     // 19: loyalty.v1.ListTransactionsResponse
+	(*EarnRequest)(nil),                  // 20: loyalty.v1.EarnRequest
+	(*EarnResponse)(nil),                 // 21: loyalty.v1.EarnResponse
+	(*RedeemRequest)(nil),                // 22: loyalty.v1.RedeemRequest
+	(*RedeemResponse)(nil),               // 23: loyalty.v1.RedeemResponse
+	(*Redemption)(nil),                   // 24: loyalty.v1.Redemption
+	(*Hold)(nil),                         // 25: loyalty.v1.Hold
+	(*CreateHoldRequest)(nil),            // 26: loyalty.v1.CreateHoldRequest
+	(*CreateHoldResponse)(nil),           // 27: loyalty.v1.CreateHoldResponse
+	(*CaptureHoldRequest)(nil),           // 28: loyalty.v1.CaptureHoldRequest
+	(*CaptureHoldResponse)(nil),          // 29: loyalty.v1.CaptureHoldResponse
+	(*ReleaseHoldRequest)(nil),           // 30: loyalty.v1.ReleaseHoldRequest
+	(*ReleaseHoldResponse)(nil),          // 31: loyalty.v1.ReleaseHoldResponse
+	(*CreateAdjustmentRequest)(nil),      // 32: loyalty.v1.CreateAdjustmentRequest
+	(*CreateAdjustmentResponse)(nil),     // 33: loyalty.v1.CreateAdjustmentResponse
+	(*Reward)(nil),                       // 34: loyalty.v1.Reward
+	(*ListRewardsRequest)(nil),           // 35: loyalty.v1.ListRewardsRequest
+	(*ListRewardsResponse)(nil),          // 36: loyalty.v1.ListRewardsResponse
+	(*GetRewardRequest)(nil),             // 37: loyalty.v1.GetRewardRequest
+	(*GetRewardResponse)(nil),            // 38: loyalty.v1.GetRewardResponse
+	(*CreateRewardRequest)(nil),          // 39: loyalty.v1.CreateRewardRequest
+	(*CreateRewardResponse)(nil),         // 40: loyalty.v1.CreateRewardResponse
+	(*UpdateRewardRequest)(nil),          // 41: loyalty.v1.UpdateRewardRequest
+	(*UpdateRewardResponse)(nil),         // 42: loyalty.v1.UpdateRewardResponse
+	(*EarnRate)(nil),                     // 43: loyalty.v1.EarnRate
+	(*RuleTarget)(nil),                   // 44: loyalty.v1.RuleTarget
+	(*RuleCap)(nil),                      // 45: loyalty.v1.RuleCap
+	(*EarningRule)(nil),                  // 46: loyalty.v1.EarningRule
+	(*ListEarningRulesRequest)(nil),      // 47: loyalty.v1.ListEarningRulesRequest
+	(*ListEarningRulesResponse)(nil),     // 48: loyalty.v1.ListEarningRulesResponse
+	(*GetEarningRuleRequest)(nil),        // 49: loyalty.v1.GetEarningRuleRequest
+	(*GetEarningRuleResponse)(nil),       // 50: loyalty.v1.GetEarningRuleResponse
+	(*CreateEarningRuleRequest)(nil),     // 51: loyalty.v1.CreateEarningRuleRequest
+	(*CreateEarningRuleResponse)(nil),    // 52: loyalty.v1.CreateEarningRuleResponse
+	(*UpdateEarningRuleRequest)(nil),     // 53: loyalty.v1.UpdateEarningRuleRequest
+	(*UpdateEarningRuleResponse)(nil),    // 54: loyalty.v1.UpdateEarningRuleResponse
+	(*TierBenefits)(nil),                 // 55: loyalty.v1.TierBenefits
+	(*Tier)(nil),                         // 56: loyalty.v1.Tier
+	(*ListTiersRequest)(nil),             // 57: loyalty.v1.ListTiersRequest
+	(*ListTiersResponse)(nil),            // 58: loyalty.v1.ListTiersResponse
+	(*GetTierRequest)(nil),               // 59: loyalty.v1.GetTierRequest
+	(*GetTierResponse)(nil),              // 60: loyalty.v1.GetTierResponse
+	(*CreateTierRequest)(nil),            // 61: loyalty.v1.CreateTierRequest
+	(*CreateTierResponse)(nil),           // 62: loyalty.v1.CreateTierResponse
+	(*UpdateTierRequest)(nil),            // 63: loyalty.v1.UpdateTierRequest
+	(*UpdateTierResponse)(nil),           // 64: loyalty.v1.UpdateTierResponse
+	(*GetMemberOffersRequest)(nil),       // 65: loyalty.v1.GetMemberOffersRequest
+	(*Campaign)(nil),                     // 66: loyalty.v1.Campaign
+	(*RewardOffer)(nil),                  // 67: loyalty.v1.RewardOffer
+	(*GetMemberOffersResponse)(nil),      // 68: loyalty.v1.GetMemberOffersResponse
+	(*GetPointsReportRequest)(nil),       // 69: loyalty.v1.GetPointsReportRequest
+	(*GetPointsReportResponse)(nil),      // 70: loyalty.v1.GetPointsReportResponse
+	(*ListRuleTotalsRequest)(nil),        // 71: loyalty.v1.ListRuleTotalsRequest
+	(*RuleTotal)(nil),                    // 72: loyalty.v1.RuleTotal
+	(*ListRuleTotalsResponse)(nil),       // 73: loyalty.v1.ListRuleTotalsResponse
+	(*GetPartnerSettlementRequest)(nil),  // 74: loyalty.v1.GetPartnerSettlementRequest
+	(*PartnerSettlement)(nil),            // 75: loyalty.v1.PartnerSettlement
+	(*GetPartnerSettlementResponse)(nil), // 76: loyalty.v1.GetPartnerSettlementResponse
+	(*GetHoldoutLiftRequest)(nil),        // 77: loyalty.v1.GetHoldoutLiftRequest
+	(*GroupOutcome)(nil),                 // 78: loyalty.v1.GroupOutcome
+	(*GetHoldoutLiftResponse)(nil),       // 79: loyalty.v1.GetHoldoutLiftResponse
+	(*TransferPointsRequest)(nil),        // 80: loyalty.v1.TransferPointsRequest
+	(*TransferPointsResponse)(nil),       // 81: loyalty.v1.TransferPointsResponse
+	(*SetTierOverrideRequest)(nil),       // 82: loyalty.v1.SetTierOverrideRequest
+	(*SetTierOverrideResponse)(nil),      // 83: loyalty.v1.SetTierOverrideResponse
+	(*ReverseRedemptionRequest)(nil),     // 84: loyalty.v1.ReverseRedemptionRequest
+	(*ReverseRedemptionResponse)(nil),    // 85: loyalty.v1.ReverseRedemptionResponse
+	(*AddCouponCodesRequest)(nil),        // 86: loyalty.v1.AddCouponCodesRequest
+	(*AddCouponCodesResponse)(nil),       // 87: loyalty.v1.AddCouponCodesResponse
+	(*ProgramSettings)(nil),              // 88: loyalty.v1.ProgramSettings
+	(*RedemptionRate)(nil),               // 89: loyalty.v1.RedemptionRate
+	(*GetProgramRequest)(nil),            // 90: loyalty.v1.GetProgramRequest
+	(*GetProgramResponse)(nil),           // 91: loyalty.v1.GetProgramResponse
+	(*UpdateProgramRequest)(nil),         // 92: loyalty.v1.UpdateProgramRequest
+	(*UpdateProgramResponse)(nil),        // 93: loyalty.v1.UpdateProgramResponse
+	(*Challenge)(nil),                    // 94: loyalty.v1.Challenge
+	(*ListChallengesRequest)(nil),        // 95: loyalty.v1.ListChallengesRequest
+	(*ListChallengesResponse)(nil),       // 96: loyalty.v1.ListChallengesResponse
+	(*GetChallengeRequest)(nil),          // 97: loyalty.v1.GetChallengeRequest
+	(*GetChallengeResponse)(nil),         // 98: loyalty.v1.GetChallengeResponse
+	(*CreateChallengeRequest)(nil),       // 99: loyalty.v1.CreateChallengeRequest
+	(*CreateChallengeResponse)(nil),      // 100: loyalty.v1.CreateChallengeResponse
+	(*UpdateChallengeRequest)(nil),       // 101: loyalty.v1.UpdateChallengeRequest
+	(*UpdateChallengeResponse)(nil),      // 102: loyalty.v1.UpdateChallengeResponse
+	(*ListMemberChallengesRequest)(nil),  // 103: loyalty.v1.ListMemberChallengesRequest
+	(*ListMemberChallengesResponse)(nil), // 104: loyalty.v1.ListMemberChallengesResponse
+	(*MemberChallenge)(nil),              // 105: loyalty.v1.MemberChallenge
+	(*timestamppb.Timestamp)(nil),        // 106: google.protobuf.Timestamp
+	(*v1.Money)(nil),                     // 107: commerce.v1.Money
+	(v1.Channel)(0),                      // 108: commerce.v1.Channel
+	(*v1.OrderLine)(nil),                 // 109: commerce.v1.OrderLine
+	(*v1.OrderTotals)(nil),               // 110: commerce.v1.OrderTotals
+	(*durationpb.Duration)(nil),          // 111: google.protobuf.Duration
+	(*fieldmaskpb.FieldMask)(nil),        // 112: google.protobuf.FieldMask
 }
 var file_loyalty_v1_loyalty_service_proto_depIdxs = []int32{
-	11,  // 0: loyalty.v1.Member.balance:type_name -> loyalty.v1.Balance
-	12,  // 1: loyalty.v1.Member.tier:type_name -> loyalty.v1.TierStatus
-	13,  // 2: loyalty.v1.Member.expiring_points:type_name -> loyalty.v1.ExpiringPoints
-	87,  // 3: loyalty.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
-	88,  // 4: loyalty.v1.Balance.available_value:type_name -> commerce.v1.Money
-	88,  // 5: loyalty.v1.TierStatus.qualifying_spend:type_name -> commerce.v1.Money
-	88,  // 6: loyalty.v1.TierStatus.spend_to_next_tier:type_name -> commerce.v1.Money
-	87,  // 7: loyalty.v1.TierStatus.requalify_at:type_name -> google.protobuf.Timestamp
-	87,  // 8: loyalty.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
+	12,  // 0: loyalty.v1.Member.balance:type_name -> loyalty.v1.Balance
+	13,  // 1: loyalty.v1.Member.tier:type_name -> loyalty.v1.TierStatus
+	14,  // 2: loyalty.v1.Member.expiring_points:type_name -> loyalty.v1.ExpiringPoints
+	106, // 3: loyalty.v1.Member.enrolled_at:type_name -> google.protobuf.Timestamp
+	107, // 4: loyalty.v1.Balance.available_value:type_name -> commerce.v1.Money
+	107, // 5: loyalty.v1.TierStatus.qualifying_spend:type_name -> commerce.v1.Money
+	107, // 6: loyalty.v1.TierStatus.spend_to_next_tier:type_name -> commerce.v1.Money
+	106, // 7: loyalty.v1.TierStatus.requalify_at:type_name -> google.protobuf.Timestamp
+	106, // 8: loyalty.v1.ExpiringPoints.expires_at:type_name -> google.protobuf.Timestamp
 	0,   // 9: loyalty.v1.Transaction.type:type_name -> loyalty.v1.TransactionType
-	87,  // 10: loyalty.v1.Transaction.pending_until:type_name -> google.protobuf.Timestamp
-	87,  // 11: loyalty.v1.Transaction.expires_at:type_name -> google.protobuf.Timestamp
-	87,  // 12: loyalty.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
-	10,  // 13: loyalty.v1.GetMemberResponse.member:type_name -> loyalty.v1.Member
+	106, // 10: loyalty.v1.Transaction.pending_until:type_name -> google.protobuf.Timestamp
+	106, // 11: loyalty.v1.Transaction.expires_at:type_name -> google.protobuf.Timestamp
+	106, // 12: loyalty.v1.Transaction.created_at:type_name -> google.protobuf.Timestamp
+	11,  // 13: loyalty.v1.GetMemberResponse.member:type_name -> loyalty.v1.Member
 	0,   // 14: loyalty.v1.ListTransactionsRequest.types:type_name -> loyalty.v1.TransactionType
-	87,  // 15: loyalty.v1.ListTransactionsRequest.start_time:type_name -> google.protobuf.Timestamp
-	87,  // 16: loyalty.v1.ListTransactionsRequest.end_time:type_name -> google.protobuf.Timestamp
-	14,  // 17: loyalty.v1.ListTransactionsResponse.transactions:type_name -> loyalty.v1.Transaction
-	89,  // 18: loyalty.v1.EarnRequest.channel:type_name -> commerce.v1.Channel
-	90,  // 19: loyalty.v1.EarnRequest.lines:type_name -> commerce.v1.OrderLine
-	91,  // 20: loyalty.v1.EarnRequest.totals:type_name -> commerce.v1.OrderTotals
-	87,  // 21: loyalty.v1.EarnRequest.ordered_at:type_name -> google.protobuf.Timestamp
-	14,  // 22: loyalty.v1.EarnResponse.transactions:type_name -> loyalty.v1.Transaction
-	11,  // 23: loyalty.v1.EarnResponse.balance:type_name -> loyalty.v1.Balance
-	23,  // 24: loyalty.v1.RedeemResponse.redemption:type_name -> loyalty.v1.Redemption
-	11,  // 25: loyalty.v1.RedeemResponse.balance:type_name -> loyalty.v1.Balance
-	88,  // 26: loyalty.v1.Redemption.value:type_name -> commerce.v1.Money
+	106, // 15: loyalty.v1.ListTransactionsRequest.start_time:type_name -> google.protobuf.Timestamp
+	106, // 16: loyalty.v1.ListTransactionsRequest.end_time:type_name -> google.protobuf.Timestamp
+	15,  // 17: loyalty.v1.ListTransactionsResponse.transactions:type_name -> loyalty.v1.Transaction
+	108, // 18: loyalty.v1.EarnRequest.channel:type_name -> commerce.v1.Channel
+	109, // 19: loyalty.v1.EarnRequest.lines:type_name -> commerce.v1.OrderLine
+	110, // 20: loyalty.v1.EarnRequest.totals:type_name -> commerce.v1.OrderTotals
+	106, // 21: loyalty.v1.EarnRequest.ordered_at:type_name -> google.protobuf.Timestamp
+	15,  // 22: loyalty.v1.EarnResponse.transactions:type_name -> loyalty.v1.Transaction
+	12,  // 23: loyalty.v1.EarnResponse.balance:type_name -> loyalty.v1.Balance
+	24,  // 24: loyalty.v1.RedeemResponse.redemption:type_name -> loyalty.v1.Redemption
+	12,  // 25: loyalty.v1.RedeemResponse.balance:type_name -> loyalty.v1.Balance
+	107, // 26: loyalty.v1.Redemption.value:type_name -> commerce.v1.Money
 	1,   // 27: loyalty.v1.Redemption.status:type_name -> loyalty.v1.RedemptionStatus
-	87,  // 28: loyalty.v1.Redemption.valid_until:type_name -> google.protobuf.Timestamp
-	87,  // 29: loyalty.v1.Redemption.created_at:type_name -> google.protobuf.Timestamp
-	88,  // 30: loyalty.v1.Hold.value:type_name -> commerce.v1.Money
+	106, // 28: loyalty.v1.Redemption.valid_until:type_name -> google.protobuf.Timestamp
+	106, // 29: loyalty.v1.Redemption.created_at:type_name -> google.protobuf.Timestamp
+	107, // 30: loyalty.v1.Hold.value:type_name -> commerce.v1.Money
 	2,   // 31: loyalty.v1.Hold.status:type_name -> loyalty.v1.HoldStatus
-	87,  // 32: loyalty.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
-	87,  // 33: loyalty.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
-	87,  // 34: loyalty.v1.Hold.closed_at:type_name -> google.protobuf.Timestamp
-	92,  // 35: loyalty.v1.CreateHoldRequest.ttl:type_name -> google.protobuf.Duration
-	24,  // 36: loyalty.v1.CreateHoldResponse.hold:type_name -> loyalty.v1.Hold
-	11,  // 37: loyalty.v1.CreateHoldResponse.balance:type_name -> loyalty.v1.Balance
-	24,  // 38: loyalty.v1.CaptureHoldResponse.hold:type_name -> loyalty.v1.Hold
-	11,  // 39: loyalty.v1.CaptureHoldResponse.balance:type_name -> loyalty.v1.Balance
-	24,  // 40: loyalty.v1.ReleaseHoldResponse.hold:type_name -> loyalty.v1.Hold
-	11,  // 41: loyalty.v1.ReleaseHoldResponse.balance:type_name -> loyalty.v1.Balance
+	106, // 32: loyalty.v1.Hold.expires_at:type_name -> google.protobuf.Timestamp
+	106, // 33: loyalty.v1.Hold.created_at:type_name -> google.protobuf.Timestamp
+	106, // 34: loyalty.v1.Hold.closed_at:type_name -> google.protobuf.Timestamp
+	111, // 35: loyalty.v1.CreateHoldRequest.ttl:type_name -> google.protobuf.Duration
+	25,  // 36: loyalty.v1.CreateHoldResponse.hold:type_name -> loyalty.v1.Hold
+	12,  // 37: loyalty.v1.CreateHoldResponse.balance:type_name -> loyalty.v1.Balance
+	25,  // 38: loyalty.v1.CaptureHoldResponse.hold:type_name -> loyalty.v1.Hold
+	12,  // 39: loyalty.v1.CaptureHoldResponse.balance:type_name -> loyalty.v1.Balance
+	25,  // 40: loyalty.v1.ReleaseHoldResponse.hold:type_name -> loyalty.v1.Hold
+	12,  // 41: loyalty.v1.ReleaseHoldResponse.balance:type_name -> loyalty.v1.Balance
 	3,   // 42: loyalty.v1.CreateAdjustmentRequest.reason:type_name -> loyalty.v1.AdjustmentReason
-	14,  // 43: loyalty.v1.CreateAdjustmentResponse.transaction:type_name -> loyalty.v1.Transaction
-	11,  // 44: loyalty.v1.CreateAdjustmentResponse.balance:type_name -> loyalty.v1.Balance
+	15,  // 43: loyalty.v1.CreateAdjustmentResponse.transaction:type_name -> loyalty.v1.Transaction
+	12,  // 44: loyalty.v1.CreateAdjustmentResponse.balance:type_name -> loyalty.v1.Balance
 	4,   // 45: loyalty.v1.Reward.type:type_name -> loyalty.v1.RewardType
-	88,  // 46: loyalty.v1.Reward.discount:type_name -> commerce.v1.Money
-	87,  // 47: loyalty.v1.Reward.valid_from:type_name -> google.protobuf.Timestamp
-	87,  // 48: loyalty.v1.Reward.valid_until:type_name -> google.protobuf.Timestamp
+	107, // 46: loyalty.v1.Reward.discount:type_name -> commerce.v1.Money
+	106, // 47: loyalty.v1.Reward.valid_from:type_name -> google.protobuf.Timestamp
+	106, // 48: loyalty.v1.Reward.valid_until:type_name -> google.protobuf.Timestamp
 	5,   // 49: loyalty.v1.Reward.status:type_name -> loyalty.v1.ConfigStatus
-	87,  // 50: loyalty.v1.Reward.created_at:type_name -> google.protobuf.Timestamp
-	87,  // 51: loyalty.v1.Reward.updated_at:type_name -> google.protobuf.Timestamp
+	106, // 50: loyalty.v1.Reward.created_at:type_name -> google.protobuf.Timestamp
+	106, // 51: loyalty.v1.Reward.updated_at:type_name -> google.protobuf.Timestamp
 	5,   // 52: loyalty.v1.ListRewardsRequest.status:type_name -> loyalty.v1.ConfigStatus
-	33,  // 53: loyalty.v1.ListRewardsResponse.rewards:type_name -> loyalty.v1.Reward
-	33,  // 54: loyalty.v1.GetRewardResponse.reward:type_name -> loyalty.v1.Reward
-	33,  // 55: loyalty.v1.CreateRewardRequest.reward:type_name -> loyalty.v1.Reward
-	33,  // 56: loyalty.v1.CreateRewardResponse.reward:type_name -> loyalty.v1.Reward
-	33,  // 57: loyalty.v1.UpdateRewardRequest.reward:type_name -> loyalty.v1.Reward
-	93,  // 58: loyalty.v1.UpdateRewardRequest.update_mask:type_name -> google.protobuf.FieldMask
-	33,  // 59: loyalty.v1.UpdateRewardResponse.reward:type_name -> loyalty.v1.Reward
-	88,  // 60: loyalty.v1.EarnRate.per:type_name -> commerce.v1.Money
+	34,  // 53: loyalty.v1.ListRewardsResponse.rewards:type_name -> loyalty.v1.Reward
+	34,  // 54: loyalty.v1.GetRewardResponse.reward:type_name -> loyalty.v1.Reward
+	34,  // 55: loyalty.v1.CreateRewardRequest.reward:type_name -> loyalty.v1.Reward
+	34,  // 56: loyalty.v1.CreateRewardResponse.reward:type_name -> loyalty.v1.Reward
+	34,  // 57: loyalty.v1.UpdateRewardRequest.reward:type_name -> loyalty.v1.Reward
+	112, // 58: loyalty.v1.UpdateRewardRequest.update_mask:type_name -> google.protobuf.FieldMask
+	34,  // 59: loyalty.v1.UpdateRewardResponse.reward:type_name -> loyalty.v1.Reward
+	107, // 60: loyalty.v1.EarnRate.per:type_name -> commerce.v1.Money
 	7,   // 61: loyalty.v1.EarnRate.rounding:type_name -> loyalty.v1.Rounding
-	89,  // 62: loyalty.v1.RuleTarget.channels:type_name -> commerce.v1.Channel
-	88,  // 63: loyalty.v1.RuleTarget.min_order_value:type_name -> commerce.v1.Money
-	92,  // 64: loyalty.v1.RuleCap.period:type_name -> google.protobuf.Duration
+	108, // 62: loyalty.v1.RuleTarget.channels:type_name -> commerce.v1.Channel
+	107, // 63: loyalty.v1.RuleTarget.min_order_value:type_name -> commerce.v1.Money
+	111, // 64: loyalty.v1.RuleCap.period:type_name -> google.protobuf.Duration
 	6,   // 65: loyalty.v1.EarningRule.trigger:type_name -> loyalty.v1.EarningTrigger
-	42,  // 66: loyalty.v1.EarningRule.rate:type_name -> loyalty.v1.EarnRate
-	43,  // 67: loyalty.v1.EarningRule.target:type_name -> loyalty.v1.RuleTarget
-	44,  // 68: loyalty.v1.EarningRule.cap:type_name -> loyalty.v1.RuleCap
-	87,  // 69: loyalty.v1.EarningRule.starts_at:type_name -> google.protobuf.Timestamp
-	87,  // 70: loyalty.v1.EarningRule.ends_at:type_name -> google.protobuf.Timestamp
+	43,  // 66: loyalty.v1.EarningRule.rate:type_name -> loyalty.v1.EarnRate
+	44,  // 67: loyalty.v1.EarningRule.target:type_name -> loyalty.v1.RuleTarget
+	45,  // 68: loyalty.v1.EarningRule.cap:type_name -> loyalty.v1.RuleCap
+	106, // 69: loyalty.v1.EarningRule.starts_at:type_name -> google.protobuf.Timestamp
+	106, // 70: loyalty.v1.EarningRule.ends_at:type_name -> google.protobuf.Timestamp
 	5,   // 71: loyalty.v1.EarningRule.status:type_name -> loyalty.v1.ConfigStatus
-	87,  // 72: loyalty.v1.EarningRule.created_at:type_name -> google.protobuf.Timestamp
-	87,  // 73: loyalty.v1.EarningRule.updated_at:type_name -> google.protobuf.Timestamp
+	106, // 72: loyalty.v1.EarningRule.created_at:type_name -> google.protobuf.Timestamp
+	106, // 73: loyalty.v1.EarningRule.updated_at:type_name -> google.protobuf.Timestamp
 	5,   // 74: loyalty.v1.ListEarningRulesRequest.status:type_name -> loyalty.v1.ConfigStatus
-	45,  // 75: loyalty.v1.ListEarningRulesResponse.rules:type_name -> loyalty.v1.EarningRule
-	45,  // 76: loyalty.v1.GetEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
-	45,  // 77: loyalty.v1.CreateEarningRuleRequest.rule:type_name -> loyalty.v1.EarningRule
-	45,  // 78: loyalty.v1.CreateEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
-	45,  // 79: loyalty.v1.UpdateEarningRuleRequest.rule:type_name -> loyalty.v1.EarningRule
-	93,  // 80: loyalty.v1.UpdateEarningRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	45,  // 81: loyalty.v1.UpdateEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
+	46,  // 75: loyalty.v1.ListEarningRulesResponse.rules:type_name -> loyalty.v1.EarningRule
+	46,  // 76: loyalty.v1.GetEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
+	46,  // 77: loyalty.v1.CreateEarningRuleRequest.rule:type_name -> loyalty.v1.EarningRule
+	46,  // 78: loyalty.v1.CreateEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
+	46,  // 79: loyalty.v1.UpdateEarningRuleRequest.rule:type_name -> loyalty.v1.EarningRule
+	112, // 80: loyalty.v1.UpdateEarningRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	46,  // 81: loyalty.v1.UpdateEarningRuleResponse.rule:type_name -> loyalty.v1.EarningRule
 	8,   // 82: loyalty.v1.Tier.measure:type_name -> loyalty.v1.QualifyingMeasure
-	88,  // 83: loyalty.v1.Tier.threshold_spend:type_name -> commerce.v1.Money
+	107, // 83: loyalty.v1.Tier.threshold_spend:type_name -> commerce.v1.Money
 	9,   // 84: loyalty.v1.Tier.downgrade_policy:type_name -> loyalty.v1.DowngradePolicy
-	54,  // 85: loyalty.v1.Tier.benefits:type_name -> loyalty.v1.TierBenefits
-	87,  // 86: loyalty.v1.Tier.created_at:type_name -> google.protobuf.Timestamp
-	87,  // 87: loyalty.v1.Tier.updated_at:type_name -> google.protobuf.Timestamp
-	55,  // 88: loyalty.v1.ListTiersResponse.tiers:type_name -> loyalty.v1.Tier
-	55,  // 89: loyalty.v1.GetTierResponse.tier:type_name -> loyalty.v1.Tier
-	55,  // 90: loyalty.v1.CreateTierRequest.tier:type_name -> loyalty.v1.Tier
-	55,  // 91: loyalty.v1.CreateTierResponse.tier:type_name -> loyalty.v1.Tier
-	55,  // 92: loyalty.v1.UpdateTierRequest.tier:type_name -> loyalty.v1.Tier
-	93,  // 93: loyalty.v1.UpdateTierRequest.update_mask:type_name -> google.protobuf.FieldMask
-	55,  // 94: loyalty.v1.UpdateTierResponse.tier:type_name -> loyalty.v1.Tier
+	55,  // 85: loyalty.v1.Tier.benefits:type_name -> loyalty.v1.TierBenefits
+	106, // 86: loyalty.v1.Tier.created_at:type_name -> google.protobuf.Timestamp
+	106, // 87: loyalty.v1.Tier.updated_at:type_name -> google.protobuf.Timestamp
+	56,  // 88: loyalty.v1.ListTiersResponse.tiers:type_name -> loyalty.v1.Tier
+	56,  // 89: loyalty.v1.GetTierResponse.tier:type_name -> loyalty.v1.Tier
+	56,  // 90: loyalty.v1.CreateTierRequest.tier:type_name -> loyalty.v1.Tier
+	56,  // 91: loyalty.v1.CreateTierResponse.tier:type_name -> loyalty.v1.Tier
+	56,  // 92: loyalty.v1.UpdateTierRequest.tier:type_name -> loyalty.v1.Tier
+	112, // 93: loyalty.v1.UpdateTierRequest.update_mask:type_name -> google.protobuf.FieldMask
+	56,  // 94: loyalty.v1.UpdateTierResponse.tier:type_name -> loyalty.v1.Tier
 	6,   // 95: loyalty.v1.Campaign.trigger:type_name -> loyalty.v1.EarningTrigger
-	42,  // 96: loyalty.v1.Campaign.rate:type_name -> loyalty.v1.EarnRate
-	87,  // 97: loyalty.v1.Campaign.ends_at:type_name -> google.protobuf.Timestamp
-	33,  // 98: loyalty.v1.RewardOffer.reward:type_name -> loyalty.v1.Reward
-	10,  // 99: loyalty.v1.GetMemberOffersResponse.member:type_name -> loyalty.v1.Member
-	65,  // 100: loyalty.v1.GetMemberOffersResponse.campaigns:type_name -> loyalty.v1.Campaign
-	66,  // 101: loyalty.v1.GetMemberOffersResponse.rewards:type_name -> loyalty.v1.RewardOffer
-	87,  // 102: loyalty.v1.GetPointsReportRequest.start_time:type_name -> google.protobuf.Timestamp
-	87,  // 103: loyalty.v1.GetPointsReportRequest.end_time:type_name -> google.protobuf.Timestamp
-	88,  // 104: loyalty.v1.GetPointsReportResponse.outstanding_value:type_name -> commerce.v1.Money
-	87,  // 105: loyalty.v1.GetPointsReportResponse.start_time:type_name -> google.protobuf.Timestamp
-	87,  // 106: loyalty.v1.GetPointsReportResponse.end_time:type_name -> google.protobuf.Timestamp
-	71,  // 107: loyalty.v1.ListRuleTotalsResponse.totals:type_name -> loyalty.v1.RuleTotal
-	87,  // 108: loyalty.v1.GetPartnerSettlementRequest.start_time:type_name -> google.protobuf.Timestamp
-	87,  // 109: loyalty.v1.GetPartnerSettlementRequest.end_time:type_name -> google.protobuf.Timestamp
-	88,  // 110: loyalty.v1.PartnerSettlement.net_value:type_name -> commerce.v1.Money
-	74,  // 111: loyalty.v1.GetPartnerSettlementResponse.partners:type_name -> loyalty.v1.PartnerSettlement
-	87,  // 112: loyalty.v1.GetPartnerSettlementResponse.start_time:type_name -> google.protobuf.Timestamp
-	87,  // 113: loyalty.v1.GetPartnerSettlementResponse.end_time:type_name -> google.protobuf.Timestamp
-	87,  // 114: loyalty.v1.GetHoldoutLiftRequest.start_time:type_name -> google.protobuf.Timestamp
-	87,  // 115: loyalty.v1.GetHoldoutLiftRequest.end_time:type_name -> google.protobuf.Timestamp
-	88,  // 116: loyalty.v1.GroupOutcome.spend:type_name -> commerce.v1.Money
-	77,  // 117: loyalty.v1.GetHoldoutLiftResponse.treated:type_name -> loyalty.v1.GroupOutcome
-	77,  // 118: loyalty.v1.GetHoldoutLiftResponse.held_out:type_name -> loyalty.v1.GroupOutcome
-	87,  // 119: loyalty.v1.GetHoldoutLiftResponse.start_time:type_name -> google.protobuf.Timestamp
-	87,  // 120: loyalty.v1.GetHoldoutLiftResponse.end_time:type_name -> google.protobuf.Timestamp
-	14,  // 121: loyalty.v1.TransferPointsResponse.sent:type_name -> loyalty.v1.Transaction
-	14,  // 122: loyalty.v1.TransferPointsResponse.received:type_name -> loyalty.v1.Transaction
-	11,  // 123: loyalty.v1.TransferPointsResponse.balance:type_name -> loyalty.v1.Balance
-	87,  // 124: loyalty.v1.SetTierOverrideRequest.expires_at:type_name -> google.protobuf.Timestamp
-	12,  // 125: loyalty.v1.SetTierOverrideResponse.tier:type_name -> loyalty.v1.TierStatus
-	23,  // 126: loyalty.v1.ReverseRedemptionResponse.redemption:type_name -> loyalty.v1.Redemption
-	14,  // 127: loyalty.v1.ReverseRedemptionResponse.transaction:type_name -> loyalty.v1.Transaction
-	11,  // 128: loyalty.v1.ReverseRedemptionResponse.balance:type_name -> loyalty.v1.Balance
-	15,  // 129: loyalty.v1.LoyaltyService.GetMember:input_type -> loyalty.v1.GetMemberRequest
-	64,  // 130: loyalty.v1.LoyaltyService.GetMemberOffers:input_type -> loyalty.v1.GetMemberOffersRequest
-	68,  // 131: loyalty.v1.LoyaltyService.GetPointsReport:input_type -> loyalty.v1.GetPointsReportRequest
-	70,  // 132: loyalty.v1.LoyaltyService.ListRuleTotals:input_type -> loyalty.v1.ListRuleTotalsRequest
-	73,  // 133: loyalty.v1.LoyaltyService.GetPartnerSettlement:input_type -> loyalty.v1.GetPartnerSettlementRequest
-	76,  // 134: loyalty.v1.LoyaltyService.GetHoldoutLift:input_type -> loyalty.v1.GetHoldoutLiftRequest
-	17,  // 135: loyalty.v1.LoyaltyService.ListTransactions:input_type -> loyalty.v1.ListTransactionsRequest
-	19,  // 136: loyalty.v1.LoyaltyService.Earn:input_type -> loyalty.v1.EarnRequest
-	21,  // 137: loyalty.v1.LoyaltyService.Redeem:input_type -> loyalty.v1.RedeemRequest
-	25,  // 138: loyalty.v1.LoyaltyService.CreateHold:input_type -> loyalty.v1.CreateHoldRequest
-	27,  // 139: loyalty.v1.LoyaltyService.CaptureHold:input_type -> loyalty.v1.CaptureHoldRequest
-	29,  // 140: loyalty.v1.LoyaltyService.ReleaseHold:input_type -> loyalty.v1.ReleaseHoldRequest
-	79,  // 141: loyalty.v1.LoyaltyService.TransferPoints:input_type -> loyalty.v1.TransferPointsRequest
-	81,  // 142: loyalty.v1.LoyaltyService.SetTierOverride:input_type -> loyalty.v1.SetTierOverrideRequest
-	83,  // 143: loyalty.v1.LoyaltyService.ReverseRedemption:input_type -> loyalty.v1.ReverseRedemptionRequest
-	31,  // 144: loyalty.v1.LoyaltyService.CreateAdjustment:input_type -> loyalty.v1.CreateAdjustmentRequest
-	34,  // 145: loyalty.v1.LoyaltyService.ListRewards:input_type -> loyalty.v1.ListRewardsRequest
-	36,  // 146: loyalty.v1.LoyaltyService.GetReward:input_type -> loyalty.v1.GetRewardRequest
-	38,  // 147: loyalty.v1.LoyaltyService.CreateReward:input_type -> loyalty.v1.CreateRewardRequest
-	40,  // 148: loyalty.v1.LoyaltyService.UpdateReward:input_type -> loyalty.v1.UpdateRewardRequest
-	85,  // 149: loyalty.v1.LoyaltyService.AddCouponCodes:input_type -> loyalty.v1.AddCouponCodesRequest
-	46,  // 150: loyalty.v1.LoyaltyService.ListEarningRules:input_type -> loyalty.v1.ListEarningRulesRequest
-	48,  // 151: loyalty.v1.LoyaltyService.GetEarningRule:input_type -> loyalty.v1.GetEarningRuleRequest
-	50,  // 152: loyalty.v1.LoyaltyService.CreateEarningRule:input_type -> loyalty.v1.CreateEarningRuleRequest
-	52,  // 153: loyalty.v1.LoyaltyService.UpdateEarningRule:input_type -> loyalty.v1.UpdateEarningRuleRequest
-	56,  // 154: loyalty.v1.LoyaltyService.ListTiers:input_type -> loyalty.v1.ListTiersRequest
-	58,  // 155: loyalty.v1.LoyaltyService.GetTier:input_type -> loyalty.v1.GetTierRequest
-	60,  // 156: loyalty.v1.LoyaltyService.CreateTier:input_type -> loyalty.v1.CreateTierRequest
-	62,  // 157: loyalty.v1.LoyaltyService.UpdateTier:input_type -> loyalty.v1.UpdateTierRequest
-	16,  // 158: loyalty.v1.LoyaltyService.GetMember:output_type -> loyalty.v1.GetMemberResponse
-	67,  // 159: loyalty.v1.LoyaltyService.GetMemberOffers:output_type -> loyalty.v1.GetMemberOffersResponse
-	69,  // 160: loyalty.v1.LoyaltyService.GetPointsReport:output_type -> loyalty.v1.GetPointsReportResponse
-	72,  // 161: loyalty.v1.LoyaltyService.ListRuleTotals:output_type -> loyalty.v1.ListRuleTotalsResponse
-	75,  // 162: loyalty.v1.LoyaltyService.GetPartnerSettlement:output_type -> loyalty.v1.GetPartnerSettlementResponse
-	78,  // 163: loyalty.v1.LoyaltyService.GetHoldoutLift:output_type -> loyalty.v1.GetHoldoutLiftResponse
-	18,  // 164: loyalty.v1.LoyaltyService.ListTransactions:output_type -> loyalty.v1.ListTransactionsResponse
-	20,  // 165: loyalty.v1.LoyaltyService.Earn:output_type -> loyalty.v1.EarnResponse
-	22,  // 166: loyalty.v1.LoyaltyService.Redeem:output_type -> loyalty.v1.RedeemResponse
-	26,  // 167: loyalty.v1.LoyaltyService.CreateHold:output_type -> loyalty.v1.CreateHoldResponse
-	28,  // 168: loyalty.v1.LoyaltyService.CaptureHold:output_type -> loyalty.v1.CaptureHoldResponse
-	30,  // 169: loyalty.v1.LoyaltyService.ReleaseHold:output_type -> loyalty.v1.ReleaseHoldResponse
-	80,  // 170: loyalty.v1.LoyaltyService.TransferPoints:output_type -> loyalty.v1.TransferPointsResponse
-	82,  // 171: loyalty.v1.LoyaltyService.SetTierOverride:output_type -> loyalty.v1.SetTierOverrideResponse
-	84,  // 172: loyalty.v1.LoyaltyService.ReverseRedemption:output_type -> loyalty.v1.ReverseRedemptionResponse
-	32,  // 173: loyalty.v1.LoyaltyService.CreateAdjustment:output_type -> loyalty.v1.CreateAdjustmentResponse
-	35,  // 174: loyalty.v1.LoyaltyService.ListRewards:output_type -> loyalty.v1.ListRewardsResponse
-	37,  // 175: loyalty.v1.LoyaltyService.GetReward:output_type -> loyalty.v1.GetRewardResponse
-	39,  // 176: loyalty.v1.LoyaltyService.CreateReward:output_type -> loyalty.v1.CreateRewardResponse
-	41,  // 177: loyalty.v1.LoyaltyService.UpdateReward:output_type -> loyalty.v1.UpdateRewardResponse
-	86,  // 178: loyalty.v1.LoyaltyService.AddCouponCodes:output_type -> loyalty.v1.AddCouponCodesResponse
-	47,  // 179: loyalty.v1.LoyaltyService.ListEarningRules:output_type -> loyalty.v1.ListEarningRulesResponse
-	49,  // 180: loyalty.v1.LoyaltyService.GetEarningRule:output_type -> loyalty.v1.GetEarningRuleResponse
-	51,  // 181: loyalty.v1.LoyaltyService.CreateEarningRule:output_type -> loyalty.v1.CreateEarningRuleResponse
-	53,  // 182: loyalty.v1.LoyaltyService.UpdateEarningRule:output_type -> loyalty.v1.UpdateEarningRuleResponse
-	57,  // 183: loyalty.v1.LoyaltyService.ListTiers:output_type -> loyalty.v1.ListTiersResponse
-	59,  // 184: loyalty.v1.LoyaltyService.GetTier:output_type -> loyalty.v1.GetTierResponse
-	61,  // 185: loyalty.v1.LoyaltyService.CreateTier:output_type -> loyalty.v1.CreateTierResponse
-	63,  // 186: loyalty.v1.LoyaltyService.UpdateTier:output_type -> loyalty.v1.UpdateTierResponse
-	158, // [158:187] is the sub-list for method output_type
-	129, // [129:158] is the sub-list for method input_type
-	129, // [129:129] is the sub-list for extension type_name
-	129, // [129:129] is the sub-list for extension extendee
-	0,   // [0:129] is the sub-list for field type_name
+	43,  // 96: loyalty.v1.Campaign.rate:type_name -> loyalty.v1.EarnRate
+	106, // 97: loyalty.v1.Campaign.ends_at:type_name -> google.protobuf.Timestamp
+	34,  // 98: loyalty.v1.RewardOffer.reward:type_name -> loyalty.v1.Reward
+	11,  // 99: loyalty.v1.GetMemberOffersResponse.member:type_name -> loyalty.v1.Member
+	66,  // 100: loyalty.v1.GetMemberOffersResponse.campaigns:type_name -> loyalty.v1.Campaign
+	67,  // 101: loyalty.v1.GetMemberOffersResponse.rewards:type_name -> loyalty.v1.RewardOffer
+	106, // 102: loyalty.v1.GetPointsReportRequest.start_time:type_name -> google.protobuf.Timestamp
+	106, // 103: loyalty.v1.GetPointsReportRequest.end_time:type_name -> google.protobuf.Timestamp
+	107, // 104: loyalty.v1.GetPointsReportResponse.outstanding_value:type_name -> commerce.v1.Money
+	106, // 105: loyalty.v1.GetPointsReportResponse.start_time:type_name -> google.protobuf.Timestamp
+	106, // 106: loyalty.v1.GetPointsReportResponse.end_time:type_name -> google.protobuf.Timestamp
+	72,  // 107: loyalty.v1.ListRuleTotalsResponse.totals:type_name -> loyalty.v1.RuleTotal
+	106, // 108: loyalty.v1.GetPartnerSettlementRequest.start_time:type_name -> google.protobuf.Timestamp
+	106, // 109: loyalty.v1.GetPartnerSettlementRequest.end_time:type_name -> google.protobuf.Timestamp
+	107, // 110: loyalty.v1.PartnerSettlement.net_value:type_name -> commerce.v1.Money
+	75,  // 111: loyalty.v1.GetPartnerSettlementResponse.partners:type_name -> loyalty.v1.PartnerSettlement
+	106, // 112: loyalty.v1.GetPartnerSettlementResponse.start_time:type_name -> google.protobuf.Timestamp
+	106, // 113: loyalty.v1.GetPartnerSettlementResponse.end_time:type_name -> google.protobuf.Timestamp
+	106, // 114: loyalty.v1.GetHoldoutLiftRequest.start_time:type_name -> google.protobuf.Timestamp
+	106, // 115: loyalty.v1.GetHoldoutLiftRequest.end_time:type_name -> google.protobuf.Timestamp
+	107, // 116: loyalty.v1.GroupOutcome.spend:type_name -> commerce.v1.Money
+	78,  // 117: loyalty.v1.GetHoldoutLiftResponse.treated:type_name -> loyalty.v1.GroupOutcome
+	78,  // 118: loyalty.v1.GetHoldoutLiftResponse.held_out:type_name -> loyalty.v1.GroupOutcome
+	106, // 119: loyalty.v1.GetHoldoutLiftResponse.start_time:type_name -> google.protobuf.Timestamp
+	106, // 120: loyalty.v1.GetHoldoutLiftResponse.end_time:type_name -> google.protobuf.Timestamp
+	15,  // 121: loyalty.v1.TransferPointsResponse.sent:type_name -> loyalty.v1.Transaction
+	15,  // 122: loyalty.v1.TransferPointsResponse.received:type_name -> loyalty.v1.Transaction
+	12,  // 123: loyalty.v1.TransferPointsResponse.balance:type_name -> loyalty.v1.Balance
+	106, // 124: loyalty.v1.SetTierOverrideRequest.expires_at:type_name -> google.protobuf.Timestamp
+	13,  // 125: loyalty.v1.SetTierOverrideResponse.tier:type_name -> loyalty.v1.TierStatus
+	24,  // 126: loyalty.v1.ReverseRedemptionResponse.redemption:type_name -> loyalty.v1.Redemption
+	15,  // 127: loyalty.v1.ReverseRedemptionResponse.transaction:type_name -> loyalty.v1.Transaction
+	12,  // 128: loyalty.v1.ReverseRedemptionResponse.balance:type_name -> loyalty.v1.Balance
+	43,  // 129: loyalty.v1.ProgramSettings.base_rate:type_name -> loyalty.v1.EarnRate
+	107, // 130: loyalty.v1.ProgramSettings.min_order_value:type_name -> commerce.v1.Money
+	111, // 131: loyalty.v1.ProgramSettings.return_window:type_name -> google.protobuf.Duration
+	89,  // 132: loyalty.v1.ProgramSettings.redemption_rate:type_name -> loyalty.v1.RedemptionRate
+	106, // 133: loyalty.v1.ProgramSettings.updated_at:type_name -> google.protobuf.Timestamp
+	107, // 134: loyalty.v1.RedemptionRate.value:type_name -> commerce.v1.Money
+	88,  // 135: loyalty.v1.GetProgramResponse.program:type_name -> loyalty.v1.ProgramSettings
+	88,  // 136: loyalty.v1.UpdateProgramRequest.program:type_name -> loyalty.v1.ProgramSettings
+	112, // 137: loyalty.v1.UpdateProgramRequest.update_mask:type_name -> google.protobuf.FieldMask
+	88,  // 138: loyalty.v1.UpdateProgramResponse.program:type_name -> loyalty.v1.ProgramSettings
+	10,  // 139: loyalty.v1.Challenge.goal:type_name -> loyalty.v1.ChallengeGoal
+	106, // 140: loyalty.v1.Challenge.starts_at:type_name -> google.protobuf.Timestamp
+	106, // 141: loyalty.v1.Challenge.ends_at:type_name -> google.protobuf.Timestamp
+	5,   // 142: loyalty.v1.Challenge.status:type_name -> loyalty.v1.ConfigStatus
+	106, // 143: loyalty.v1.Challenge.created_at:type_name -> google.protobuf.Timestamp
+	106, // 144: loyalty.v1.Challenge.updated_at:type_name -> google.protobuf.Timestamp
+	5,   // 145: loyalty.v1.ListChallengesRequest.status:type_name -> loyalty.v1.ConfigStatus
+	94,  // 146: loyalty.v1.ListChallengesResponse.challenges:type_name -> loyalty.v1.Challenge
+	94,  // 147: loyalty.v1.GetChallengeResponse.challenge:type_name -> loyalty.v1.Challenge
+	94,  // 148: loyalty.v1.CreateChallengeRequest.challenge:type_name -> loyalty.v1.Challenge
+	94,  // 149: loyalty.v1.CreateChallengeResponse.challenge:type_name -> loyalty.v1.Challenge
+	94,  // 150: loyalty.v1.UpdateChallengeRequest.challenge:type_name -> loyalty.v1.Challenge
+	112, // 151: loyalty.v1.UpdateChallengeRequest.update_mask:type_name -> google.protobuf.FieldMask
+	94,  // 152: loyalty.v1.UpdateChallengeResponse.challenge:type_name -> loyalty.v1.Challenge
+	105, // 153: loyalty.v1.ListMemberChallengesResponse.challenges:type_name -> loyalty.v1.MemberChallenge
+	94,  // 154: loyalty.v1.MemberChallenge.challenge:type_name -> loyalty.v1.Challenge
+	106, // 155: loyalty.v1.MemberChallenge.completed_at:type_name -> google.protobuf.Timestamp
+	16,  // 156: loyalty.v1.LoyaltyService.GetMember:input_type -> loyalty.v1.GetMemberRequest
+	65,  // 157: loyalty.v1.LoyaltyService.GetMemberOffers:input_type -> loyalty.v1.GetMemberOffersRequest
+	69,  // 158: loyalty.v1.LoyaltyService.GetPointsReport:input_type -> loyalty.v1.GetPointsReportRequest
+	71,  // 159: loyalty.v1.LoyaltyService.ListRuleTotals:input_type -> loyalty.v1.ListRuleTotalsRequest
+	74,  // 160: loyalty.v1.LoyaltyService.GetPartnerSettlement:input_type -> loyalty.v1.GetPartnerSettlementRequest
+	77,  // 161: loyalty.v1.LoyaltyService.GetHoldoutLift:input_type -> loyalty.v1.GetHoldoutLiftRequest
+	18,  // 162: loyalty.v1.LoyaltyService.ListTransactions:input_type -> loyalty.v1.ListTransactionsRequest
+	20,  // 163: loyalty.v1.LoyaltyService.Earn:input_type -> loyalty.v1.EarnRequest
+	22,  // 164: loyalty.v1.LoyaltyService.Redeem:input_type -> loyalty.v1.RedeemRequest
+	26,  // 165: loyalty.v1.LoyaltyService.CreateHold:input_type -> loyalty.v1.CreateHoldRequest
+	28,  // 166: loyalty.v1.LoyaltyService.CaptureHold:input_type -> loyalty.v1.CaptureHoldRequest
+	30,  // 167: loyalty.v1.LoyaltyService.ReleaseHold:input_type -> loyalty.v1.ReleaseHoldRequest
+	80,  // 168: loyalty.v1.LoyaltyService.TransferPoints:input_type -> loyalty.v1.TransferPointsRequest
+	82,  // 169: loyalty.v1.LoyaltyService.SetTierOverride:input_type -> loyalty.v1.SetTierOverrideRequest
+	84,  // 170: loyalty.v1.LoyaltyService.ReverseRedemption:input_type -> loyalty.v1.ReverseRedemptionRequest
+	32,  // 171: loyalty.v1.LoyaltyService.CreateAdjustment:input_type -> loyalty.v1.CreateAdjustmentRequest
+	35,  // 172: loyalty.v1.LoyaltyService.ListRewards:input_type -> loyalty.v1.ListRewardsRequest
+	37,  // 173: loyalty.v1.LoyaltyService.GetReward:input_type -> loyalty.v1.GetRewardRequest
+	39,  // 174: loyalty.v1.LoyaltyService.CreateReward:input_type -> loyalty.v1.CreateRewardRequest
+	41,  // 175: loyalty.v1.LoyaltyService.UpdateReward:input_type -> loyalty.v1.UpdateRewardRequest
+	86,  // 176: loyalty.v1.LoyaltyService.AddCouponCodes:input_type -> loyalty.v1.AddCouponCodesRequest
+	47,  // 177: loyalty.v1.LoyaltyService.ListEarningRules:input_type -> loyalty.v1.ListEarningRulesRequest
+	49,  // 178: loyalty.v1.LoyaltyService.GetEarningRule:input_type -> loyalty.v1.GetEarningRuleRequest
+	51,  // 179: loyalty.v1.LoyaltyService.CreateEarningRule:input_type -> loyalty.v1.CreateEarningRuleRequest
+	53,  // 180: loyalty.v1.LoyaltyService.UpdateEarningRule:input_type -> loyalty.v1.UpdateEarningRuleRequest
+	57,  // 181: loyalty.v1.LoyaltyService.ListTiers:input_type -> loyalty.v1.ListTiersRequest
+	59,  // 182: loyalty.v1.LoyaltyService.GetTier:input_type -> loyalty.v1.GetTierRequest
+	61,  // 183: loyalty.v1.LoyaltyService.CreateTier:input_type -> loyalty.v1.CreateTierRequest
+	63,  // 184: loyalty.v1.LoyaltyService.UpdateTier:input_type -> loyalty.v1.UpdateTierRequest
+	90,  // 185: loyalty.v1.LoyaltyService.GetProgram:input_type -> loyalty.v1.GetProgramRequest
+	92,  // 186: loyalty.v1.LoyaltyService.UpdateProgram:input_type -> loyalty.v1.UpdateProgramRequest
+	95,  // 187: loyalty.v1.LoyaltyService.ListChallenges:input_type -> loyalty.v1.ListChallengesRequest
+	97,  // 188: loyalty.v1.LoyaltyService.GetChallenge:input_type -> loyalty.v1.GetChallengeRequest
+	99,  // 189: loyalty.v1.LoyaltyService.CreateChallenge:input_type -> loyalty.v1.CreateChallengeRequest
+	101, // 190: loyalty.v1.LoyaltyService.UpdateChallenge:input_type -> loyalty.v1.UpdateChallengeRequest
+	103, // 191: loyalty.v1.LoyaltyService.ListMemberChallenges:input_type -> loyalty.v1.ListMemberChallengesRequest
+	17,  // 192: loyalty.v1.LoyaltyService.GetMember:output_type -> loyalty.v1.GetMemberResponse
+	68,  // 193: loyalty.v1.LoyaltyService.GetMemberOffers:output_type -> loyalty.v1.GetMemberOffersResponse
+	70,  // 194: loyalty.v1.LoyaltyService.GetPointsReport:output_type -> loyalty.v1.GetPointsReportResponse
+	73,  // 195: loyalty.v1.LoyaltyService.ListRuleTotals:output_type -> loyalty.v1.ListRuleTotalsResponse
+	76,  // 196: loyalty.v1.LoyaltyService.GetPartnerSettlement:output_type -> loyalty.v1.GetPartnerSettlementResponse
+	79,  // 197: loyalty.v1.LoyaltyService.GetHoldoutLift:output_type -> loyalty.v1.GetHoldoutLiftResponse
+	19,  // 198: loyalty.v1.LoyaltyService.ListTransactions:output_type -> loyalty.v1.ListTransactionsResponse
+	21,  // 199: loyalty.v1.LoyaltyService.Earn:output_type -> loyalty.v1.EarnResponse
+	23,  // 200: loyalty.v1.LoyaltyService.Redeem:output_type -> loyalty.v1.RedeemResponse
+	27,  // 201: loyalty.v1.LoyaltyService.CreateHold:output_type -> loyalty.v1.CreateHoldResponse
+	29,  // 202: loyalty.v1.LoyaltyService.CaptureHold:output_type -> loyalty.v1.CaptureHoldResponse
+	31,  // 203: loyalty.v1.LoyaltyService.ReleaseHold:output_type -> loyalty.v1.ReleaseHoldResponse
+	81,  // 204: loyalty.v1.LoyaltyService.TransferPoints:output_type -> loyalty.v1.TransferPointsResponse
+	83,  // 205: loyalty.v1.LoyaltyService.SetTierOverride:output_type -> loyalty.v1.SetTierOverrideResponse
+	85,  // 206: loyalty.v1.LoyaltyService.ReverseRedemption:output_type -> loyalty.v1.ReverseRedemptionResponse
+	33,  // 207: loyalty.v1.LoyaltyService.CreateAdjustment:output_type -> loyalty.v1.CreateAdjustmentResponse
+	36,  // 208: loyalty.v1.LoyaltyService.ListRewards:output_type -> loyalty.v1.ListRewardsResponse
+	38,  // 209: loyalty.v1.LoyaltyService.GetReward:output_type -> loyalty.v1.GetRewardResponse
+	40,  // 210: loyalty.v1.LoyaltyService.CreateReward:output_type -> loyalty.v1.CreateRewardResponse
+	42,  // 211: loyalty.v1.LoyaltyService.UpdateReward:output_type -> loyalty.v1.UpdateRewardResponse
+	87,  // 212: loyalty.v1.LoyaltyService.AddCouponCodes:output_type -> loyalty.v1.AddCouponCodesResponse
+	48,  // 213: loyalty.v1.LoyaltyService.ListEarningRules:output_type -> loyalty.v1.ListEarningRulesResponse
+	50,  // 214: loyalty.v1.LoyaltyService.GetEarningRule:output_type -> loyalty.v1.GetEarningRuleResponse
+	52,  // 215: loyalty.v1.LoyaltyService.CreateEarningRule:output_type -> loyalty.v1.CreateEarningRuleResponse
+	54,  // 216: loyalty.v1.LoyaltyService.UpdateEarningRule:output_type -> loyalty.v1.UpdateEarningRuleResponse
+	58,  // 217: loyalty.v1.LoyaltyService.ListTiers:output_type -> loyalty.v1.ListTiersResponse
+	60,  // 218: loyalty.v1.LoyaltyService.GetTier:output_type -> loyalty.v1.GetTierResponse
+	62,  // 219: loyalty.v1.LoyaltyService.CreateTier:output_type -> loyalty.v1.CreateTierResponse
+	64,  // 220: loyalty.v1.LoyaltyService.UpdateTier:output_type -> loyalty.v1.UpdateTierResponse
+	91,  // 221: loyalty.v1.LoyaltyService.GetProgram:output_type -> loyalty.v1.GetProgramResponse
+	93,  // 222: loyalty.v1.LoyaltyService.UpdateProgram:output_type -> loyalty.v1.UpdateProgramResponse
+	96,  // 223: loyalty.v1.LoyaltyService.ListChallenges:output_type -> loyalty.v1.ListChallengesResponse
+	98,  // 224: loyalty.v1.LoyaltyService.GetChallenge:output_type -> loyalty.v1.GetChallengeResponse
+	100, // 225: loyalty.v1.LoyaltyService.CreateChallenge:output_type -> loyalty.v1.CreateChallengeResponse
+	102, // 226: loyalty.v1.LoyaltyService.UpdateChallenge:output_type -> loyalty.v1.UpdateChallengeResponse
+	104, // 227: loyalty.v1.LoyaltyService.ListMemberChallenges:output_type -> loyalty.v1.ListMemberChallengesResponse
+	192, // [192:228] is the sub-list for method output_type
+	156, // [156:192] is the sub-list for method input_type
+	156, // [156:156] is the sub-list for extension type_name
+	156, // [156:156] is the sub-list for extension extendee
+	0,   // [0:156] is the sub-list for field type_name
 }
 
 func init() { file_loyalty_v1_loyalty_service_proto_init() }
@@ -7226,8 +8570,8 @@ func file_loyalty_v1_loyalty_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_loyalty_v1_loyalty_service_proto_rawDesc), len(file_loyalty_v1_loyalty_service_proto_rawDesc)),
-			NumEnums:      10,
-			NumMessages:   77,
+			NumEnums:      11,
+			NumMessages:   95,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

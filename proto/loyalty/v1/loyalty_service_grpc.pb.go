@@ -52,6 +52,13 @@ const (
 	LoyaltyService_GetTier_FullMethodName              = "/loyalty.v1.LoyaltyService/GetTier"
 	LoyaltyService_CreateTier_FullMethodName           = "/loyalty.v1.LoyaltyService/CreateTier"
 	LoyaltyService_UpdateTier_FullMethodName           = "/loyalty.v1.LoyaltyService/UpdateTier"
+	LoyaltyService_GetProgram_FullMethodName           = "/loyalty.v1.LoyaltyService/GetProgram"
+	LoyaltyService_UpdateProgram_FullMethodName        = "/loyalty.v1.LoyaltyService/UpdateProgram"
+	LoyaltyService_ListChallenges_FullMethodName       = "/loyalty.v1.LoyaltyService/ListChallenges"
+	LoyaltyService_GetChallenge_FullMethodName         = "/loyalty.v1.LoyaltyService/GetChallenge"
+	LoyaltyService_CreateChallenge_FullMethodName      = "/loyalty.v1.LoyaltyService/CreateChallenge"
+	LoyaltyService_UpdateChallenge_FullMethodName      = "/loyalty.v1.LoyaltyService/UpdateChallenge"
+	LoyaltyService_ListMemberChallenges_FullMethodName = "/loyalty.v1.LoyaltyService/ListMemberChallenges"
 )
 
 // LoyaltyServiceClient is the client API for LoyaltyService service.
@@ -131,6 +138,24 @@ type LoyaltyServiceClient interface {
 	CreateTier(ctx context.Context, in *CreateTierRequest, opts ...grpc.CallOption) (*CreateTierResponse, error)
 	// UpdateTier changes the fields of a tier named by update_mask (marketer role).
 	UpdateTier(ctx context.Context, in *UpdateTierRequest, opts ...grpc.CallOption) (*UpdateTierResponse, error)
+	// GetProgram returns the program settings: base earning rate, rounding,
+	// exclusions, minimum order value, return window and the redemption
+	// conversion (any authenticated role).
+	GetProgram(ctx context.Context, in *GetProgramRequest, opts ...grpc.CallOption) (*GetProgramResponse, error)
+	// UpdateProgram changes the program settings named by update_mask
+	// (marketer role); later earns and redemptions on every replica use them.
+	UpdateProgram(ctx context.Context, in *UpdateProgramRequest, opts ...grpc.CallOption) (*UpdateProgramResponse, error)
+	// ListChallenges pages through the challenges (stamp cards).
+	ListChallenges(ctx context.Context, in *ListChallengesRequest, opts ...grpc.CallOption) (*ListChallengesResponse, error)
+	// GetChallenge returns one challenge.
+	GetChallenge(ctx context.Context, in *GetChallengeRequest, opts ...grpc.CallOption) (*GetChallengeResponse, error)
+	// CreateChallenge adds a challenge (marketer role).
+	CreateChallenge(ctx context.Context, in *CreateChallengeRequest, opts ...grpc.CallOption) (*CreateChallengeResponse, error)
+	// UpdateChallenge changes the fields of a challenge named by update_mask (marketer role).
+	UpdateChallenge(ctx context.Context, in *UpdateChallengeRequest, opts ...grpc.CallOption) (*UpdateChallengeResponse, error)
+	// ListMemberChallenges shows a member their progress in the active
+	// challenges and the ones they completed.
+	ListMemberChallenges(ctx context.Context, in *ListMemberChallengesRequest, opts ...grpc.CallOption) (*ListMemberChallengesResponse, error)
 }
 
 type loyaltyServiceClient struct {
@@ -431,6 +456,76 @@ func (c *loyaltyServiceClient) UpdateTier(ctx context.Context, in *UpdateTierReq
 	return out, nil
 }
 
+func (c *loyaltyServiceClient) GetProgram(ctx context.Context, in *GetProgramRequest, opts ...grpc.CallOption) (*GetProgramResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetProgramResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_GetProgram_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) UpdateProgram(ctx context.Context, in *UpdateProgramRequest, opts ...grpc.CallOption) (*UpdateProgramResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateProgramResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_UpdateProgram_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) ListChallenges(ctx context.Context, in *ListChallengesRequest, opts ...grpc.CallOption) (*ListChallengesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListChallengesResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_ListChallenges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) GetChallenge(ctx context.Context, in *GetChallengeRequest, opts ...grpc.CallOption) (*GetChallengeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetChallengeResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_GetChallenge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) CreateChallenge(ctx context.Context, in *CreateChallengeRequest, opts ...grpc.CallOption) (*CreateChallengeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateChallengeResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_CreateChallenge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) UpdateChallenge(ctx context.Context, in *UpdateChallengeRequest, opts ...grpc.CallOption) (*UpdateChallengeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateChallengeResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_UpdateChallenge_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loyaltyServiceClient) ListMemberChallenges(ctx context.Context, in *ListMemberChallengesRequest, opts ...grpc.CallOption) (*ListMemberChallengesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMemberChallengesResponse)
+	err := c.cc.Invoke(ctx, LoyaltyService_ListMemberChallenges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LoyaltyServiceServer is the server API for LoyaltyService service.
 // All implementations must embed UnimplementedLoyaltyServiceServer
 // for forward compatibility.
@@ -508,6 +603,24 @@ type LoyaltyServiceServer interface {
 	CreateTier(context.Context, *CreateTierRequest) (*CreateTierResponse, error)
 	// UpdateTier changes the fields of a tier named by update_mask (marketer role).
 	UpdateTier(context.Context, *UpdateTierRequest) (*UpdateTierResponse, error)
+	// GetProgram returns the program settings: base earning rate, rounding,
+	// exclusions, minimum order value, return window and the redemption
+	// conversion (any authenticated role).
+	GetProgram(context.Context, *GetProgramRequest) (*GetProgramResponse, error)
+	// UpdateProgram changes the program settings named by update_mask
+	// (marketer role); later earns and redemptions on every replica use them.
+	UpdateProgram(context.Context, *UpdateProgramRequest) (*UpdateProgramResponse, error)
+	// ListChallenges pages through the challenges (stamp cards).
+	ListChallenges(context.Context, *ListChallengesRequest) (*ListChallengesResponse, error)
+	// GetChallenge returns one challenge.
+	GetChallenge(context.Context, *GetChallengeRequest) (*GetChallengeResponse, error)
+	// CreateChallenge adds a challenge (marketer role).
+	CreateChallenge(context.Context, *CreateChallengeRequest) (*CreateChallengeResponse, error)
+	// UpdateChallenge changes the fields of a challenge named by update_mask (marketer role).
+	UpdateChallenge(context.Context, *UpdateChallengeRequest) (*UpdateChallengeResponse, error)
+	// ListMemberChallenges shows a member their progress in the active
+	// challenges and the ones they completed.
+	ListMemberChallenges(context.Context, *ListMemberChallengesRequest) (*ListMemberChallengesResponse, error)
 	mustEmbedUnimplementedLoyaltyServiceServer()
 }
 
@@ -604,6 +717,27 @@ func (UnimplementedLoyaltyServiceServer) CreateTier(context.Context, *CreateTier
 }
 func (UnimplementedLoyaltyServiceServer) UpdateTier(context.Context, *UpdateTierRequest) (*UpdateTierResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateTier not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) GetProgram(context.Context, *GetProgramRequest) (*GetProgramResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetProgram not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) UpdateProgram(context.Context, *UpdateProgramRequest) (*UpdateProgramResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateProgram not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) ListChallenges(context.Context, *ListChallengesRequest) (*ListChallengesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListChallenges not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) GetChallenge(context.Context, *GetChallengeRequest) (*GetChallengeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetChallenge not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) CreateChallenge(context.Context, *CreateChallengeRequest) (*CreateChallengeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateChallenge not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) UpdateChallenge(context.Context, *UpdateChallengeRequest) (*UpdateChallengeResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateChallenge not implemented")
+}
+func (UnimplementedLoyaltyServiceServer) ListMemberChallenges(context.Context, *ListMemberChallengesRequest) (*ListMemberChallengesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMemberChallenges not implemented")
 }
 func (UnimplementedLoyaltyServiceServer) mustEmbedUnimplementedLoyaltyServiceServer() {}
 func (UnimplementedLoyaltyServiceServer) testEmbeddedByValue()                        {}
@@ -1148,6 +1282,132 @@ func _LoyaltyService_UpdateTier_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoyaltyService_GetProgram_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetProgramRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).GetProgram(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_GetProgram_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).GetProgram(ctx, req.(*GetProgramRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_UpdateProgram_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateProgramRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).UpdateProgram(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_UpdateProgram_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).UpdateProgram(ctx, req.(*UpdateProgramRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_ListChallenges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListChallengesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).ListChallenges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_ListChallenges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).ListChallenges(ctx, req.(*ListChallengesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_GetChallenge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetChallengeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).GetChallenge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_GetChallenge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).GetChallenge(ctx, req.(*GetChallengeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_CreateChallenge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateChallengeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).CreateChallenge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_CreateChallenge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).CreateChallenge(ctx, req.(*CreateChallengeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_UpdateChallenge_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateChallengeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).UpdateChallenge(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_UpdateChallenge_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).UpdateChallenge(ctx, req.(*UpdateChallengeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoyaltyService_ListMemberChallenges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMemberChallengesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoyaltyServiceServer).ListMemberChallenges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoyaltyService_ListMemberChallenges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoyaltyServiceServer).ListMemberChallenges(ctx, req.(*ListMemberChallengesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LoyaltyService_ServiceDesc is the grpc.ServiceDesc for LoyaltyService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1270,6 +1530,34 @@ var LoyaltyService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "UpdateTier",
 			Handler:    _LoyaltyService_UpdateTier_Handler,
+		},
+		{
+			MethodName: "GetProgram",
+			Handler:    _LoyaltyService_GetProgram_Handler,
+		},
+		{
+			MethodName: "UpdateProgram",
+			Handler:    _LoyaltyService_UpdateProgram_Handler,
+		},
+		{
+			MethodName: "ListChallenges",
+			Handler:    _LoyaltyService_ListChallenges_Handler,
+		},
+		{
+			MethodName: "GetChallenge",
+			Handler:    _LoyaltyService_GetChallenge_Handler,
+		},
+		{
+			MethodName: "CreateChallenge",
+			Handler:    _LoyaltyService_CreateChallenge_Handler,
+		},
+		{
+			MethodName: "UpdateChallenge",
+			Handler:    _LoyaltyService_UpdateChallenge_Handler,
+		},
+		{
+			MethodName: "ListMemberChallenges",
+			Handler:    _LoyaltyService_ListMemberChallenges_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -14,8 +14,13 @@ UPDATE members SET tier = $2, tier_id = $3, requalify_at = $4 WHERE customer_id 
 
 -- name: OpenLots :many
 -- Every lot with a remainder, plus the named lots an operation restores into.
-SELECT id, member_id, entry_id, source, order_id, partner_id, points, remaining, earned_at, pending_until, expires_at
-FROM lots WHERE member_id = $1 AND (remaining > 0 OR id = ANY(@extra::text[]));
+-- Two arms, not one OR: each arm uses its index (lots_open, the primary
+-- key), where the OR made PostgreSQL read every lot of the table.
+SELECT a.id, a.member_id, a.entry_id, a.source, a.order_id, a.partner_id, a.points, a.remaining, a.earned_at, a.pending_until, a.expires_at
+FROM lots a WHERE a.member_id = @member_id::text AND a.remaining > 0
+UNION ALL
+SELECT b.id, b.member_id, b.entry_id, b.source, b.order_id, b.partner_id, b.points, b.remaining, b.earned_at, b.pending_until, b.expires_at
+FROM lots b WHERE b.id = ANY(@extra::text[]) AND b.member_id = @member_id::text AND b.remaining <= 0;
 
 -- name: GetHold :one
 SELECT id, member_id, order_id, points, captured, draws, status, created_at, expires_at, closed_at
@@ -85,14 +90,20 @@ WHERE customer_id = ANY(@ids::text[])
 ORDER BY customer_id
 FOR UPDATE;
 
--- name: MembersLots :many
--- The locked members' active hold points and open lots plus the extra lots named.
-SELECT m.customer_id,
-    (SELECT COALESCE(sum(h.points), 0) FROM holds h WHERE h.member_id = m.customer_id AND h.status = 'active')::bigint AS held,
-    COALESCE((SELECT jsonb_agg(to_jsonb(l)) FROM lots l
-        WHERE l.member_id = m.customer_id AND (l.remaining > 0 OR l.id = ANY(@extra::text[]))), '[]')::jsonb AS lots
-FROM members m
-WHERE m.customer_id = ANY(@ids::text[]);
+-- name: MembersHeld :many
+-- The locked members' points in active checkout holds.
+SELECT member_id, COALESCE(sum(points), 0)::bigint AS held FROM holds
+WHERE member_id = ANY(@ids::text[]) AND status = 'active'
+GROUP BY member_id;
+
+-- name: MembersOpenLots :many
+-- The locked members' open lots plus the extra lots named, as plain rows:
+-- building a JSON document per member cost more than finding the lots.
+SELECT a.id, a.member_id, a.entry_id, a.source, a.order_id, a.partner_id, a.points, a.remaining, a.earned_at, a.pending_until, a.expires_at
+FROM lots a WHERE a.member_id = ANY(@ids::text[]) AND a.remaining > 0
+UNION ALL
+SELECT b.id, b.member_id, b.entry_id, b.source, b.order_id, b.partner_id, b.points, b.remaining, b.earned_at, b.pending_until, b.expires_at
+FROM lots b WHERE b.id = ANY(@extra::text[]) AND b.member_id = ANY(@ids::text[]) AND b.remaining <= 0;
 
 -- name: EnsureMembers :exec
 INSERT INTO members (customer_id, enrolled_at)

@@ -16,3 +16,10 @@ WHERE member_id = @member_id AND created_at >= @from_time AND created_at < @to_t
 
 -- name: RedeemedCount :one
 SELECT count(*) FROM redemptions WHERE member_id = $1 AND reward_id = $2 AND status = 'completed';
+
+-- name: OrderPartner :one
+-- The coalition partner whose transaction the order was (empty for the
+-- program's own orders), from the order's accrual entry: a refund's
+-- clawback is charged to the same partner in the settlement report.
+SELECT COALESCE((SELECT partner_id FROM entries
+    WHERE member_id = @member_id AND order_id = @order_id AND type = 'accrual' AND partner_id <> '' LIMIT 1), '')::text;

@@ -24,6 +24,7 @@ import (
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/postgres"
 	store "github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/challenge"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/earning"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/ledger"
 	"github.com/affinity-platform/affinity/services/loyalty/internal/domain/money"
@@ -86,6 +87,10 @@ type App struct {
 	// expiryRuns counts runs of the scheduled jobs by outcome; the Helm
 	// chart's alerts and dashboard watch loyalty_expiry_runs_total.
 	expiryRuns metric.Int64Counter
+	// settings is this replica's copy of the program settings, read
+	// again after settingsRefresh.
+	settings        settingsCache
+	settingsRefresh time.Duration
 }
 
 // Option changes how an App is built.
@@ -108,7 +113,7 @@ func New(pool *pgxpool.Pool, cfg Config, opts ...Option) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("loyalty program configuration: %w", err)
 	}
-	a := &App{pool: pool, cfg: cfg, clock: time.Now}
+	a := &App{pool: pool, cfg: cfg, clock: time.Now, settingsRefresh: DefaultSettingsRefresh}
 	for _, o := range opts {
 		o(a)
 	}
@@ -145,6 +150,11 @@ type Unit struct {
 	rules    []ruleRow
 	rulesSet bool
 	ladder   *ladderConfig
+	// set is the program settings this transaction uses.
+	set SettingsRecord
+	// challenges are the active challenges, loaded once per transaction.
+	challenges    []challenge.Challenge
+	challengesSet bool
 }
 
 func newID() string {
@@ -168,11 +178,29 @@ func (a *App) unit(tx pgx.Tx) *Unit {
 // InTx runs fn in one transaction (retried on serialization failures and
 // deadlocks, so fn must have no effects outside it).
 func (a *App) InTx(ctx context.Context, fn func(*Unit) error) error {
-	return postgres.InTx(ctx, a.pool, func(tx pgx.Tx) error { return fn(a.unit(tx)) })
+	return postgres.InTx(ctx, a.pool, func(tx pgx.Tx) error {
+		p := &pipeTx{Tx: tx}
+		u := a.unit(p)
+		if err := u.loadSettings(ctx, false); err != nil {
+			return err
+		}
+		if err := fn(u); err != nil {
+			return err
+		}
+		return p.flush(ctx)
+	})
 }
 
-// InTxWith runs fn on an existing transaction (a consumer's batch).
-func (a *App) InTxWith(tx pgx.Tx, fn func(*Unit) error) error { return fn(a.unit(tx)) }
+// InTxWith runs fn on an existing transaction (a consumer's batch). It
+// reads the program settings first, so every batch earns by the settings
+// current when it started, on every replica.
+func (a *App) InTxWith(ctx context.Context, tx pgx.Tx, fn func(*Unit) error) error {
+	u := a.unit(tx)
+	if err := u.loadSettings(ctx, true); err != nil {
+		return err
+	}
+	return fn(u)
+}
 
 // Key is a mutating request's idempotency key.
 type Key struct {
@@ -191,7 +219,14 @@ type Key struct {
 func Do[T proto.Message](ctx context.Context, a *App, k Key, fn func(context.Context, *Unit) (T, error)) (T, error) {
 	var out T
 	err := a.InTx(ctx, func(u *Unit) error {
-		resp, _, err := idempotency.Do(ctx, u.tx, k.Scope, k.Key, k.Request, func() (T, error) { return fn(ctx, u) })
+		resp, _, err := idempotency.Do(ctx, u.tx, k.Scope, k.Key, k.Request, func() (T, error) {
+			r, err := fn(ctx, u)
+			// Storing the response is the last write and nobody reads
+			// its result: it goes out with the unit's other held-back
+			// writes, right before the commit.
+			u.deferWrites()
+			return r, err
+		})
 		if err != nil {
 			return err
 		}
@@ -226,7 +261,7 @@ func (u *Unit) balance(acct *ledger.Account, m store.Member) (Balance, error) {
 }
 
 func (a *App) balanceOf(b ledger.Balances, held int64) (Balance, error) {
-	v, err := a.cfg.Conversion.ValueOf(max(b.Available, 0))
+	v, err := a.conversion().ValueOf(max(b.Available, 0))
 	if err != nil {
 		return Balance{}, err
 	}

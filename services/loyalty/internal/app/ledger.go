@@ -144,7 +144,7 @@ func (u *Unit) Redeem(ctx context.Context, r Redeem) (Redeemed, error) {
 		spend = ledger.Spend{Type: ledger.TypeRedemption, Points: rw.Cost, OrderID: r.OrderID, ReferenceID: red.ID, Description: "redeemed " + rw.Name,
 			PartnerID: r.PartnerID}
 	} else {
-		v, err := u.a.cfg.Conversion.ValueOf(r.Points)
+		v, err := u.set.Conversion.ValueOf(r.Points)
 		if err != nil {
 			return Redeemed{}, fmt.Errorf("value of %d points: %w", r.Points, err)
 		}
@@ -157,6 +157,9 @@ func (u *Unit) Redeem(ctx context.Context, r Redeem) (Redeemed, error) {
 		return Redeemed{}, err
 	}
 	red.EntryID = e.ID
+	// Everything left is writes whose results nothing reads: the ledger
+	// changes, the events and the idempotency response go out together.
+	u.deferWrites()
 	var b store.Batch
 	b.AddAccount(acct, 0, 0)
 	b.Redemptions = append(b.Redemptions, store.RedemptionRow{ID: red.ID, MemberID: red.MemberID, RewardID: red.RewardID,
@@ -210,7 +213,7 @@ func (u *Unit) finishHold(ctx context.Context, acct *ledger.Account, m store.Mem
 	if err := u.publish(ctx, acct.Changes().Entries, info); err != nil {
 		return HoldResult{}, err
 	}
-	v, err := u.a.cfg.Conversion.ValueOf(h.Points)
+	v, err := u.set.Conversion.ValueOf(h.Points)
 	if err != nil {
 		return HoldResult{}, err
 	}
@@ -258,7 +261,7 @@ func (u *Unit) CaptureHold(ctx context.Context, holdID, memberID string, points 
 	if _, err := acct.CaptureHold(&h, points, u.now); err != nil {
 		return HoldResult{}, err
 	}
-	v, err := u.a.cfg.Conversion.ValueOf(points)
+	v, err := u.set.Conversion.ValueOf(points)
 	if err != nil {
 		return HoldResult{}, err
 	}

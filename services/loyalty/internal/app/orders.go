@@ -129,6 +129,7 @@ func (u *Unit) EarnOrders(ctx context.Context, cmds []EarnOrder) ([]Earned, []er
 	type tally struct{ earned, orders int64 }
 	tallies := map[string]*tally{}
 	var b store.Batch
+	var fresh []earning.Order
 	for i, c := range cmds {
 		if errs[i] != nil {
 			continue
@@ -155,7 +156,7 @@ func (u *Unit) EarnOrders(ctx context.Context, cmds []EarnOrder) ([]Earned, []er
 				usage.MemberPoints[r.ID] = used[useKey{o.CustomerID, r.ID, capStart(r, o.CompletedAt)}]
 			}
 		}
-		res, err := earning.EarnOrder(u.a.cfg.Program, domainRules, o, member, usage)
+		res, err := earning.EarnOrder(u.program(), domainRules, o, member, usage)
 		if err != nil {
 			if errors.Is(err, validation.ErrInvalid) || errors.Is(err, money.ErrCurrencyMismatch) || errors.Is(err, money.ErrOverflow) {
 				errs[i] = err
@@ -202,9 +203,19 @@ func (u *Unit) EarnOrders(ctx context.Context, cmds []EarnOrder) ([]Earned, []er
 		b.Orders = append(b.Orders, store.OrderRow{OrderID: o.ID, MemberID: o.CustomerID, Order: ob, Result: rb, Points: res.Points,
 			SpendMinor: c.Spend, CreatedAt: u.now})
 		results[i] = Earned{Points: res.Points, Entries: es, Result: res}
+		fresh = append(fresh, o)
 	}
 	if len(b.Orders) == 0 {
 		return results, errs, nil
+	}
+	// Challenges count the orders earned now; a completion credits its
+	// reward to the member's account before the account is written.
+	bonus, err := u.recordChallenges(ctx, fresh, locked)
+	if err != nil {
+		return nil, nil, err
+	}
+	for id, pts := range bonus {
+		tallies[id].earned += pts
 	}
 	for _, id := range memberIDs {
 		if t := tallies[id]; t != nil && t.orders > 0 {
@@ -324,7 +335,12 @@ func (u *Unit) RefundOrder(ctx context.Context, customerID string, r RefundOrder
 	}
 	out := Refunded{Points: pts, Applied: true}
 	if pts > 0 {
-		cr, err := acct.Clawback(ledger.Clawback{OrderID: r.OrderID, Points: pts, ReferenceID: r.RefundID, Policy: u.a.cfg.DebtPolicy}, u.now)
+		partner, err := u.st.Q.OrderPartner(ctx, sqlc.OrderPartnerParams{MemberID: customerID, OrderID: r.OrderID})
+		if err != nil {
+			return Refunded{}, fmt.Errorf("partner of order %s: %w", r.OrderID, err)
+		}
+		cr, err := acct.Clawback(ledger.Clawback{OrderID: r.OrderID, Points: pts, ReferenceID: r.RefundID, Policy: u.a.cfg.DebtPolicy,
+			PartnerID: partner}, u.now)
 		if err != nil {
 			return Refunded{}, err
 		}
@@ -355,6 +371,9 @@ func (u *Unit) RefundOrder(ctx context.Context, customerID string, r RefundOrder
 	if err := u.st.Q.UpdateOrderRefunds(ctx, sqlc.UpdateOrderRefundsParams{OrderID: r.OrderID, Refunded: all,
 		RefundIds: append(row.RefundIds, r.RefundID), Cancelled: r.Cancel, SpendMinor: spend}); err != nil {
 		return Refunded{}, fmt.Errorf("update order %s: %w", r.OrderID, err)
+	}
+	if err := u.reviseChallenges(ctx, customerID, o, append(before, lines...), r.Cancel); err != nil {
+		return Refunded{}, err
 	}
 	return out, u.evaluateTier(ctx, customerID, m.Tier)
 }
@@ -484,7 +503,7 @@ func (u *Unit) EarnBonus(ctx context.Context, memberID string, ev earning.Event)
 			}
 		}
 	}
-	res, err := earning.EarnEvent(u.a.cfg.Program, domainRules, ev, member, usage)
+	res, err := earning.EarnEvent(u.program(), domainRules, ev, member, usage)
 	if err != nil || res.Points == 0 {
 		return 0, err
 	}

@@ -51,6 +51,9 @@ type PointsReport struct {
 // PointsReport reads the liability and the period's flows from one
 // snapshot, so the figures add up.
 func (a *App) PointsReport(ctx context.Context, p Period) (PointsReport, error) {
+	if err := a.refreshSettings(ctx); err != nil {
+		return PointsReport{}, err
+	}
 	p, err := a.resolve(p)
 	if err != nil {
 		return PointsReport{}, err
@@ -79,7 +82,7 @@ func (a *App) PointsReport(ctx context.Context, p Period) (PointsReport, error) 
 		return PointsReport{}, err
 	}
 	r.Outstanding = r.Available + r.Pending + r.Held
-	if r.OutstandingValue, err = ledger.Liability(r.Outstanding, a.cfg.Conversion); err != nil {
+	if r.OutstandingValue, err = ledger.Liability(r.Outstanding, a.conversion()); err != nil {
 		return PointsReport{}, fmt.Errorf("liability value: %w", err)
 	}
 	if d := r.Expired + r.Redeemed; d > 0 && r.Expired > 0 {
@@ -91,6 +94,9 @@ func (a *App) PointsReport(ctx context.Context, p Period) (PointsReport, error) 
 // Settlement sums what each partner issued and what was redeemed with it in
 // the period (one partner when partnerID is set), by partner id.
 func (a *App) Settlement(ctx context.Context, p Period, partnerID string) (Period, []ledger.PartnerTotals, error) {
+	if err := a.refreshSettings(ctx); err != nil {
+		return p, nil, err
+	}
 	p, err := a.resolve(p)
 	if err != nil {
 		return p, nil, err
@@ -103,7 +109,7 @@ func (a *App) Settlement(ctx context.Context, p Period, partnerID string) (Perio
 	for i, r := range rows {
 		t := ledger.PartnerTotals{PartnerID: r.PartnerID, Issued: r.Issued, Redeemed: r.Redeemed, Reversed: r.Reversed}
 		t.Net = t.Issued - t.Redeemed - t.Reversed
-		v, err := a.cfg.Conversion.ValueOf(max(t.Net, -t.Net))
+		v, err := a.conversion().ValueOf(max(t.Net, -t.Net))
 		if err != nil {
 			return p, nil, fmt.Errorf("value of %s's net points: %w", r.PartnerID, err)
 		}

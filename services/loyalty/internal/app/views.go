@@ -35,6 +35,9 @@ type MemberView struct {
 // Member reads a member's view. A customer the program has not seen yet
 // gets an empty view rather than NotFound: every customer is a member.
 func (a *App) Member(ctx context.Context, memberID string) (MemberView, error) {
+	if err := a.refreshSettings(ctx); err != nil {
+		return MemberView{}, err
+	}
 	now := a.Now()
 	var v MemberView
 	err := a.readTx(ctx, func(st *store.Store) error {
@@ -103,6 +106,9 @@ type Offers struct {
 // MemberOffers answers "what does this member get right now" from one
 // snapshot of the member and the program (domain/offer decides).
 func (a *App) MemberOffers(ctx context.Context, memberID string) (Offers, error) {
+	if err := a.refreshSettings(ctx); err != nil {
+		return Offers{}, err
+	}
 	now := a.Now()
 	var out Offers
 	err := a.readTx(ctx, func(st *store.Store) error {
@@ -110,7 +116,7 @@ func (a *App) MemberOffers(ctx context.Context, memberID string) (Offers, error)
 		if err != nil {
 			return err
 		}
-		p := offer.Program{Conversion: a.cfg.Conversion, ExpiringWindow: a.cfg.ExpiringWindow}
+		p := offer.Program{Conversion: a.conversion(), ExpiringWindow: a.cfg.ExpiringWindow}
 		om := offer.Member{ID: memberID, Balances: v.balances, Expiring: v.Expiring, Measure: v.Progress.Measure, Redeemed: map[string]int64{}}
 		if lc != nil && lc.ok {
 			p.Ladder = lc.ladder

@@ -52,6 +52,9 @@ func BenchmarkProgram(b *testing.B) {
 	b.ReportMetric(ingest, "orders/s")
 	b.ReportMetric(rps/baseline, "redeem/pgbench")
 	b.ReportMetric(ingest/baseline, "ingest/pgbench")
+	// The same client count drives pgbench and the Redeem load, so the
+	// ratio compares equal concurrency.
+	b.ReportMetric(float64(*benchClients), "clients")
 }
 
 var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)

@@ -47,7 +47,7 @@ func consumerOptions(batch int) consumer.Options {
 // order sent twice under different event ids still earns once.
 func Handler(a *app.App, log *slog.Logger) consumer.Handler {
 	return func(ctx context.Context, tx pgx.Tx, msgs []events.Message) error {
-		return a.InTxWith(tx, func(u *app.Unit) error {
+		return a.InTxWith(ctx, tx, func(u *app.Unit) error {
 			// Consecutive completed orders are earned together; anything
 			// else (a refund of one of them, say) first flushes them, so
 			// each customer's events still apply in order.

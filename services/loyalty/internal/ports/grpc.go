@@ -509,7 +509,7 @@ func (s *Server) UpdateTier(ctx context.Context, req *loyaltyv1.UpdateTierReques
 }
 
 // readOnly are fields an update never takes from the request.
-var readOnly = map[protoreflect.Name]bool{"reward_id": true, "rule_id": true, "tier_id": true, "created_at": true, "updated_at": true}
+var readOnly = map[protoreflect.Name]bool{"reward_id": true, "rule_id": true, "tier_id": true, "challenge_id": true, "created_at": true, "updated_at": true}
 
 // applyMask copies the fields named by mask (all writable fields when it is
 // empty) from src to dst. Only top-level fields can be named.

@@ -60,6 +60,7 @@ type stack struct {
 	pool    *pgxpool.Pool
 	brokers []string
 	clock   *clock
+	url     string
 }
 
 // start runs the service as `loyalty serve` would, on free ports, with env
@@ -72,7 +73,14 @@ func start(t testing.TB, env map[string]string) *stack { return startWith(t, env
 func startWith(t testing.TB, env map[string]string, before func(brokers []string)) *stack {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	url := pgtest.NewDBURL(t)
+	// A second replica of a test's service shares its database (see
+	// replica); everything else is its own.
+	url := env[sharedDB]
+	if url == "" {
+		url = pgtest.NewDBURL(t)
+	}
+	env = maps.Clone(env)
+	delete(env, sharedDB)
 	broker := kafkatest.NewBroker(t, topics.All()...)
 	if before != nil {
 		before(broker.Addrs())
@@ -147,7 +155,21 @@ func startWith(t testing.TB, env map[string]string, before func(brokers []string
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	return &stack{client: loyaltyv1.NewLoyaltyServiceClient(conn), addrs: a, pool: pool, brokers: broker.Addrs(), clock: clk}
+	return &stack{client: loyaltyv1.NewLoyaltyServiceClient(conn), addrs: a, pool: pool, brokers: broker.Addrs(), clock: clk, url: url}
+}
+
+// sharedDB is the env key that makes startWith use an existing database.
+const sharedDB = "TEST_SHARED_DATABASE_URL"
+
+// replica starts another replica of s's service on s's database (with its
+// own broker, so what it consumes is what the test sends to it).
+func (s *stack) replica(t testing.TB, env map[string]string) *stack {
+	e := maps.Clone(env)
+	if e == nil {
+		e = map[string]string{}
+	}
+	e[sharedDB] = s.url
+	return start(t, e)
 }
 
 func token(t testing.TB, sub string, roles ...auth.Role) string {

@@ -72,6 +72,16 @@ func Policy() auth.Policy {
 		loyaltyv1.LoyaltyService_GetTier_FullMethodName:           {Roles: anyone},
 		loyaltyv1.LoyaltyService_CreateTier_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer}},
 		loyaltyv1.LoyaltyService_UpdateTier_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer}},
+		// Every role may read the program settings (the storefront shows
+		// the earning rate); only marketers change them.
+		loyaltyv1.LoyaltyService_GetProgram_FullMethodName:      {Roles: anyone},
+		loyaltyv1.LoyaltyService_UpdateProgram_FullMethodName:   {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_ListChallenges_FullMethodName:  {Roles: anyone},
+		loyaltyv1.LoyaltyService_GetChallenge_FullMethodName:    {Roles: anyone},
+		loyaltyv1.LoyaltyService_CreateChallenge_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		loyaltyv1.LoyaltyService_UpdateChallenge_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		// A member sees their own progress; staff and services anyone's.
+		loyaltyv1.LoyaltyService_ListMemberChallenges_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
 	}
 }
 

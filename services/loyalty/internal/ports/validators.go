@@ -339,5 +339,7 @@ func validators() *validate.Registry {
 		checkID(&vs, "tier.tier_id", m.GetTier().GetTierId())
 		return vs.Err()
 	})
+	registerProgramValidators(r)
+	registerChallengeValidators(r)
 	return r
 }

@@ -319,43 +319,40 @@ func (s *Store) LockAccounts(ctx context.Context, ids []string, extra []string, 
 	if extra == nil {
 		extra = []string{}
 	}
-	rows, lotRows, err := s.Q.LockMembersWithLots(ctx, ids, sqlc.MembersLotsParams{Ids: ids, Extra: extra})
+	got, err := s.Q.LockMembersWithLots(ctx, sqlc.MembersOpenLotsParams{Ids: ids, Extra: extra})
 	if err != nil {
 		return nil, err
 	}
-	if len(rows) < len(ids) {
+	if len(got.Members) < len(ids) {
 		if err := s.Q.EnsureMembers(ctx, sqlc.EnsureMembersParams{Ids: ids, EnrolledAt: now}); err != nil {
 			return nil, fmt.Errorf("enrol members: %w", err)
 		}
-		if rows, lotRows, err = s.Q.LockMembersWithLots(ctx, ids, sqlc.MembersLotsParams{Ids: ids, Extra: extra}); err != nil {
+		if got, err = s.Q.LockMembersWithLots(ctx, sqlc.MembersOpenLotsParams{Ids: ids, Extra: extra}); err != nil {
 			return nil, err
 		}
 	}
-	held := make(map[string]int64, len(lotRows))
-	lotsOf := make(map[string][]byte, len(lotRows))
-	for _, r := range lotRows {
-		held[r.CustomerID], lotsOf[r.CustomerID] = r.Held, r.Lots
+	held := make(map[string]int64, len(got.Held))
+	for _, r := range got.Held {
+		held[r.MemberID] = r.Held
 	}
-	out := make(map[string]*Locked, len(rows))
-	for _, r := range rows {
+	lotsOf := make(map[string][]ledger.Lot, len(got.Members))
+	for _, l := range got.Lots {
+		src, err := ledger.ParseEntryType(l.Source)
+		if err != nil {
+			return nil, fmt.Errorf("lot %s: %w", l.ID, err)
+		}
+		lotsOf[l.MemberID] = append(lotsOf[l.MemberID], ledger.Lot{ID: l.ID, MemberID: l.MemberID, EntryID: l.EntryID, Source: src,
+			OrderID: l.OrderID, PartnerID: l.PartnerID, Points: l.Points, Remaining: l.Remaining, EarnedAt: l.EarnedAt.UTC(),
+			PendingUntil: tv(l.PendingUntil), ExpiresAt: tv(l.ExpiresAt)})
+	}
+	out := make(map[string]*Locked, len(got.Members))
+	for _, r := range got.Members {
 		m, err := memberFrom(r.CustomerID, r.Balance, r.Deficit, r.Debt, r.LifetimePoints, r.OrdersCount, r.LastActivity, r.Tier, r.TierID, r.Segments, r.EnrolledAt)
 		if err != nil {
 			return nil, err
 		}
 		m.Held = held[r.CustomerID]
-		var lr []lotRow
-		if err := json.Unmarshal(lotsOf[r.CustomerID], &lr); err != nil {
-			return nil, fmt.Errorf("lots of %s: %w", r.CustomerID, err)
-		}
-		lots := make([]ledger.Lot, len(lr))
-		for i, l := range lr {
-			src, err := ledger.ParseEntryType(l.Source)
-			if err != nil {
-				return nil, fmt.Errorf("lot %s: %w", l.ID, err)
-			}
-			lots[i] = ledger.Lot{ID: l.ID, MemberID: l.MemberID, EntryID: l.EntryID, Source: src, OrderID: l.OrderID, PartnerID: l.PartnerID,
-				Points: l.Points, Remaining: l.Remaining, EarnedAt: l.EarnedAt.UTC(), PendingUntil: tv(l.PendingUntil), ExpiresAt: tv(l.ExpiresAt)}
-		}
+		lots := lotsOf[r.CustomerID]
 		a, err := ledger.Restore(m.State, lots, idSource)
 		if err != nil {
 			return nil, fmt.Errorf("restore account %s: %w", r.CustomerID, err)

@@ -26,6 +26,8 @@ const (
 	GoalCount
 	// GoalSpend sums the net value (minor units) of matching lines.
 	GoalSpend
+	// GoalOrders counts orders with at least one matching line.
+	GoalOrders
 )
 
 // Challenge is one stamp card.
@@ -50,7 +52,7 @@ type Challenge struct {
 func (c Challenge) Validate() error {
 	var v validation.Collector
 	v.Check(strings.TrimSpace(c.Name) != "", "name", "is required")
-	v.Check(c.Goal == GoalCount || c.Goal == GoalSpend, "goal", "is required")
+	v.Check(c.Goal == GoalCount || c.Goal == GoalSpend || c.Goal == GoalOrders, "goal", "is required")
 	v.Check(c.Target > 0, "target", "must be positive, got %d", c.Target)
 	v.Check(!c.StartsAt.IsZero(), "starts_at", "is required")
 	v.Check(c.EndsAt.After(c.StartsAt), "ends_at", "must be after starts_at")
@@ -73,18 +75,32 @@ func (c Challenge) matches(l earning.Line) bool {
 }
 
 // Contribution is what an order adds toward the goal.
-func (c Challenge) Contribution(o earning.Order) int64 {
+func (c Challenge) Contribution(o earning.Order) int64 { return c.ContributionAfter(o, nil) }
+
+// ContributionAfter is what an order still adds toward the goal after the
+// refunds (cumulative per line: returned units, refunded amounts).
+func (c Challenge) ContributionAfter(o earning.Order, refunds []earning.RefundLine) int64 {
+	qty, amt := map[string]int64{}, map[string]int64{}
+	for _, r := range refunds {
+		qty[r.LineID] += r.Quantity
+		amt[r.LineID] += r.Amount
+	}
 	var s int64
 	for _, l := range o.Lines {
 		if !c.matches(l) {
 			continue
 		}
+		units := max(l.Quantity-qty[l.LineID], 0)
 		switch c.Goal {
 		case GoalCount:
-			s += l.Quantity
+			s += units
 		case GoalSpend:
-			if n, err := l.Net(); err == nil && n > 0 {
-				s += n
+			if n, err := l.Net(); err == nil && n-amt[l.LineID] > 0 {
+				s += n - amt[l.LineID]
+			}
+		case GoalOrders:
+			if units > 0 {
+				return 1
 			}
 		}
 	}
@@ -153,6 +169,23 @@ func (c Challenge) Remove(p Progress, orderID string) Progress {
 	}
 	p.ByOrder = maps.Clone(p.ByOrder)
 	delete(p.ByOrder, orderID)
+	return p
+}
+
+// Revise sets what an order counts after a refund (the order's
+// ContributionAfter its refunds); an order that no longer counts leaves the
+// progress. Like Remove it changes nothing after completion, and it never
+// raises an order's part.
+func (c Challenge) Revise(p Progress, orderID string, now int64) Progress {
+	cur, ok := p.ByOrder[orderID]
+	if p.Completed() || !ok || now >= cur {
+		return p
+	}
+	if now <= 0 {
+		return c.Remove(p, orderID)
+	}
+	p.ByOrder = maps.Clone(p.ByOrder)
+	p.ByOrder[orderID] = now
 	return p
 }
 

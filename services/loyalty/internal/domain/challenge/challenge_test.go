@@ -74,3 +74,50 @@ func TestSpendGoalAndRemoval(t *testing.T) {
 		t.Errorf("expected a completed challenge to keep its progress, got %d completed=%v", p.Value(), p.Completed())
 	}
 }
+
+func TestContributionAfterRefundsAndRevise(t *testing.T) {
+	t.Parallel()
+	can := earning.Line{SKU: "COLA", Quantity: 3, UnitPrice: 100}
+	bread := earning.Line{SKU: "BREAD", Quantity: 1, UnitPrice: 250}
+	o := ord("o1", t0.Add(time.Hour), can, bread) // line ids "0" (cans) and "1" (bread)
+	base := Challenge{ID: "c", Name: "c", Target: 10, SKUs: []string{"COLA"}, StartsAt: t0, EndsAt: t0.AddDate(0, 1, 0), RewardPoints: 1}
+	tests := []struct {
+		name    string
+		goal    Goal
+		refunds []earning.RefundLine
+		want    int64
+	}{
+		{"units: a returned can no longer counts", GoalCount, []earning.RefundLine{{LineID: "0", Quantity: 1, Amount: 100}}, 2},
+		{"units: refunds of other lines change nothing", GoalCount, []earning.RefundLine{{LineID: "1", Quantity: 1, Amount: 250}}, 3},
+		{"spend: the refunded amount comes off", GoalSpend, []earning.RefundLine{{LineID: "0", Amount: 150}}, 150},
+		{"orders: the order counts while a matching unit is kept", GoalOrders, []earning.RefundLine{{LineID: "0", Quantity: 2, Amount: 200}}, 1},
+		{"orders: returning every matching unit removes the order", GoalOrders, []earning.RefundLine{{LineID: "0", Quantity: 3, Amount: 300}}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := base
+			c.Goal = tt.goal
+			if got := c.ContributionAfter(o, tt.refunds); got != tt.want {
+				t.Errorf("expected the order to count %d after the refunds, got %d", tt.want, got)
+			}
+		})
+	}
+
+	c := base
+	c.Goal = GoalCount
+	p, _ := c.Record(Progress{}, o)
+	if got := c.Revise(p, "o1", 1).Value(); got != 1 {
+		t.Errorf("expected a revised order to count 1, got %d", got)
+	}
+	if got := c.Revise(p, "o1", 0).ByOrder; len(got) != 0 {
+		t.Errorf("expected an order counting nothing to leave the progress, got %v", got)
+	}
+	if got := c.Revise(p, "o1", 9).Value(); got != 3 {
+		t.Errorf("expected a revision never to raise an order's part (3), got %d", got)
+	}
+	done := Progress{ByOrder: map[string]int64{"o1": 10}, CompletedAt: t0}
+	if got := c.Revise(done, "o1", 0); got.Value() != 10 {
+		t.Errorf("expected a completed challenge unchanged, got %d", got.Value())
+	}
+}

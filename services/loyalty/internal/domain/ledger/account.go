@@ -468,6 +468,9 @@ type Clawback struct {
 	// ReferenceID is the refund or cancellation id.
 	ReferenceID string
 	Policy      DebtPolicy
+	// PartnerID is the coalition partner whose transaction earned the
+	// points, so settlement charges the reversal to it.
+	PartnerID string
 }
 
 // ClawbackResult says where the points came from.
@@ -541,7 +544,7 @@ func (a *Account) Clawback(c Clawback, now time.Time) (ClawbackResult, error) {
 	if taken > 0 {
 		res.Entry = a.append(Entry{
 			Type: TypeRefundClawback, Points: -taken, OrderID: c.OrderID, ReferenceID: c.ReferenceID, Draws: draws,
-			Description: "points taken back after a refund",
+			Description: "points taken back after a refund", PartnerID: c.PartnerID,
 		}, now)
 	}
 	return res, a.check()

@@ -10,6 +10,23 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
+type Challenge struct {
+	ID        string
+	Status    string
+	Spec      []byte
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+type ChallengeProgress struct {
+	ChallengeID string
+	MemberID    string
+	ByOrder     []byte
+	Progress    int64
+	CompletedAt *time.Time
+	UpdatedAt   time.Time
+}
+
 type CouponCode struct {
 	RewardID     string
 	Code         string
@@ -104,6 +121,14 @@ type Order struct {
 	Cancelled  bool
 	SpendMinor int64
 	CreatedAt  time.Time
+}
+
+type ProgramSetting struct {
+	ID        int32
+	Version   int64
+	Spec      []byte
+	UpdatedAt time.Time
+	UpdatedBy string
 }
 
 type Redemption struct {

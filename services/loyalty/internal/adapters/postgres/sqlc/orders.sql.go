@@ -33,6 +33,26 @@ func (q *Queries) GetOrder(ctx context.Context, orderID string) (Order, error) {
 	return i, err
 }
 
+const orderPartner = `-- name: OrderPartner :one
+SELECT COALESCE((SELECT partner_id FROM entries
+    WHERE member_id = $1 AND order_id = $2 AND type = 'accrual' AND partner_id <> '' LIMIT 1), '')::text
+`
+
+type OrderPartnerParams struct {
+	MemberID string
+	OrderID  string
+}
+
+// The coalition partner whose transaction the order was (empty for the
+// program's own orders), from the order's accrual entry: a refund's
+// clawback is charged to the same partner in the settlement report.
+func (q *Queries) OrderPartner(ctx context.Context, arg OrderPartnerParams) (string, error) {
+	row := q.db.QueryRow(ctx, orderPartner, arg.MemberID, arg.OrderID)
+	var column_1 string
+	err := row.Scan(&column_1)
+	return column_1, err
+}
+
 const pointsEarnedInWindow = `-- name: PointsEarnedInWindow :one
 SELECT COALESCE(sum(points), 0)::bigint FROM entries
 WHERE member_id = $1 AND created_at >= $2 AND created_at < $3

@@ -1,6 +1,6 @@
 package sqlc
 
-// This file is written by hand (sqlc leaves it alone): it sends two of the
+// This file is written by hand (sqlc leaves it alone): it sends three of the
 // generated queries in one network round trip.
 
 import (
@@ -10,62 +10,76 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// LockMembersWithLots runs LockMembers and then MembersLots as two
-// statements pipelined in one round trip. They stay separate statements, so
-// under READ COMMITTED the second takes its snapshot after the first got its
-// locks and sees what the previous lock holder committed. It needs a
-// connection or transaction that can send batches (pgx.Tx can).
-func (q *Queries) LockMembersWithLots(ctx context.Context, ids []string, arg MembersLotsParams) ([]LockMembersRow, []MembersLotsRow, error) {
+// LockedMembers is what LockMembersWithLots read: the locked member rows,
+// their active hold points and their open (plus the named extra) lots.
+type LockedMembers struct {
+	Members []LockMembersRow
+	Held    []MembersHeldRow
+	Lots    []MembersOpenLotsRow
+}
+
+// LockMembersWithLots runs LockMembers, then MembersHeld and
+// MembersOpenLots, as three statements pipelined in one round trip. They
+// stay separate statements, so under READ COMMITTED the later ones take
+// their snapshot after the first got its locks and see what the previous
+// lock holder committed. It needs a connection or transaction that can send
+// batches (pgx.Tx can).
+func (q *Queries) LockMembersWithLots(ctx context.Context, arg MembersOpenLotsParams) (LockedMembers, error) {
 	sender, ok := q.db.(interface {
 		SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
 	})
 	if !ok {
-		members, err := q.LockMembers(ctx, ids)
-		if err != nil {
-			return nil, nil, err
+		var out LockedMembers
+		var err error
+		if out.Members, err = q.LockMembers(ctx, arg.Ids); err != nil {
+			return out, err
 		}
-		lots, err := q.MembersLots(ctx, arg)
-		return members, lots, err
+		if out.Held, err = q.MembersHeld(ctx, arg.Ids); err != nil {
+			return out, err
+		}
+		out.Lots, err = q.MembersOpenLots(ctx, arg)
+		return out, err
 	}
 	b := &pgx.Batch{}
-	b.Queue(lockMembers, ids)
-	b.Queue(membersLots, arg.Extra, arg.Ids)
+	b.Queue(lockMembers, arg.Ids)
+	b.Queue(membersHeld, arg.Ids)
+	b.Queue(membersOpenLots, arg.Ids, arg.Extra)
 	res := sender.SendBatch(ctx, b)
 	defer res.Close()
+	var out LockedMembers
+	var err error
+	if out.Members, err = collect(res, func(r pgx.Rows, i *LockMembersRow) error {
+		return r.Scan(&i.CustomerID, &i.Balance, &i.Deficit, &i.Debt, &i.LifetimePoints, &i.OrdersCount, &i.LastActivity,
+			&i.Tier, &i.TierID, &i.Segments, &i.EnrolledAt)
+	}); err != nil {
+		return out, fmt.Errorf("lock members: %w", err)
+	}
+	if out.Held, err = collect(res, func(r pgx.Rows, i *MembersHeldRow) error { return r.Scan(&i.MemberID, &i.Held) }); err != nil {
+		return out, fmt.Errorf("members' holds: %w", err)
+	}
+	if out.Lots, err = collect(res, func(r pgx.Rows, i *MembersOpenLotsRow) error {
+		return r.Scan(&i.ID, &i.MemberID, &i.EntryID, &i.Source, &i.OrderID, &i.PartnerID, &i.Points, &i.Remaining, &i.EarnedAt,
+			&i.PendingUntil, &i.ExpiresAt)
+	}); err != nil {
+		return out, fmt.Errorf("members' lots: %w", err)
+	}
+	return out, nil
+}
+
+// collect reads the next result of a batch into rows of T.
+func collect[T any](res pgx.BatchResults, scan func(pgx.Rows, *T) error) ([]T, error) {
 	rows, err := res.Query()
 	if err != nil {
-		return nil, nil, fmt.Errorf("lock members: %w", err)
+		return nil, err
 	}
-	var members []LockMembersRow
+	defer rows.Close()
+	var out []T
 	for rows.Next() {
-		var i LockMembersRow
-		if err := rows.Scan(&i.CustomerID, &i.Balance, &i.Deficit, &i.Debt, &i.LifetimePoints, &i.OrdersCount, &i.LastActivity,
-			&i.Tier, &i.TierID, &i.Segments, &i.EnrolledAt); err != nil {
-			rows.Close()
-			return nil, nil, err
+		var i T
+		if err := scan(rows, &i); err != nil {
+			return nil, err
 		}
-		members = append(members, i)
+		out = append(out, i)
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("lock members: %w", err)
-	}
-	rows, err = res.Query()
-	if err != nil {
-		return nil, nil, fmt.Errorf("members' lots: %w", err)
-	}
-	var lots []MembersLotsRow
-	for rows.Next() {
-		var i MembersLotsRow
-		if err := rows.Scan(&i.CustomerID, &i.Held, &i.Lots); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		lots = append(lots, i)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("members' lots: %w", err)
-	}
-	return members, lots, nil
+	return out, rows.Err()
 }
