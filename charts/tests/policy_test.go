@@ -302,7 +302,9 @@ func podSpecViolations(spec corev1.PodSpec, server bool) []string {
 				p("liveness, readiness and startup probes are all required")
 				continue
 			}
-			if c.LivenessProbe.GRPC == nil {
+			// A container that serves gRPC is alive when its gRPC health
+			// service answers; one without gRPC (the console) by HTTP.
+			if c.LivenessProbe.GRPC == nil && containerHasPort([]corev1.Container{c}, intstr.FromString("grpc")) {
 				p("livenessProbe must be a native grpc probe")
 			}
 			for name, pr := range map[string]*corev1.Probe{"liveness": c.LivenessProbe, "readiness": c.ReadinessProbe, "startup": c.StartupProbe} {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the four service images as OCI layouts with ko, without a Docker
-# daemon or registry access: .images/<service>/ (one OCI image layout each).
+# Builds the four service images and the console's as OCI layouts with ko,
+# without a Docker daemon or registry access: .images/<service>/ (one OCI
+# image layout each).
 #
 #   deploy/images/build.sh            # all services, version from git
 #   VERSION=1.2.3 PLATFORMS=linux/amd64,linux/arm64 deploy/images/build.sh loyalty
@@ -16,7 +17,7 @@ version=${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo 0.
 platforms=${PLATFORMS:-linux/amd64}
 services=("$@")
 if [ ${#services[@]} -eq 0 ]; then
-  services=(loyalty referral recommendation segmentation)
+  services=(loyalty referral recommendation segmentation console)
 fi
 
 mkdir -p "$out"

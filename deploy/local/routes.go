@@ -16,8 +16,8 @@ type route struct {
 var routes = []route{
 	{service: "loyalty", prefixes: []string{"/v1/loyalty/"}},
 	{service: "referral", prefixes: []string{"/v1/referral/"}},
-	{service: "recommendation", prefixes: []string{"/v1/recommendations", "/v1/catalog/"}},
-	{service: "segmentation", prefixes: []string{"/v1/segments", "/v1/customers/", "/v1/customers:", "/v1/events:"}},
+	{service: "recommendation", prefixes: []string{"/v1/recommendations", "/v1/catalog/", "/v1/experiments/"}},
+	{service: "segmentation", prefixes: []string{"/v1/segments", "/v1/customers/", "/v1/customers:", "/v1/events:", "/v1/segment-templates", "/v1/rfm/", "/v1/rfm:", "/v1/population/"}},
 	// The marketer console and the storefront demo (services/console); the
 	// console redirects /console to /console/.
 	{service: "console", prefixes: []string{"/console/"}, exact: []string{"/console"}},

@@ -42,3 +42,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
+
+{{/* Name of the console's objects. */}}
+{{- define "affinity.consoleFullname" -}}
+{{- printf "%s-console" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "affinity.consoleSelectorLabels" -}}
+app.kubernetes.io/name: console
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "affinity.consoleLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | trunc 63 | trimSuffix "-" }}
+{{ include "affinity.consoleSelectorLabels" . }}
+app.kubernetes.io/component: console
+app.kubernetes.io/part-of: affinity
+app.kubernetes.io/version: {{ default .Chart.AppVersion .Values.global.image.tag | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.global.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}

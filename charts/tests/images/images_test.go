@@ -23,7 +23,7 @@ import (
 // one per service (.images/<service>).
 const imagesDirEnv = "AFFINITY_IMAGES_DIR"
 
-var services = []string{"loyalty", "referral", "recommendation", "segmentation"}
+var services = []string{"loyalty", "referral", "recommendation", "segmentation", "console"}
 
 func TestEveryServiceImageIsStaticNonRootAndShellFree(t *testing.T) {
 	t.Parallel()

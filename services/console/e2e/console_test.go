@@ -184,7 +184,7 @@ func (b *browserTest) shot(name string) {
 			}
 		}
 		// Every control must have a label a screen reader announces.
-		if unlabelled := b.eval(`[...document.querySelectorAll("input, select, textarea")].filter((e) => !e.labels || !e.labels.length).map((e) => e.name || e.id).join(", ")`); unlabelled != "" {
+		if unlabelled := b.eval(`[...document.querySelectorAll("input:not([type=hidden]), select, textarea")].filter((e) => !e.labels || !e.labels.length).map((e) => e.name || e.id).join(", ")`); unlabelled != "" {
 			b.t.Errorf("page %s has controls without a label: %s", name, unlabelled)
 		}
 	}
@@ -298,6 +298,7 @@ func TestTheConsoleAndTheStorefrontWorkInABrowserAgainstTheLocalStack(t *testing
 				t.Errorf("funnel = %q, want a %s step", funnel, step)
 			}
 		}
+		b.waitFor("the rejected referrals section", `document.querySelector("#stats[data-loaded] #rejected")`)
 		b.shot("04-referral-active")
 	})
 
@@ -446,4 +447,230 @@ func TestTheConsoleAndTheStorefrontWorkInABrowserAgainstTheLocalStack(t *testing
 		}
 		b.shot("11-storefront-redeemed")
 	})
+
+	// The pages added for the rest of issue 9, on the data of the import.
+	t.Run("the overview shows members, retention, points and referral conversions with their numbers", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/overview", p.marketer)
+		// The demo orders are of 2010 and 2011: look at the first half of 2011
+		// once segmentation has consumed them.
+		b.waitWithin(3*time.Minute, "the population figures of the import", `fetch("/console/api/v1/population/stats?interval=month&startTime=2010-07-01T00:00:00Z&endTime=2011-07-01T00:00:00Z", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token")}}).then((r) => r.json()).then((d) => Number(d.totals && d.totals.customers) > 0)`)
+		t.Logf("population stats of the window: %s", b.waitFor("the population stats", `fetch("/console/api/v1/population/stats?interval=month&startTime=2010-07-01T00:00:00Z&endTime=2011-07-01T00:00:00Z", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token")}}).then((r) => r.text())`))
+		b.do("pick twelve months up to June 2011",
+			chromedp.WaitVisible(css("#window [name=until]")),
+			chromedp.SetValue(css("#window [name=months]"), "12"),
+			chromedp.SetValue(css("#window [name=until]"), "2011-06"),
+			chromedp.Click(css("#window button[type=submit]")))
+		b.waitWithin(2*time.Minute, "the overview", `document.querySelector("#overview[data-loaded]") && document.querySelector("#chart-retention, #overview .form-error, #overview .empty")`)
+		if errs := b.eval(`String(document.querySelectorAll("#overview .form-error").length)`); errs != "0" {
+			t.Errorf("overview shows %s errors, want none:\n%s", errs, b.pageText())
+		}
+		if got, _ := strconv.Atoi(strings.ReplaceAll(b.eval(`document.querySelector("#members dd")?.textContent || "0"`), ",", "")); got < 1 {
+			t.Errorf("members = %d, want the imported customers", got)
+		}
+		// Every chart is an image with a text alternative and a table of its numbers.
+		charts := b.eval(`String(document.querySelectorAll("#overview figure.chart svg[role=img][aria-label]").length)`)
+		if n, _ := strconv.Atoi(charts); n < 3 {
+			t.Errorf("labelled charts = %s, want at least 3 (customers, retention, points)", charts)
+		}
+		if got := b.eval(`String([...document.querySelectorAll("#overview figure.chart")].filter((f) => f.querySelector("svg") && !f.querySelector("details table tbody tr")).length)`); got != "0" {
+			t.Errorf("%s charts have no table of their numbers, want every chart to have one", got)
+		}
+		if got := b.eval(`document.querySelector("#liability dd")?.textContent || ""`); got == "" {
+			t.Errorf("outstanding points card missing, want the liability")
+		}
+		b.shot("12-overview")
+		// The import's points were issued now: the current months show them.
+		b.do("pick the last three months",
+			chromedp.SetValue(css("#window [name=months]"), "3"),
+			chromedp.SetValue(css("#window [name=until]"), time.Now().UTC().Format("2006-01")),
+			chromedp.Click(css("#window button[type=submit]")))
+		issued := b.waitWithin(time.Minute, "the points chart", `document.querySelector("#overview[data-loaded]") && document.querySelector("#chart-points svg")?.getAttribute("aria-label")`)
+		if !strings.Contains(issued, "Issued") {
+			t.Errorf("points chart label = %q, want the issued points", issued)
+		}
+		b.shot("12b-overview-points")
+	})
+
+	t.Run("a marketer changes the base earning rate after a confirmation", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/program/settings", p.marketer)
+		b.waitFor("the settings form", `document.querySelector("#program-settings [name=ratePoints]")`)
+		b.do("ask for 0 points", chromedp.SetValue(css("#program-settings [name=ratePoints]"), "0"), chromedp.Click(css("#program-settings button[type=submit]")))
+		if got := b.waitFor("the rate error", `document.querySelector("#f-ratePoints-err").textContent`); !strings.Contains(got, "at least 1") {
+			t.Errorf("rate error = %q, want it to ask for at least 1", got)
+		}
+		b.do("ask for 2 points per 1.00", chromedp.SetValue(css("#program-settings [name=ratePoints]"), "2"), chromedp.SetValue(css("#program-settings [name=ratePer]"), "1.00"),
+			chromedp.Click(css("#program-settings button[type=submit]")), chromedp.WaitVisible(css("dialog.confirm")))
+		if got := b.eval(`document.querySelector("#confirm-text").textContent`); !strings.Contains(got, "2 per 1.00") {
+			t.Errorf("confirmation = %q, want it to name the new rate", got)
+		}
+		b.shot("13-program-confirm")
+		b.do("confirm", chromedp.Click(css("#confirm-ok")))
+		b.waitFor("the saved notice", `document.querySelector("#program-section-settings[data-saved] .notice")`)
+		got := b.waitFor("the stored rate", `fetch("/console/api/v1/loyalty/program", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token")}}).then((r) => r.json()).then((d) => d.program && String(d.program.baseRate.points))`)
+		if got != "2" {
+			t.Errorf("stored base rate points = %q, want 2", got)
+		}
+		b.shot("14-program-saved")
+	})
+
+	t.Run("a marketer creates an earning rule after fixing a validation error", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/program/rules", p.marketer)
+		b.waitFor("the rules page", `document.querySelector("#program-section-rules[data-loaded] #rule-form")`)
+		b.do("ask for a 50% multiplier",
+			chromedp.SetValue(css("#rule-form [name=name]"), "Double points on garden"),
+			chromedp.SetValue(css("#rule-form [name=awardKind]"), "multiplierPercent"),
+			chromedp.SetValue(css("#rule-form [name=awardValue]"), "50"),
+			chromedp.SetValue(css("#rule-form [name=categories]"), "home/garden"),
+			chromedp.SetValue(css("#rule-form [name=capPerMember]"), "500"),
+			chromedp.SetValue(css("#rule-form [name=budget]"), "100000"),
+			chromedp.Click(css("#rule-form button[type=submit]")))
+		if got := b.waitFor("the award error", `document.querySelector("#f-awardValue-err").textContent`); !strings.Contains(got, "above 100") {
+			t.Errorf("award error = %q, want it to ask for more than 100", got)
+		}
+		if got := b.eval(`document.querySelector("#f-awardValue").getAttribute("aria-invalid") || ""`); got != "true" {
+			t.Errorf("award input aria-invalid = %q, want true", got)
+		}
+		b.shot("15-rule-error")
+		b.do("double points, active", chromedp.SetValue(css("#rule-form [name=awardValue]"), "200"), chromedp.SetValue(css("#rule-form [name=status]"), "CONFIG_STATUS_ACTIVE"),
+			chromedp.Click(css("#rule-form button[type=submit]")))
+		row := b.waitFor("the new rule's row", `[...document.querySelectorAll("tr[data-rule]")].map((r) => r.innerText).find((t) => t.includes("Double points on garden"))`)
+		for _, want := range []string{"2× base points", "500 per member", "budget 100000", "Active"} {
+			if !strings.Contains(row, want) {
+				t.Errorf("rule row = %q, want %q", row, want)
+			}
+		}
+		b.shot("16-rule-created")
+		b.do("edit it: a 300-point cap per member", chromedp.Click(css(`button[aria-label="Edit Double points on garden"]`)))
+		b.waitFor("the rule in the form", `document.querySelector("#rule-form [name=ruleId]").value && document.querySelector("#rule-form [name=capPerMember]").value === "500"`)
+		b.do("save the change", chromedp.SetValue(css("#rule-form [name=capPerMember]"), "300"), chromedp.Click(css("#rule-form button[type=submit]")),
+			chromedp.WaitVisible(css("dialog.confirm")), chromedp.Click(css("#confirm-ok")))
+		row = b.waitFor("the changed row", `[...document.querySelectorAll("tr[data-rule]")].map((r) => r.innerText).find((t) => t.includes("Double points on garden") && t.includes("300 per member"))`)
+		if !strings.Contains(row, "category") && !strings.Contains(row, "home/garden") {
+			t.Errorf("edited rule row = %q, want its target kept", row)
+		}
+	})
+
+	t.Run("a marketer adds a coupon reward and uploads its codes with progress", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/program/rewards", p.marketer)
+		b.waitFor("the reward form", `document.querySelector("#reward-form [name=name]")`)
+		b.do("create a coupon reward",
+			chromedp.SetValue(css("#reward-form [name=name]"), "Tote bag coupon"),
+			chromedp.SetValue(css("#reward-form [name=type]"), "REWARD_TYPE_COUPON"),
+			chromedp.SetValue(css("#reward-form [name=pointsCost]"), "500"),
+			chromedp.Click(css("#reward-form button[type=submit]")))
+		b.waitFor("the reward's upload button", `document.querySelector('button[aria-label="Upload codes for Tote bag coupon"]')`)
+		var codes strings.Builder
+		codes.WriteString("code\n")
+		for i := range 2500 {
+			codes.WriteString("TOTE-" + strconv.Itoa(10000+i) + "\n")
+		}
+		codes.WriteString("TOTE-10000\n") // a duplicate, dropped
+		file := filepath.Join(t.TempDir(), "codes.csv")
+		if err := os.WriteFile(file, []byte(codes.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.do("choose the file", chromedp.Click(css(`button[aria-label="Upload codes for Tote bag coupon"]`)),
+			chromedp.WaitVisible(css("#upload-form")), chromedp.SetUploadFiles(css("#upload-form input[type=file]"), []string{file}))
+		if got := b.waitFor("the parsed count", `document.querySelector("#upload-summary")?.textContent.includes("distinct") && document.querySelector("#upload-summary").textContent`); !strings.Contains(got, "2500 distinct codes") {
+			t.Errorf("upload summary = %q, want 2500 distinct codes (header and duplicate dropped)", got)
+		}
+		b.do("upload and confirm", chromedp.Click(css("#upload-form button[type=submit]")), chromedp.WaitVisible(css("dialog.confirm")), chromedp.Click(css("#confirm-ok")))
+		done := b.waitWithin(2*time.Minute, "the upload to finish", `document.querySelector("#upload-form[data-done]") && document.querySelector("#upload-summary [role=status]").textContent`)
+		if !strings.Contains(done, "2500 new codes added") || !strings.Contains(done, "2500 available") {
+			t.Errorf("upload result = %q, want 2500 added and available", done)
+		}
+		if got := b.eval(`document.querySelector("#upload-summary progress").value + "/" + document.querySelector("#upload-summary progress").max`); got != "2500/2500" {
+			t.Errorf("progress = %s, want 2500/2500", got)
+		}
+		b.shot("17-coupon-upload")
+	})
+
+	t.Run("a marketer creates a challenge", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/program/challenges", p.marketer)
+		b.waitFor("the challenges page", `document.querySelector("#program-section-challenges[data-loaded]")`)
+		if b.eval(`document.querySelector("#challenge-form") ? "form" : ""`) == "" {
+			t.Fatalf("expected the challenge form, got:\n%s", b.pageText())
+		}
+		b.do("create a stamp card",
+			chromedp.SetValue(css("#challenge-form [name=name]"), "Buy 4 mugs"),
+			chromedp.SetValue(css("#challenge-form [name=target]"), "4"),
+			chromedp.SetValue(css("#challenge-form [name=categories]"), "kitchen"),
+			chromedp.SetValue(css("#challenge-form [name=startsAt]"), "2026-01-01T00:00"),
+			chromedp.SetValue(css("#challenge-form [name=endsAt]"), "2030-01-01T00:00"),
+			chromedp.SetValue(css("#challenge-form [name=rewardPoints]"), "200"),
+			chromedp.Click(css("#challenge-form button[type=submit]")))
+		b.waitFor("the challenge row", `[...document.querySelectorAll("tr[data-challenge]")].some((r) => r.innerText.includes("Buy 4 mugs"))`)
+		b.shot("18-challenges")
+	})
+
+	t.Run("the RFM grid renders after the demo import", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/rfm", p.marketer)
+		b.do("score now", chromedp.WaitVisible(css("#rfm-recompute")), chromedp.Click(css("#rfm-recompute")))
+		b.waitWithin(2*time.Minute, "the grid", `document.querySelector("#rfm[data-loaded] #rfm-grid")`)
+		cells := b.eval(`String(document.querySelectorAll("#rfm-grid td[data-r]").length)`)
+		if cells != "25" {
+			t.Errorf("grid cells = %s, want 25", cells)
+		}
+		total := b.eval(`String([...document.querySelectorAll("#rfm-grid td[data-r]")].reduce((a, td) => a + Number(td.firstChild.textContent.replace(/,/g, "")), 0))`)
+		if n, _ := strconv.Atoi(total); n < 1 {
+			t.Errorf("customers in the grid = %s, want the imported customers", total)
+		}
+		if got := b.eval(`String(document.querySelectorAll("#rfm-groups tbody tr").length)`); got == "0" {
+			t.Errorf("named groups = 0, want the group sizes")
+		}
+		b.shot("19-rfm")
+	})
+
+	t.Run("a marketer saves a segment from a template and sees its size over time", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/segments", p.marketer)
+		b.waitFor("the template gallery", `document.querySelector("#templates article[data-template] button")`)
+		name := b.eval(`document.querySelector("#templates article[data-template] h3").textContent`)
+		b.do("create from the first template", chromedp.Click(css("#templates article[data-template] button")))
+		b.waitFor("the saved notice", `document.querySelector("#main .notice")?.textContent.includes("Saved")`)
+		b.do("open its size over time", chromedp.Click(css(`button[aria-label="Size over time of `+name+`"]`)))
+		b.waitFor("the size chart or its empty state", `document.querySelector("#sizes figure.chart, #sizes .empty")`)
+		b.shot("20-segments-templates")
+	})
+
+	t.Run("a marketer adds a merchandising boost", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/merchandising", p.marketer)
+		b.waitFor("the rules list", `document.querySelector("#merch[data-loaded]")`)
+		b.do("boost without a target", chromedp.SetValue(css("#merch-form [name=name]"), "Push lanterns"), chromedp.Click(css("#merch-form button[type=submit]")))
+		if got := b.waitFor("the target error", `document.querySelector("#f-productIds-err").textContent`); got == "" {
+			t.Errorf("want an error asking for products or categories")
+		}
+		b.do("boost a product", chromedp.SetValue(css("#merch-form [name=productIds]"), "85123A"), chromedp.Click(css("#merch-form button[type=submit]")))
+		b.waitFor("the rule row", `[...document.querySelectorAll("tr[data-merch]")].some((r) => r.innerText.includes("Push lanterns"))`)
+		b.shot("21-merchandising")
+	})
+
+	t.Run("a marketer creates an A/B experiment, starts it and sees its results", func(t *testing.T) {
+		b := newTab(t, browser, base, dir)
+		b.signIn("/console/#/experiments", p.marketer)
+		b.waitFor("the experiments list", `document.querySelector("#experiments[data-loaded]")`)
+		b.do("create", chromedp.SetValue(css("#experiment-form [name=name]"), "Cross-sell vs personalized"), chromedp.Click(css("#experiment-form button[type=submit]")))
+		row := `[...document.querySelectorAll("tr[data-experiment]")].find((r) => r.innerText.includes("Cross-sell vs personalized"))`
+		if st := b.waitFor("the draft", row+`?.querySelector(".status").textContent`); st != "Draft" {
+			t.Errorf("new experiment state = %q, want Draft", st)
+		}
+		b.do("start it", chromedp.Click(css(`button[aria-label="Start Cross-sell vs personalized"]`)))
+		if st := b.waitFor("the running state", row+`?.querySelector(".status").textContent === "Running" && "Running"`); st != "Running" {
+			t.Errorf("experiment state after Start = %q, want Running", st)
+		}
+		b.do("open its results", chromedp.Click(css(`button[aria-label="Results of Cross-sell vs personalized"]`)))
+		b.waitFor("the results", `document.querySelector("#results[data-loaded]")`)
+		if got := b.eval(`String(document.querySelectorAll("#results .form-error").length)`); got != "0" {
+			t.Errorf("results show an error:\n%s", b.pageText())
+		}
+		b.shot("22-experiment")
+	})
+
 }

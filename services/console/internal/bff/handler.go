@@ -4,6 +4,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -37,6 +38,10 @@ func NewHandler(cfg Config, log *slog.Logger) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	routes, err := parseRoutes(cfg.APIRoutes)
+	if err != nil {
+		return nil, fmt.Errorf("API_ROUTES: %w", err)
+	}
 	static, err := fs.Sub(webFS, "web")
 	if err != nil {
 		return nil, err
@@ -44,7 +49,10 @@ func NewHandler(cfg Config, log *slog.Logger) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.Handle(apiPrefix+"/", newAPIProxy(base, cfg.APITimeout, log))
+	mux.Handle(apiPrefix+"/", newAPIProxy(base, routes, cfg.APITimeout, log))
+	oidc := newOIDC(cfg.OIDC, cfg.APITimeout, log)
+	mux.HandleFunc("GET "+Prefix+"/auth/config", oidc.serveConfig)
+	mux.HandleFunc("POST "+Prefix+"/auth/token", oidc.serveToken)
 	mux.HandleFunc("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, Prefix+"/", http.StatusMovedPermanently)
 	})
@@ -103,13 +111,14 @@ func securityHeaders(next http.Handler) http.Handler {
 // Authorization header and nothing else of the browser's identity: cookies
 // are dropped, because the platform authenticates bearer tokens only and a
 // cookie must never become an ambient credential.
-func newAPIProxy(base *url.URL, timeout time.Duration, log *slog.Logger) http.Handler {
+func newAPIProxy(fallback *url.URL, routes []route, timeout time.Duration, log *slog.Logger) http.Handler {
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.ResponseHeaderTimeout = timeout
-	basePath := strings.TrimSuffix(base.Path, "/")
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			rest := strings.TrimPrefix(pr.In.URL.Path, apiPrefix)
+			base := pick(routes, fallback, rest)
+			basePath := strings.TrimSuffix(base.Path, "/")
 			pr.Out.URL.Scheme = base.Scheme
 			pr.Out.URL.Host = base.Host
 			pr.Out.URL.Path = basePath + rest
@@ -124,7 +133,8 @@ func newAPIProxy(base *url.URL, timeout time.Duration, log *slog.Logger) http.Ha
 		Transport: transport,
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			log.WarnContext(r.Context(), "platform API unreachable", "path", r.URL.Path, "error", err)
-			writeStatus(w, http.StatusBadGateway, 14, "the platform API at "+base.Host+" did not answer: "+errorText(err))
+			host := pick(routes, fallback, strings.TrimPrefix(r.URL.Path, apiPrefix)).Host
+			writeStatus(w, http.StatusBadGateway, 14, "the platform API at "+host+" did not answer: "+errorText(err))
 		},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -67,3 +67,5 @@ function toError(status, data) {
 
 export const get = (path) => call("GET", path);
 export const post = (path, body) => call("POST", path, body || {});
+export const patch = (path, body) => call("PATCH", path, body || {});
+export const del = (path) => call("DELETE", path);

@@ -2,11 +2,20 @@
 import { get, post, call, getToken, setToken, clearToken, claims, newKey } from "./api.js";
 import { h, field, showErrors, clearErrors, formError, alertBox, notice, empty, value, checkRequired, fmtMoney, fmtTime, label, describe, confirmDialog } from "./ui.js";
 
+import { overviewPage } from "./overview.js";
+import { oidcConfig, finishSignIn, oidcButton } from "./oidc.js";
+import { programPage } from "./program.js";
+import { rejectedReferrals, segmentSizes, templateGallery, rfmPage, merchandisingPage, experimentsPage } from "./extras.js";
+
 const main = document.getElementById("main");
-const pages = { referral: referralPage, segments: segmentsPage, loyalty: loyaltyPage, recommendations: recommendationsPage };
+const withMain = (f) => () => f(main, heading);
+const pages = {
+  overview: withMain(overviewPage), referral: referralPage, segments: segmentsPage, rfm: withMain(rfmPage), loyalty: loyaltyPage, program: withMain(programPage),
+  recommendations: recommendationsPage, merchandising: withMain(merchandisingPage), experiments: withMain(experimentsPage),
+};
 
 function route() {
-  const name = (location.hash.replace(/^#\/?/, "").split("?")[0]) || "referral";
+  const name = (location.hash.replace(/^#\/?/, "").split(/[?/]/)[0]) || "overview";
   const signedIn = !!getToken();
   document.getElementById("signout").hidden = !signedIn;
   const c = claims();
@@ -25,7 +34,9 @@ function heading(text) {
   return h("h1", {}, text);
 }
 
-function loginPage() {
+let signInError = "";
+
+async function loginPage() {
   const form = h("form", { id: "login", novalidate: true },
     field("Bearer token", "token", { multiline: true, rows: 4, autocomplete: "off", spellcheck: "false" },
       "Local stack: paste MARKETER_TOKEN printed by `make run`. Production: a token from your OIDC provider (see docs/console.md)."),
@@ -41,7 +52,12 @@ function loginPage() {
     setToken(t);
     route();
   });
-  main.append(heading("Sign in"), h("p", {}, "The console calls the platform's API with your token; it is kept only in this browser tab."), form);
+  main.append(heading("Sign in"), h("p", {}, "The console calls the platform's API with your token; it is kept only in this browser tab."));
+  if (signInError) main.append(h("div", { class: "form-error", role: "alert", id: "signin-error" }, signInError));
+  const cfg = await oidcConfig();
+  if (cfg && cfg.error) main.append(h("div", { class: "form-error", role: "alert" }, cfg.error));
+  else if (cfg) main.append(oidcButton(cfg));
+  main.append(form);
 }
 
 function notFoundPage() {
@@ -164,12 +180,16 @@ async function showStats(box, c) {
   if (!Number(s.clicks || 0)) box.append(empty("No clicks yet: customers get a code with POST /v1/referral/campaigns/{id}/codes and share its link."));
   const top = s.topReferrers || [];
   if (top.length) box.append(h("h3", {}, "Top referrers"), h("ol", {}, top.map((t) => h("li", {}, (t.customerId || "?") + ": " + (t.conversions || 0) + " conversions"))));
+  else box.append(h("h3", {}, "Top referrers"), empty("No conversions yet, so no top referrers."));
+  await rejectedReferrals(box, c);
+  box.dataset.loaded = "true";
 }
 
 // ---------------------------------------------------------------- segments
 
-// SEGMENT_TEMPLATES are the ready-made segments of the segmentation service
-// (services/segmentation/internal/domain/segment/templates.go).
+// SEGMENT_TEMPLATES are ready-made segments of the segmentation service
+// (services/segmentation/internal/domain/segment/templates.go), used until
+// the service's own list (GET /v1/segment-templates) has loaded.
 const SEGMENT_TEMPLATES = [
   { name: "Frequent buyers", rule: "orders.count(days(90)) >= 3" },
   { name: "Champions", rule: 'in_rfm_group("Champions")' },
@@ -220,8 +240,9 @@ async function segmentsPage() {
     h("div", { class: "buttons" },
       h("button", { type: "button", id: "preview-btn", class: "secondary" }, "Preview"),
       h("button", { type: "submit" }, "Save segment")));
+  let templates = SEGMENT_TEMPLATES;
   form.elements.namedItem("template").addEventListener("change", (e) => {
-    const t = SEGMENT_TEMPLATES[Number(e.target.value)];
+    const t = templates[Number(e.target.value)];
     form.elements.namedItem("rule").value = t.rule;
     if (!value(form, "name")) form.elements.namedItem("name").value = t.name;
   });
@@ -256,11 +277,17 @@ async function segmentsPage() {
     clearErrors(form);
     await loadSegments(list, res.data.segment && res.data.segment.name);
   });
-  main.append(heading("Segments"), form, preview, list);
-  await loadSegments(list);
+  const gallery = h("section", { id: "templates", "aria-labelledby": "templates-h" });
+  const sizes = h("section", { id: "sizes", "aria-live": "polite" });
+  main.append(heading("Segments"), form, preview, list, sizes, gallery);
+  const [, served] = await Promise.all([loadSegments(list, undefined, sizes), templateGallery(gallery, (name) => loadSegments(list, name, sizes))]);
+  if (served && served.length) {
+    templates = served;
+    form.elements.namedItem("template").replaceChildren(...served.map((t, i) => h("option", { value: String(i) }, t.name)));
+  }
 }
 
-async function loadSegments(list, saved) {
+async function loadSegments(list, saved, sizes) {
   const res = await get("/v1/segments?pageSize=100");
   list.replaceChildren(list.querySelector("h2") || h("h2", {}, "Saved segments"));
   if (saved) list.append(notice("Saved “" + saved + "”. Its members are computed in the background."));
@@ -268,8 +295,9 @@ async function loadSegments(list, saved) {
   const ss = res.data.segments || [];
   if (!ss.length) { list.append(empty("No segments yet. Write a rule above, preview it, then save it.")); return; }
   list.append(h("table", {}, h("caption", { class: "sr-only" }, "Saved segments"),
-    h("thead", {}, h("tr", {}, ["Name", "Rule", "Size", "Evaluated"].map((t) => h("th", { scope: "col" }, t)))),
-    h("tbody", {}, ss.map((s) => h("tr", { "data-segment": s.segmentId }, h("td", {}, s.name), h("td", {}, h("code", {}, s.rule)), h("td", {}, Number(s.size || 0)), h("td", {}, fmtTime(s.evaluatedAt)))))));
+    h("thead", {}, h("tr", {}, ["Name", "Rule", "Size", "Evaluated", ""].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", {}, ss.map((s) => h("tr", { "data-segment": s.segmentId }, h("td", {}, s.name), h("td", {}, h("code", {}, s.rule)), h("td", {}, Number(s.size || 0)), h("td", {}, fmtTime(s.evaluatedAt)),
+      h("td", {}, sizes ? h("button", { type: "button", class: "secondary", "aria-label": "Size over time of " + s.name, onclick: () => segmentSizes(sizes, s) }, "Size over time") : null))))));
 }
 
 // ---------------------------------------------------------------- loyalty
@@ -288,7 +316,7 @@ async function loyaltyPage() {
     await showMember(out, value(lookup, "customerId"), lookup);
   });
   const program = h("section", { id: "program", "aria-labelledby": "program-h" }, h("h2", { id: "program-h" }, "Program"), h("p", {}, "Loading…"));
-  main.append(heading("Loyalty"), lookup, out, program);
+  main.append(heading("Loyalty"), h("p", {}, "Look up a member below. To change the earning rate, tiers, earning rules or rewards, open ", h("a", { href: "#/program/settings" }, "the program"), "."), lookup, out, program);
   out.append(empty("Enter a customer id to see their balance, tier and history, and to adjust their points."));
   await loadProgram(program);
 }
@@ -306,7 +334,7 @@ async function loadProgram(box) {
     const items = res.data[list] || [];
     box.append(items.length ? render(items) : empty(emptyText));
   };
-  section("Tiers", tiers, "tiers", "No tiers yet: every member is in the base program. Tiers are created with POST /v1/loyalty/tiers.", (ts) =>
+  section("Tiers", tiers, "tiers", "No tiers yet: every member is in the base program. Add tiers on the Program page.", (ts) =>
     table("Tiers", ["Rank", "Name", "Qualifies at", "Window"], ts.map((t) => h("tr", {}, h("td", {}, Number(t.rank || 0)), h("td", {}, t.name),
       h("td", {}, t.thresholdSpend && t.thresholdSpend.amountMinor ? fmtMoney(t.thresholdSpend) + " spend" : Number(t.thresholdPoints || 0) + " points"),
       h("td", {}, t.windowMonths ? t.windowMonths + " months" : "lifetime")))));
@@ -424,6 +452,11 @@ async function recommendationsPage() {
 
 // ---------------------------------------------------------------- start
 
-document.getElementById("signout").addEventListener("click", () => { clearToken(); location.hash = "#/referral"; route(); });
+document.getElementById("signout").addEventListener("click", () => { clearToken(); location.hash = "#/overview"; route(); });
 window.addEventListener("hashchange", route);
-route();
+// A redirect back from the OIDC provider carries ?code=…; finish it first.
+finishSignIn().then((r) => {
+  if (r && r.token) setToken(r.token);
+  if (r && r.error) signInError = r.error;
+  route();
+});
