@@ -178,7 +178,7 @@ func customerEvent(inv onlineretail.Invoice) events.Event {
 			Customer: &commercev1.Customer{
 				CustomerId:    inv.CustomerID,
 				SignedUpAt:    timestamppb.New(inv.Time),
-				Country:       inv.Country,
+				Country:       countryCode(inv.Country),
 				SignupChannel: commercev1.Channel_CHANNEL_WEB,
 			},
 			OccurredAt: timestamppb.New(inv.Time),
