@@ -16,6 +16,7 @@ import (
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -304,6 +305,119 @@ func (x FeedbackKind) Number() protoreflect.EnumNumber {
 // Deprecated: Use FeedbackKind.Descriptor instead.
 func (FeedbackKind) EnumDescriptor() ([]byte, []int) {
 	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{3}
+}
+
+// MerchandisingRuleKind is what a merchandising rule does.
+type MerchandisingRuleKind int32
+
+const (
+	// Not given; rejected.
+	MerchandisingRuleKind_MERCHANDISING_RULE_KIND_UNSPECIFIED MerchandisingRuleKind = 0
+	// Multiplies the score of the selected products (product_ids or
+	// categories), optionally only for customers in segment_id or tier_id:
+	// above 1 promotes, below 1 buries.
+	MerchandisingRuleKind_MERCHANDISING_RULE_KIND_BOOST MerchandisingRuleKind = 1
+	// Ranks by margin: scores are multiplied by 1 + margin_weight ×
+	// margin/price. The newest active margin rule replaces RECO_MARGIN_BOOST.
+	MerchandisingRuleKind_MERCHANDISING_RULE_KIND_MARGIN_BOOST MerchandisingRuleKind = 2
+)
+
+// Enum value maps for MerchandisingRuleKind.
+var (
+	MerchandisingRuleKind_name = map[int32]string{
+		0: "MERCHANDISING_RULE_KIND_UNSPECIFIED",
+		1: "MERCHANDISING_RULE_KIND_BOOST",
+		2: "MERCHANDISING_RULE_KIND_MARGIN_BOOST",
+	}
+	MerchandisingRuleKind_value = map[string]int32{
+		"MERCHANDISING_RULE_KIND_UNSPECIFIED":  0,
+		"MERCHANDISING_RULE_KIND_BOOST":        1,
+		"MERCHANDISING_RULE_KIND_MARGIN_BOOST": 2,
+	}
+)
+
+func (x MerchandisingRuleKind) Enum() *MerchandisingRuleKind {
+	p := new(MerchandisingRuleKind)
+	*p = x
+	return p
+}
+
+func (x MerchandisingRuleKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MerchandisingRuleKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_recommendation_v1_recommendation_service_proto_enumTypes[4].Descriptor()
+}
+
+func (MerchandisingRuleKind) Type() protoreflect.EnumType {
+	return &file_recommendation_v1_recommendation_service_proto_enumTypes[4]
+}
+
+func (x MerchandisingRuleKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MerchandisingRuleKind.Descriptor instead.
+func (MerchandisingRuleKind) EnumDescriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{4}
+}
+
+// ExperimentState is an experiment's life cycle.
+type ExperimentState int32
+
+const (
+	// Not given; on create it means draft, on update it is rejected.
+	ExperimentState_EXPERIMENT_STATE_UNSPECIFIED ExperimentState = 0
+	// Defined, not yet serving.
+	ExperimentState_EXPERIMENT_STATE_DRAFT ExperimentState = 1
+	// Serving: customers are assigned to variants.
+	ExperimentState_EXPERIMENT_STATE_RUNNING ExperimentState = 2
+	// Stopped: no longer serving; results stay readable. It can be restarted.
+	ExperimentState_EXPERIMENT_STATE_STOPPED ExperimentState = 3
+)
+
+// Enum value maps for ExperimentState.
+var (
+	ExperimentState_name = map[int32]string{
+		0: "EXPERIMENT_STATE_UNSPECIFIED",
+		1: "EXPERIMENT_STATE_DRAFT",
+		2: "EXPERIMENT_STATE_RUNNING",
+		3: "EXPERIMENT_STATE_STOPPED",
+	}
+	ExperimentState_value = map[string]int32{
+		"EXPERIMENT_STATE_UNSPECIFIED": 0,
+		"EXPERIMENT_STATE_DRAFT":       1,
+		"EXPERIMENT_STATE_RUNNING":     2,
+		"EXPERIMENT_STATE_STOPPED":     3,
+	}
+)
+
+func (x ExperimentState) Enum() *ExperimentState {
+	p := new(ExperimentState)
+	*p = x
+	return p
+}
+
+func (x ExperimentState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ExperimentState) Descriptor() protoreflect.EnumDescriptor {
+	return file_recommendation_v1_recommendation_service_proto_enumTypes[5].Descriptor()
+}
+
+func (ExperimentState) Type() protoreflect.EnumType {
+	return &file_recommendation_v1_recommendation_service_proto_enumTypes[5]
+}
+
+func (x ExperimentState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ExperimentState.Descriptor instead.
+func (ExperimentState) EnumDescriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{5}
 }
 
 // Reason explains one recommended item.
@@ -985,7 +1099,7 @@ func (x *BatchUpsertProductsResponse) GetUpdatedCount() int32 {
 // GetExperimentResultsRequest names an experiment.
 type GetExperimentResultsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Id of a configured experiment.
+	// Id of a stored experiment (any state) or one of RECO_EXPERIMENTS.
 	ExperimentId  string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1201,11 +1315,1350 @@ func (x *GetExperimentResultsResponse) GetVariants() []*VariantResults {
 	return nil
 }
 
+// MerchandisingRule is a marketer's rule on ranking.
+type MerchandisingRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id, assigned on create.
+	RuleId string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	// Name shown in the console, e.g. "Push espresso machines".
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// What the rule does.
+	Kind MerchandisingRuleKind `protobuf:"varint,3,opt,name=kind,proto3,enum=recommendation.v1.MerchandisingRuleKind" json:"kind,omitempty"`
+	// Boost: products selected by id (at most 1000).
+	ProductIds []string `protobuf:"bytes,4,rep,name=product_ids,json=productIds,proto3" json:"product_ids,omitempty"`
+	// Boost: products under these category paths ("home/garden"), at most 100.
+	Categories []string `protobuf:"bytes,5,rep,name=categories,proto3" json:"categories,omitempty"`
+	// Boost: only for customers in this segment; every customer when empty.
+	SegmentId string `protobuf:"bytes,6,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// Boost: only for customers in this loyalty tier; every customer when empty.
+	TierId string `protobuf:"bytes,7,opt,name=tier_id,json=tierId,proto3" json:"tier_id,omitempty"`
+	// Boost: score multiplier in (0, 100]; above 1 promotes, below 1 buries.
+	Multiplier float64 `protobuf:"fixed64,8,opt,name=multiplier,proto3" json:"multiplier,omitempty"`
+	// Margin boost: weight of margin/price, 0 to 10.
+	MarginWeight float64 `protobuf:"fixed64,9,opt,name=margin_weight,json=marginWeight,proto3" json:"margin_weight,omitempty"`
+	// A paused rule is kept but does not apply.
+	Paused bool `protobuf:"varint,10,opt,name=paused,proto3" json:"paused,omitempty"`
+	// The rule applies from this time; always when unset.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// The rule applies until this time (exclusive); forever when unset.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// When the rule was created (output only).
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When the rule last changed (output only).
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MerchandisingRule) Reset() {
+	*x = MerchandisingRule{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MerchandisingRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MerchandisingRule) ProtoMessage() {}
+
+func (x *MerchandisingRule) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MerchandisingRule.ProtoReflect.Descriptor instead.
+func (*MerchandisingRule) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *MerchandisingRule) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+func (x *MerchandisingRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MerchandisingRule) GetKind() MerchandisingRuleKind {
+	if x != nil {
+		return x.Kind
+	}
+	return MerchandisingRuleKind_MERCHANDISING_RULE_KIND_UNSPECIFIED
+}
+
+func (x *MerchandisingRule) GetProductIds() []string {
+	if x != nil {
+		return x.ProductIds
+	}
+	return nil
+}
+
+func (x *MerchandisingRule) GetCategories() []string {
+	if x != nil {
+		return x.Categories
+	}
+	return nil
+}
+
+func (x *MerchandisingRule) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *MerchandisingRule) GetTierId() string {
+	if x != nil {
+		return x.TierId
+	}
+	return ""
+}
+
+func (x *MerchandisingRule) GetMultiplier() float64 {
+	if x != nil {
+		return x.Multiplier
+	}
+	return 0
+}
+
+func (x *MerchandisingRule) GetMarginWeight() float64 {
+	if x != nil {
+		return x.MarginWeight
+	}
+	return 0
+}
+
+func (x *MerchandisingRule) GetPaused() bool {
+	if x != nil {
+		return x.Paused
+	}
+	return false
+}
+
+func (x *MerchandisingRule) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *MerchandisingRule) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *MerchandisingRule) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *MerchandisingRule) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// CreateMerchandisingRuleRequest adds a rule.
+type CreateMerchandisingRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The rule; rule_id is assigned.
+	Rule          *MerchandisingRule `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMerchandisingRuleRequest) Reset() {
+	*x = CreateMerchandisingRuleRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMerchandisingRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMerchandisingRuleRequest) ProtoMessage() {}
+
+func (x *CreateMerchandisingRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMerchandisingRuleRequest.ProtoReflect.Descriptor instead.
+func (*CreateMerchandisingRuleRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *CreateMerchandisingRuleRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreateMerchandisingRuleRequest) GetRule() *MerchandisingRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+// CreateMerchandisingRuleResponse carries the created rule.
+type CreateMerchandisingRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	Rule          *MerchandisingRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateMerchandisingRuleResponse) Reset() {
+	*x = CreateMerchandisingRuleResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateMerchandisingRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateMerchandisingRuleResponse) ProtoMessage() {}
+
+func (x *CreateMerchandisingRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateMerchandisingRuleResponse.ProtoReflect.Descriptor instead.
+func (*CreateMerchandisingRuleResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *CreateMerchandisingRuleResponse) GetRule() *MerchandisingRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+// ListMerchandisingRulesRequest pages through the rules.
+type ListMerchandisingRulesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum rules per page (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMerchandisingRulesRequest) Reset() {
+	*x = ListMerchandisingRulesRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMerchandisingRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMerchandisingRulesRequest) ProtoMessage() {}
+
+func (x *ListMerchandisingRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMerchandisingRulesRequest.ProtoReflect.Descriptor instead.
+func (*ListMerchandisingRulesRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ListMerchandisingRulesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListMerchandisingRulesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListMerchandisingRulesResponse is one page of rules.
+type ListMerchandisingRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rules in id order.
+	Rules []*MerchandisingRule `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListMerchandisingRulesResponse) Reset() {
+	*x = ListMerchandisingRulesResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListMerchandisingRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListMerchandisingRulesResponse) ProtoMessage() {}
+
+func (x *ListMerchandisingRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListMerchandisingRulesResponse.ProtoReflect.Descriptor instead.
+func (*ListMerchandisingRulesResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ListMerchandisingRulesResponse) GetRules() []*MerchandisingRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+func (x *ListMerchandisingRulesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// UpdateMerchandisingRuleRequest changes a rule.
+type UpdateMerchandisingRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The rule, named by rule_id, with the new values.
+	Rule *MerchandisingRule `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Fields to change; all writable fields when empty.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMerchandisingRuleRequest) Reset() {
+	*x = UpdateMerchandisingRuleRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMerchandisingRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMerchandisingRuleRequest) ProtoMessage() {}
+
+func (x *UpdateMerchandisingRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMerchandisingRuleRequest.ProtoReflect.Descriptor instead.
+func (*UpdateMerchandisingRuleRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UpdateMerchandisingRuleRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *UpdateMerchandisingRuleRequest) GetRule() *MerchandisingRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *UpdateMerchandisingRuleRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateMerchandisingRuleResponse carries the changed rule.
+type UpdateMerchandisingRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	Rule          *MerchandisingRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateMerchandisingRuleResponse) Reset() {
+	*x = UpdateMerchandisingRuleResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateMerchandisingRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateMerchandisingRuleResponse) ProtoMessage() {}
+
+func (x *UpdateMerchandisingRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateMerchandisingRuleResponse.ProtoReflect.Descriptor instead.
+func (*UpdateMerchandisingRuleResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdateMerchandisingRuleResponse) GetRule() *MerchandisingRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+// DeleteMerchandisingRuleRequest names the rule to remove.
+type DeleteMerchandisingRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key (over REST a query parameter): a retry with the same key returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The rule.
+	RuleId        string `protobuf:"bytes,2,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMerchandisingRuleRequest) Reset() {
+	*x = DeleteMerchandisingRuleRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMerchandisingRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMerchandisingRuleRequest) ProtoMessage() {}
+
+func (x *DeleteMerchandisingRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMerchandisingRuleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteMerchandisingRuleRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DeleteMerchandisingRuleRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *DeleteMerchandisingRuleRequest) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+// DeleteMerchandisingRuleResponse confirms the removal.
+type DeleteMerchandisingRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The removed rule.
+	RuleId        string `protobuf:"bytes,1,opt,name=rule_id,json=ruleId,proto3" json:"rule_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteMerchandisingRuleResponse) Reset() {
+	*x = DeleteMerchandisingRuleResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteMerchandisingRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteMerchandisingRuleResponse) ProtoMessage() {}
+
+func (x *DeleteMerchandisingRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteMerchandisingRuleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteMerchandisingRuleResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DeleteMerchandisingRuleResponse) GetRuleId() string {
+	if x != nil {
+		return x.RuleId
+	}
+	return ""
+}
+
+// ExperimentVariant is one arm of an experiment.
+type ExperimentVariant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique in the experiment (letters, digits and . _ : / - @ +).
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Relative share of traffic (0 to 1,000,000; weights need not sum to 100).
+	Weight int32 `protobuf:"varint,2,opt,name=weight,proto3" json:"weight,omitempty"`
+	// Strategy the variant serves when the request leaves it to the
+	// placement; the placement's default when unspecified.
+	Strategy Strategy `protobuf:"varint,3,opt,name=strategy,proto3,enum=recommendation.v1.Strategy" json:"strategy,omitempty"`
+	// Parameters: "max_per_category" (a diversity cap, 0 to 100) is applied.
+	Params        map[string]string `protobuf:"bytes,4,rep,name=params,proto3" json:"params,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExperimentVariant) Reset() {
+	*x = ExperimentVariant{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExperimentVariant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExperimentVariant) ProtoMessage() {}
+
+func (x *ExperimentVariant) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExperimentVariant.ProtoReflect.Descriptor instead.
+func (*ExperimentVariant) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ExperimentVariant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ExperimentVariant) GetWeight() int32 {
+	if x != nil {
+		return x.Weight
+	}
+	return 0
+}
+
+func (x *ExperimentVariant) GetStrategy() Strategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+func (x *ExperimentVariant) GetParams() map[string]string {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+// Experiment splits a placement's traffic between variants; customers land
+// in a variant by a stable hash of experiment and customer id.
+type Experiment struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Id chosen by the marketer (letters, digits and . _ : / - @ +), unique;
+	// generated on create when empty.
+	ExperimentId string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
+	// Description shown in the console.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Placement it runs on; every placement when unspecified. PLACEMENT_HOME
+	// runs on requests with the home or an unspecified placement.
+	Placement Placement `protobuf:"varint,3,opt,name=placement,proto3,enum=recommendation.v1.Placement" json:"placement,omitempty"`
+	// Variants, at least two; the first is the control.
+	Variants []*ExperimentVariant `protobuf:"bytes,4,rep,name=variants,proto3" json:"variants,omitempty"`
+	// Life cycle state.
+	State ExperimentState `protobuf:"varint,5,opt,name=state,proto3,enum=recommendation.v1.ExperimentState" json:"state,omitempty"`
+	// When it started serving (output only; set on the first start).
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// When it stops serving: set when stopped, or a scheduled end given by the marketer.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// True for experiments from RECO_EXPERIMENTS: read-only here (output only).
+	ManagedByEnvironment bool `protobuf:"varint,8,opt,name=managed_by_environment,json=managedByEnvironment,proto3" json:"managed_by_environment,omitempty"`
+	// When it was created (output only).
+	CreateTime *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	// When it last changed (output only).
+	UpdateTime    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=update_time,json=updateTime,proto3" json:"update_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Experiment) Reset() {
+	*x = Experiment{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Experiment) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Experiment) ProtoMessage() {}
+
+func (x *Experiment) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Experiment.ProtoReflect.Descriptor instead.
+func (*Experiment) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *Experiment) GetExperimentId() string {
+	if x != nil {
+		return x.ExperimentId
+	}
+	return ""
+}
+
+func (x *Experiment) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Experiment) GetPlacement() Placement {
+	if x != nil {
+		return x.Placement
+	}
+	return Placement_PLACEMENT_UNSPECIFIED
+}
+
+func (x *Experiment) GetVariants() []*ExperimentVariant {
+	if x != nil {
+		return x.Variants
+	}
+	return nil
+}
+
+func (x *Experiment) GetState() ExperimentState {
+	if x != nil {
+		return x.State
+	}
+	return ExperimentState_EXPERIMENT_STATE_UNSPECIFIED
+}
+
+func (x *Experiment) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *Experiment) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *Experiment) GetManagedByEnvironment() bool {
+	if x != nil {
+		return x.ManagedByEnvironment
+	}
+	return false
+}
+
+func (x *Experiment) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
+func (x *Experiment) GetUpdateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdateTime
+	}
+	return nil
+}
+
+// CreateExperimentRequest stores an experiment.
+type CreateExperimentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The experiment; state draft (default) or running.
+	Experiment    *Experiment `protobuf:"bytes,2,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateExperimentRequest) Reset() {
+	*x = CreateExperimentRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateExperimentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateExperimentRequest) ProtoMessage() {}
+
+func (x *CreateExperimentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateExperimentRequest.ProtoReflect.Descriptor instead.
+func (*CreateExperimentRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CreateExperimentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreateExperimentRequest) GetExperiment() *Experiment {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+// CreateExperimentResponse carries the stored experiment.
+type CreateExperimentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment.
+	Experiment    *Experiment `protobuf:"bytes,1,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateExperimentResponse) Reset() {
+	*x = CreateExperimentResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateExperimentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateExperimentResponse) ProtoMessage() {}
+
+func (x *CreateExperimentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateExperimentResponse.ProtoReflect.Descriptor instead.
+func (*CreateExperimentResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CreateExperimentResponse) GetExperiment() *Experiment {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+// ListExperimentsRequest pages through the experiments.
+type ListExperimentsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Maximum experiments per page (default 50, at most 500).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExperimentsRequest) Reset() {
+	*x = ListExperimentsRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExperimentsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExperimentsRequest) ProtoMessage() {}
+
+func (x *ListExperimentsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExperimentsRequest.ProtoReflect.Descriptor instead.
+func (*ListExperimentsRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListExperimentsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListExperimentsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListExperimentsResponse is one page of experiments.
+type ListExperimentsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Experiments in id order.
+	Experiments []*Experiment `protobuf:"bytes,1,rep,name=experiments,proto3" json:"experiments,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListExperimentsResponse) Reset() {
+	*x = ListExperimentsResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListExperimentsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListExperimentsResponse) ProtoMessage() {}
+
+func (x *ListExperimentsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListExperimentsResponse.ProtoReflect.Descriptor instead.
+func (*ListExperimentsResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *ListExperimentsResponse) GetExperiments() []*Experiment {
+	if x != nil {
+		return x.Experiments
+	}
+	return nil
+}
+
+func (x *ListExperimentsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetExperimentRequest names an experiment.
+type GetExperimentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment.
+	ExperimentId  string `protobuf:"bytes,1,opt,name=experiment_id,json=experimentId,proto3" json:"experiment_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetExperimentRequest) Reset() {
+	*x = GetExperimentRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetExperimentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetExperimentRequest) ProtoMessage() {}
+
+func (x *GetExperimentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetExperimentRequest.ProtoReflect.Descriptor instead.
+func (*GetExperimentRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetExperimentRequest) GetExperimentId() string {
+	if x != nil {
+		return x.ExperimentId
+	}
+	return ""
+}
+
+// GetExperimentResponse carries the experiment.
+type GetExperimentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment.
+	Experiment    *Experiment `protobuf:"bytes,1,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetExperimentResponse) Reset() {
+	*x = GetExperimentResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetExperimentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetExperimentResponse) ProtoMessage() {}
+
+func (x *GetExperimentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetExperimentResponse.ProtoReflect.Descriptor instead.
+func (*GetExperimentResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetExperimentResponse) GetExperiment() *Experiment {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+// UpdateExperimentRequest changes an experiment.
+type UpdateExperimentRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// The experiment, named by experiment_id, with the new values.
+	Experiment *Experiment `protobuf:"bytes,2,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	// Fields to change: name, placement, variants, state, end_time; all of them when empty.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateExperimentRequest) Reset() {
+	*x = UpdateExperimentRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateExperimentRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateExperimentRequest) ProtoMessage() {}
+
+func (x *UpdateExperimentRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateExperimentRequest.ProtoReflect.Descriptor instead.
+func (*UpdateExperimentRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *UpdateExperimentRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *UpdateExperimentRequest) GetExperiment() *Experiment {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+func (x *UpdateExperimentRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateExperimentResponse carries the changed experiment.
+type UpdateExperimentResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The experiment.
+	Experiment    *Experiment `protobuf:"bytes,1,opt,name=experiment,proto3" json:"experiment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateExperimentResponse) Reset() {
+	*x = UpdateExperimentResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateExperimentResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateExperimentResponse) ProtoMessage() {}
+
+func (x *UpdateExperimentResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateExperimentResponse.ProtoReflect.Descriptor instead.
+func (*UpdateExperimentResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *UpdateExperimentResponse) GetExperiment() *Experiment {
+	if x != nil {
+		return x.Experiment
+	}
+	return nil
+}
+
+// ExportRecommendationsRequest names the segment and the list wanted.
+type ExportRecommendationsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment whose current members are exported.
+	SegmentId string `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// Items per member, 1 to 100.
+	Limit int32 `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	// Strategy; the e-mail placement's default (buy again, then personalized) when unspecified.
+	Strategy      Strategy `protobuf:"varint,3,opt,name=strategy,proto3,enum=recommendation.v1.Strategy" json:"strategy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRecommendationsRequest) Reset() {
+	*x = ExportRecommendationsRequest{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRecommendationsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRecommendationsRequest) ProtoMessage() {}
+
+func (x *ExportRecommendationsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRecommendationsRequest.ProtoReflect.Descriptor instead.
+func (*ExportRecommendationsRequest) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ExportRecommendationsRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *ExportRecommendationsRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ExportRecommendationsRequest) GetStrategy() Strategy {
+	if x != nil {
+		return x.Strategy
+	}
+	return Strategy_STRATEGY_UNSPECIFIED
+}
+
+// ExportRecommendationsResponse is one member's list.
+type ExportRecommendationsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The member.
+	CustomerId string `protobuf:"bytes,1,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// Id of this answer; pass it back with feedback to attribute clicks.
+	RecommendationId string `protobuf:"bytes,2,opt,name=recommendation_id,json=recommendationId,proto3" json:"recommendation_id,omitempty"`
+	// Items, best first.
+	Items []*RecommendedItem `protobuf:"bytes,3,rep,name=items,proto3" json:"items,omitempty"`
+	// Experiment variant the member was assigned to, if any.
+	Variant       string `protobuf:"bytes,4,opt,name=variant,proto3" json:"variant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportRecommendationsResponse) Reset() {
+	*x = ExportRecommendationsResponse{}
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportRecommendationsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportRecommendationsResponse) ProtoMessage() {}
+
+func (x *ExportRecommendationsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_recommendation_v1_recommendation_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportRecommendationsResponse.ProtoReflect.Descriptor instead.
+func (*ExportRecommendationsResponse) Descriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ExportRecommendationsResponse) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+func (x *ExportRecommendationsResponse) GetRecommendationId() string {
+	if x != nil {
+		return x.RecommendationId
+	}
+	return ""
+}
+
+func (x *ExportRecommendationsResponse) GetItems() []*RecommendedItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+func (x *ExportRecommendationsResponse) GetVariant() string {
+	if x != nil {
+		return x.Variant
+	}
+	return ""
+}
+
 var File_recommendation_v1_recommendation_service_proto protoreflect.FileDescriptor
 
 const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
 	"\n" +
-	".recommendation/v1/recommendation_service.proto\x12\x11recommendation.v1\x1a\x17commerce/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x97\x01\n" +
+	".recommendation/v1/recommendation_service.proto\x12\x11recommendation.v1\x1a\x17commerce/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x97\x01\n" +
 	"\x06Reason\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.recommendation.v1.ReasonKindR\x04kind\x12*\n" +
 	"\x11source_product_id\x18\x02 \x01(\tR\x0fsourceProductId\x12\x1a\n" +
@@ -1275,7 +2728,124 @@ const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
 	"\vsignificant\x18\t \x01(\bR\vsignificant\"\x82\x01\n" +
 	"\x1cGetExperimentResultsResponse\x12#\n" +
 	"\rexperiment_id\x18\x01 \x01(\tR\fexperimentId\x12=\n" +
-	"\bvariants\x18\x02 \x03(\v2!.recommendation.v1.VariantResultsR\bvariants*\xb9\x01\n" +
+	"\bvariants\x18\x02 \x03(\v2!.recommendation.v1.VariantResultsR\bvariants\"\xc0\x04\n" +
+	"\x11MerchandisingRule\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12<\n" +
+	"\x04kind\x18\x03 \x01(\x0e2(.recommendation.v1.MerchandisingRuleKindR\x04kind\x12\x1f\n" +
+	"\vproduct_ids\x18\x04 \x03(\tR\n" +
+	"productIds\x12\x1e\n" +
+	"\n" +
+	"categories\x18\x05 \x03(\tR\n" +
+	"categories\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x06 \x01(\tR\tsegmentId\x12\x17\n" +
+	"\atier_id\x18\a \x01(\tR\x06tierId\x12\x1e\n" +
+	"\n" +
+	"multiplier\x18\b \x01(\x01R\n" +
+	"multiplier\x12#\n" +
+	"\rmargin_weight\x18\t \x01(\x01R\fmarginWeight\x12\x16\n" +
+	"\x06paused\x18\n" +
+	" \x01(\bR\x06paused\x129\n" +
+	"\n" +
+	"start_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12;\n" +
+	"\vcreate_time\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\x83\x01\n" +
+	"\x1eCreateMerchandisingRuleRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x128\n" +
+	"\x04rule\x18\x02 \x01(\v2$.recommendation.v1.MerchandisingRuleR\x04rule\"[\n" +
+	"\x1fCreateMerchandisingRuleResponse\x128\n" +
+	"\x04rule\x18\x01 \x01(\v2$.recommendation.v1.MerchandisingRuleR\x04rule\"[\n" +
+	"\x1dListMerchandisingRulesRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x84\x01\n" +
+	"\x1eListMerchandisingRulesResponse\x12:\n" +
+	"\x05rules\x18\x01 \x03(\v2$.recommendation.v1.MerchandisingRuleR\x05rules\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xc0\x01\n" +
+	"\x1eUpdateMerchandisingRuleRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x128\n" +
+	"\x04rule\x18\x02 \x01(\v2$.recommendation.v1.MerchandisingRuleR\x04rule\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"[\n" +
+	"\x1fUpdateMerchandisingRuleResponse\x128\n" +
+	"\x04rule\x18\x01 \x01(\v2$.recommendation.v1.MerchandisingRuleR\x04rule\"b\n" +
+	"\x1eDeleteMerchandisingRuleRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x17\n" +
+	"\arule_id\x18\x02 \x01(\tR\x06ruleId\":\n" +
+	"\x1fDeleteMerchandisingRuleResponse\x12\x17\n" +
+	"\arule_id\x18\x01 \x01(\tR\x06ruleId\"\xfd\x01\n" +
+	"\x11ExperimentVariant\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06weight\x18\x02 \x01(\x05R\x06weight\x127\n" +
+	"\bstrategy\x18\x03 \x01(\x0e2\x1b.recommendation.v1.StrategyR\bstrategy\x12H\n" +
+	"\x06params\x18\x04 \x03(\v20.recommendation.v1.ExperimentVariant.ParamsEntryR\x06params\x1a9\n" +
+	"\vParamsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x9f\x04\n" +
+	"\n" +
+	"Experiment\x12#\n" +
+	"\rexperiment_id\x18\x01 \x01(\tR\fexperimentId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12:\n" +
+	"\tplacement\x18\x03 \x01(\x0e2\x1c.recommendation.v1.PlacementR\tplacement\x12@\n" +
+	"\bvariants\x18\x04 \x03(\v2$.recommendation.v1.ExperimentVariantR\bvariants\x128\n" +
+	"\x05state\x18\x05 \x01(\x0e2\".recommendation.v1.ExperimentStateR\x05state\x129\n" +
+	"\n" +
+	"start_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x124\n" +
+	"\x16managed_by_environment\x18\b \x01(\bR\x14managedByEnvironment\x12;\n" +
+	"\vcreate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"createTime\x12;\n" +
+	"\vupdate_time\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"updateTime\"\x81\x01\n" +
+	"\x17CreateExperimentRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12=\n" +
+	"\n" +
+	"experiment\x18\x02 \x01(\v2\x1d.recommendation.v1.ExperimentR\n" +
+	"experiment\"Y\n" +
+	"\x18CreateExperimentResponse\x12=\n" +
+	"\n" +
+	"experiment\x18\x01 \x01(\v2\x1d.recommendation.v1.ExperimentR\n" +
+	"experiment\"T\n" +
+	"\x16ListExperimentsRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x82\x01\n" +
+	"\x17ListExperimentsResponse\x12?\n" +
+	"\vexperiments\x18\x01 \x03(\v2\x1d.recommendation.v1.ExperimentR\vexperiments\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\";\n" +
+	"\x14GetExperimentRequest\x12#\n" +
+	"\rexperiment_id\x18\x01 \x01(\tR\fexperimentId\"V\n" +
+	"\x15GetExperimentResponse\x12=\n" +
+	"\n" +
+	"experiment\x18\x01 \x01(\v2\x1d.recommendation.v1.ExperimentR\n" +
+	"experiment\"\xbe\x01\n" +
+	"\x17UpdateExperimentRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12=\n" +
+	"\n" +
+	"experiment\x18\x02 \x01(\v2\x1d.recommendation.v1.ExperimentR\n" +
+	"experiment\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"Y\n" +
+	"\x18UpdateExperimentResponse\x12=\n" +
+	"\n" +
+	"experiment\x18\x01 \x01(\v2\x1d.recommendation.v1.ExperimentR\n" +
+	"experiment\"\x8c\x01\n" +
+	"\x1cExportRecommendationsRequest\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12\x14\n" +
+	"\x05limit\x18\x02 \x01(\x05R\x05limit\x127\n" +
+	"\bstrategy\x18\x03 \x01(\x0e2\x1b.recommendation.v1.StrategyR\bstrategy\"\xc1\x01\n" +
+	"\x1dExportRecommendationsResponse\x12\x1f\n" +
+	"\vcustomer_id\x18\x01 \x01(\tR\n" +
+	"customerId\x12+\n" +
+	"\x11recommendation_id\x18\x02 \x01(\tR\x10recommendationId\x128\n" +
+	"\x05items\x18\x03 \x03(\v2\".recommendation.v1.RecommendedItemR\x05items\x12\x18\n" +
+	"\avariant\x18\x04 \x01(\tR\avariant*\xb9\x01\n" +
 	"\tPlacement\x12\x19\n" +
 	"\x15PLACEMENT_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0ePLACEMENT_HOME\x10\x01\x12\x1a\n" +
@@ -1308,12 +2878,30 @@ const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
 	"\x19FEEDBACK_KIND_ADD_TO_CART\x10\x03\x12\x1a\n" +
 	"\x16FEEDBACK_KIND_PURCHASE\x10\x04\x12\x19\n" +
 	"\x15FEEDBACK_KIND_DISMISS\x10\x05\x12\x18\n" +
-	"\x14FEEDBACK_KIND_RETURN\x10\x062\x8e\x05\n" +
+	"\x14FEEDBACK_KIND_RETURN\x10\x06*\x8d\x01\n" +
+	"\x15MerchandisingRuleKind\x12'\n" +
+	"#MERCHANDISING_RULE_KIND_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dMERCHANDISING_RULE_KIND_BOOST\x10\x01\x12(\n" +
+	"$MERCHANDISING_RULE_KIND_MARGIN_BOOST\x10\x02*\x8b\x01\n" +
+	"\x0fExperimentState\x12 \n" +
+	"\x1cEXPERIMENT_STATE_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16EXPERIMENT_STATE_DRAFT\x10\x01\x12\x1c\n" +
+	"\x18EXPERIMENT_STATE_RUNNING\x10\x02\x12\x1c\n" +
+	"\x18EXPERIMENT_STATE_STOPPED\x10\x032\xf2\x10\n" +
 	"\x15RecommendationService\x12\x91\x01\n" +
 	"\x12GetRecommendations\x12,.recommendation.v1.GetRecommendationsRequest\x1a-.recommendation.v1.GetRecommendationsResponse\"\x1e\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/recommendations\x90\x02\x01\x12\x8e\x01\n" +
 	"\x0eRecordFeedback\x12(.recommendation.v1.RecordFeedbackRequest\x1a).recommendation.v1.RecordFeedbackResponse\"'\x82\xd3\xe4\x93\x02!:\x01*\"\x1c/v1/recommendations/feedback\x12\xa1\x01\n" +
 	"\x13BatchUpsertProducts\x12-.recommendation.v1.BatchUpsertProductsRequest\x1a..recommendation.v1.BatchUpsertProductsResponse\"+\x82\xd3\xe4\x93\x02%:\x01*\" /v1/catalog/products:batchUpsert\x12\xab\x01\n" +
-	"\x14GetExperimentResults\x12..recommendation.v1.GetExperimentResultsRequest\x1a/.recommendation.v1.GetExperimentResultsResponse\"2\x82\xd3\xe4\x93\x02)\x12'/v1/experiments/{experiment_id}/results\x90\x02\x01B\xcf\x01\x92A|\x12/\n" +
+	"\x14GetExperimentResults\x12..recommendation.v1.GetExperimentResultsRequest\x1a/.recommendation.v1.GetExperimentResultsResponse\"2\x82\xd3\xe4\x93\x02)\x12'/v1/experiments/{experiment_id}/results\x90\x02\x01\x12\xa6\x01\n" +
+	"\x17CreateMerchandisingRule\x121.recommendation.v1.CreateMerchandisingRuleRequest\x1a2.recommendation.v1.CreateMerchandisingRuleResponse\"$\x82\xd3\xe4\x93\x02\x1e:\x01*\"\x19/v1/recommendations/rules\x12\xa3\x01\n" +
+	"\x16ListMerchandisingRules\x120.recommendation.v1.ListMerchandisingRulesRequest\x1a1.recommendation.v1.ListMerchandisingRulesResponse\"$\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/recommendations/rules\x90\x02\x01\x12\xb5\x01\n" +
+	"\x17UpdateMerchandisingRule\x121.recommendation.v1.UpdateMerchandisingRuleRequest\x1a2.recommendation.v1.UpdateMerchandisingRuleResponse\"3\x82\xd3\xe4\x93\x02-:\x01*2(/v1/recommendations/rules/{rule.rule_id}\x12\xad\x01\n" +
+	"\x17DeleteMerchandisingRule\x121.recommendation.v1.DeleteMerchandisingRuleRequest\x1a2.recommendation.v1.DeleteMerchandisingRuleResponse\"+\x82\xd3\xe4\x93\x02%*#/v1/recommendations/rules/{rule_id}\x12\x97\x01\n" +
+	"\x10CreateExperiment\x12*.recommendation.v1.CreateExperimentRequest\x1a+.recommendation.v1.CreateExperimentResponse\"*\x82\xd3\xe4\x93\x02$:\x01*\"\x1f/v1/recommendations/experiments\x12\x94\x01\n" +
+	"\x0fListExperiments\x12).recommendation.v1.ListExperimentsRequest\x1a*.recommendation.v1.ListExperimentsResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/recommendations/experiments\x90\x02\x01\x12\x9e\x01\n" +
+	"\rGetExperiment\x12'.recommendation.v1.GetExperimentRequest\x1a(.recommendation.v1.GetExperimentResponse\":\x82\xd3\xe4\x93\x021\x12//v1/recommendations/experiments/{experiment_id}\x90\x02\x01\x12\xb2\x01\n" +
+	"\x10UpdateExperiment\x12*.recommendation.v1.UpdateExperimentRequest\x1a+.recommendation.v1.UpdateExperimentResponse\"E\x82\xd3\xe4\x93\x02?:\x01*2:/v1/recommendations/experiments/{experiment.experiment_id}\x12\xa3\x01\n" +
+	"\x15ExportRecommendations\x12/.recommendation.v1.ExportRecommendationsRequest\x1a0.recommendation.v1.ExportRecommendationsResponse\"%\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/recommendations/export\x90\x02\x010\x01B\xcf\x01\x92A|\x12/\n" +
 	"\x1bAffinity Recommendation API*\f\n" +
 	"\n" +
 	"Apache-2.02\x02v1Z;\n" +
@@ -1335,55 +2923,127 @@ func file_recommendation_v1_recommendation_service_proto_rawDescGZIP() []byte {
 	return file_recommendation_v1_recommendation_service_proto_rawDescData
 }
 
-var file_recommendation_v1_recommendation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_recommendation_v1_recommendation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_recommendation_v1_recommendation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_recommendation_v1_recommendation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_recommendation_v1_recommendation_service_proto_goTypes = []any{
-	(Placement)(0),                       // 0: recommendation.v1.Placement
-	(Strategy)(0),                        // 1: recommendation.v1.Strategy
-	(ReasonKind)(0),                      // 2: recommendation.v1.ReasonKind
-	(FeedbackKind)(0),                    // 3: recommendation.v1.FeedbackKind
-	(*Reason)(nil),                       // 4: recommendation.v1.Reason
-	(*RecommendedItem)(nil),              // 5: recommendation.v1.RecommendedItem
-	(*GetRecommendationsRequest)(nil),    // 6: recommendation.v1.GetRecommendationsRequest
-	(*GetRecommendationsResponse)(nil),   // 7: recommendation.v1.GetRecommendationsResponse
-	(*Feedback)(nil),                     // 8: recommendation.v1.Feedback
-	(*RecordFeedbackRequest)(nil),        // 9: recommendation.v1.RecordFeedbackRequest
-	(*RecordFeedbackResponse)(nil),       // 10: recommendation.v1.RecordFeedbackResponse
-	(*BatchUpsertProductsRequest)(nil),   // 11: recommendation.v1.BatchUpsertProductsRequest
-	(*BatchUpsertProductsResponse)(nil),  // 12: recommendation.v1.BatchUpsertProductsResponse
-	(*GetExperimentResultsRequest)(nil),  // 13: recommendation.v1.GetExperimentResultsRequest
-	(*VariantResults)(nil),               // 14: recommendation.v1.VariantResults
-	(*GetExperimentResultsResponse)(nil), // 15: recommendation.v1.GetExperimentResultsResponse
-	(*v1.Product)(nil),                   // 16: commerce.v1.Product
-	(*timestamppb.Timestamp)(nil),        // 17: google.protobuf.Timestamp
+	(Placement)(0),                          // 0: recommendation.v1.Placement
+	(Strategy)(0),                           // 1: recommendation.v1.Strategy
+	(ReasonKind)(0),                         // 2: recommendation.v1.ReasonKind
+	(FeedbackKind)(0),                       // 3: recommendation.v1.FeedbackKind
+	(MerchandisingRuleKind)(0),              // 4: recommendation.v1.MerchandisingRuleKind
+	(ExperimentState)(0),                    // 5: recommendation.v1.ExperimentState
+	(*Reason)(nil),                          // 6: recommendation.v1.Reason
+	(*RecommendedItem)(nil),                 // 7: recommendation.v1.RecommendedItem
+	(*GetRecommendationsRequest)(nil),       // 8: recommendation.v1.GetRecommendationsRequest
+	(*GetRecommendationsResponse)(nil),      // 9: recommendation.v1.GetRecommendationsResponse
+	(*Feedback)(nil),                        // 10: recommendation.v1.Feedback
+	(*RecordFeedbackRequest)(nil),           // 11: recommendation.v1.RecordFeedbackRequest
+	(*RecordFeedbackResponse)(nil),          // 12: recommendation.v1.RecordFeedbackResponse
+	(*BatchUpsertProductsRequest)(nil),      // 13: recommendation.v1.BatchUpsertProductsRequest
+	(*BatchUpsertProductsResponse)(nil),     // 14: recommendation.v1.BatchUpsertProductsResponse
+	(*GetExperimentResultsRequest)(nil),     // 15: recommendation.v1.GetExperimentResultsRequest
+	(*VariantResults)(nil),                  // 16: recommendation.v1.VariantResults
+	(*GetExperimentResultsResponse)(nil),    // 17: recommendation.v1.GetExperimentResultsResponse
+	(*MerchandisingRule)(nil),               // 18: recommendation.v1.MerchandisingRule
+	(*CreateMerchandisingRuleRequest)(nil),  // 19: recommendation.v1.CreateMerchandisingRuleRequest
+	(*CreateMerchandisingRuleResponse)(nil), // 20: recommendation.v1.CreateMerchandisingRuleResponse
+	(*ListMerchandisingRulesRequest)(nil),   // 21: recommendation.v1.ListMerchandisingRulesRequest
+	(*ListMerchandisingRulesResponse)(nil),  // 22: recommendation.v1.ListMerchandisingRulesResponse
+	(*UpdateMerchandisingRuleRequest)(nil),  // 23: recommendation.v1.UpdateMerchandisingRuleRequest
+	(*UpdateMerchandisingRuleResponse)(nil), // 24: recommendation.v1.UpdateMerchandisingRuleResponse
+	(*DeleteMerchandisingRuleRequest)(nil),  // 25: recommendation.v1.DeleteMerchandisingRuleRequest
+	(*DeleteMerchandisingRuleResponse)(nil), // 26: recommendation.v1.DeleteMerchandisingRuleResponse
+	(*ExperimentVariant)(nil),               // 27: recommendation.v1.ExperimentVariant
+	(*Experiment)(nil),                      // 28: recommendation.v1.Experiment
+	(*CreateExperimentRequest)(nil),         // 29: recommendation.v1.CreateExperimentRequest
+	(*CreateExperimentResponse)(nil),        // 30: recommendation.v1.CreateExperimentResponse
+	(*ListExperimentsRequest)(nil),          // 31: recommendation.v1.ListExperimentsRequest
+	(*ListExperimentsResponse)(nil),         // 32: recommendation.v1.ListExperimentsResponse
+	(*GetExperimentRequest)(nil),            // 33: recommendation.v1.GetExperimentRequest
+	(*GetExperimentResponse)(nil),           // 34: recommendation.v1.GetExperimentResponse
+	(*UpdateExperimentRequest)(nil),         // 35: recommendation.v1.UpdateExperimentRequest
+	(*UpdateExperimentResponse)(nil),        // 36: recommendation.v1.UpdateExperimentResponse
+	(*ExportRecommendationsRequest)(nil),    // 37: recommendation.v1.ExportRecommendationsRequest
+	(*ExportRecommendationsResponse)(nil),   // 38: recommendation.v1.ExportRecommendationsResponse
+	nil,                                     // 39: recommendation.v1.ExperimentVariant.ParamsEntry
+	(*v1.Product)(nil),                      // 40: commerce.v1.Product
+	(*timestamppb.Timestamp)(nil),           // 41: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 42: google.protobuf.FieldMask
 }
 var file_recommendation_v1_recommendation_service_proto_depIdxs = []int32{
 	2,  // 0: recommendation.v1.Reason.kind:type_name -> recommendation.v1.ReasonKind
-	4,  // 1: recommendation.v1.RecommendedItem.reason:type_name -> recommendation.v1.Reason
-	16, // 2: recommendation.v1.RecommendedItem.product:type_name -> commerce.v1.Product
+	6,  // 1: recommendation.v1.RecommendedItem.reason:type_name -> recommendation.v1.Reason
+	40, // 2: recommendation.v1.RecommendedItem.product:type_name -> commerce.v1.Product
 	0,  // 3: recommendation.v1.GetRecommendationsRequest.placement:type_name -> recommendation.v1.Placement
 	1,  // 4: recommendation.v1.GetRecommendationsRequest.strategy:type_name -> recommendation.v1.Strategy
-	5,  // 5: recommendation.v1.GetRecommendationsResponse.items:type_name -> recommendation.v1.RecommendedItem
+	7,  // 5: recommendation.v1.GetRecommendationsResponse.items:type_name -> recommendation.v1.RecommendedItem
 	1,  // 6: recommendation.v1.GetRecommendationsResponse.strategy:type_name -> recommendation.v1.Strategy
 	3,  // 7: recommendation.v1.Feedback.kind:type_name -> recommendation.v1.FeedbackKind
 	0,  // 8: recommendation.v1.Feedback.placement:type_name -> recommendation.v1.Placement
-	17, // 9: recommendation.v1.Feedback.occurred_at:type_name -> google.protobuf.Timestamp
-	8,  // 10: recommendation.v1.RecordFeedbackRequest.feedback:type_name -> recommendation.v1.Feedback
-	16, // 11: recommendation.v1.BatchUpsertProductsRequest.products:type_name -> commerce.v1.Product
-	14, // 12: recommendation.v1.GetExperimentResultsResponse.variants:type_name -> recommendation.v1.VariantResults
-	6,  // 13: recommendation.v1.RecommendationService.GetRecommendations:input_type -> recommendation.v1.GetRecommendationsRequest
-	9,  // 14: recommendation.v1.RecommendationService.RecordFeedback:input_type -> recommendation.v1.RecordFeedbackRequest
-	11, // 15: recommendation.v1.RecommendationService.BatchUpsertProducts:input_type -> recommendation.v1.BatchUpsertProductsRequest
-	13, // 16: recommendation.v1.RecommendationService.GetExperimentResults:input_type -> recommendation.v1.GetExperimentResultsRequest
-	7,  // 17: recommendation.v1.RecommendationService.GetRecommendations:output_type -> recommendation.v1.GetRecommendationsResponse
-	10, // 18: recommendation.v1.RecommendationService.RecordFeedback:output_type -> recommendation.v1.RecordFeedbackResponse
-	12, // 19: recommendation.v1.RecommendationService.BatchUpsertProducts:output_type -> recommendation.v1.BatchUpsertProductsResponse
-	15, // 20: recommendation.v1.RecommendationService.GetExperimentResults:output_type -> recommendation.v1.GetExperimentResultsResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	41, // 9: recommendation.v1.Feedback.occurred_at:type_name -> google.protobuf.Timestamp
+	10, // 10: recommendation.v1.RecordFeedbackRequest.feedback:type_name -> recommendation.v1.Feedback
+	40, // 11: recommendation.v1.BatchUpsertProductsRequest.products:type_name -> commerce.v1.Product
+	16, // 12: recommendation.v1.GetExperimentResultsResponse.variants:type_name -> recommendation.v1.VariantResults
+	4,  // 13: recommendation.v1.MerchandisingRule.kind:type_name -> recommendation.v1.MerchandisingRuleKind
+	41, // 14: recommendation.v1.MerchandisingRule.start_time:type_name -> google.protobuf.Timestamp
+	41, // 15: recommendation.v1.MerchandisingRule.end_time:type_name -> google.protobuf.Timestamp
+	41, // 16: recommendation.v1.MerchandisingRule.create_time:type_name -> google.protobuf.Timestamp
+	41, // 17: recommendation.v1.MerchandisingRule.update_time:type_name -> google.protobuf.Timestamp
+	18, // 18: recommendation.v1.CreateMerchandisingRuleRequest.rule:type_name -> recommendation.v1.MerchandisingRule
+	18, // 19: recommendation.v1.CreateMerchandisingRuleResponse.rule:type_name -> recommendation.v1.MerchandisingRule
+	18, // 20: recommendation.v1.ListMerchandisingRulesResponse.rules:type_name -> recommendation.v1.MerchandisingRule
+	18, // 21: recommendation.v1.UpdateMerchandisingRuleRequest.rule:type_name -> recommendation.v1.MerchandisingRule
+	42, // 22: recommendation.v1.UpdateMerchandisingRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	18, // 23: recommendation.v1.UpdateMerchandisingRuleResponse.rule:type_name -> recommendation.v1.MerchandisingRule
+	1,  // 24: recommendation.v1.ExperimentVariant.strategy:type_name -> recommendation.v1.Strategy
+	39, // 25: recommendation.v1.ExperimentVariant.params:type_name -> recommendation.v1.ExperimentVariant.ParamsEntry
+	0,  // 26: recommendation.v1.Experiment.placement:type_name -> recommendation.v1.Placement
+	27, // 27: recommendation.v1.Experiment.variants:type_name -> recommendation.v1.ExperimentVariant
+	5,  // 28: recommendation.v1.Experiment.state:type_name -> recommendation.v1.ExperimentState
+	41, // 29: recommendation.v1.Experiment.start_time:type_name -> google.protobuf.Timestamp
+	41, // 30: recommendation.v1.Experiment.end_time:type_name -> google.protobuf.Timestamp
+	41, // 31: recommendation.v1.Experiment.create_time:type_name -> google.protobuf.Timestamp
+	41, // 32: recommendation.v1.Experiment.update_time:type_name -> google.protobuf.Timestamp
+	28, // 33: recommendation.v1.CreateExperimentRequest.experiment:type_name -> recommendation.v1.Experiment
+	28, // 34: recommendation.v1.CreateExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
+	28, // 35: recommendation.v1.ListExperimentsResponse.experiments:type_name -> recommendation.v1.Experiment
+	28, // 36: recommendation.v1.GetExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
+	28, // 37: recommendation.v1.UpdateExperimentRequest.experiment:type_name -> recommendation.v1.Experiment
+	42, // 38: recommendation.v1.UpdateExperimentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	28, // 39: recommendation.v1.UpdateExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
+	1,  // 40: recommendation.v1.ExportRecommendationsRequest.strategy:type_name -> recommendation.v1.Strategy
+	7,  // 41: recommendation.v1.ExportRecommendationsResponse.items:type_name -> recommendation.v1.RecommendedItem
+	8,  // 42: recommendation.v1.RecommendationService.GetRecommendations:input_type -> recommendation.v1.GetRecommendationsRequest
+	11, // 43: recommendation.v1.RecommendationService.RecordFeedback:input_type -> recommendation.v1.RecordFeedbackRequest
+	13, // 44: recommendation.v1.RecommendationService.BatchUpsertProducts:input_type -> recommendation.v1.BatchUpsertProductsRequest
+	15, // 45: recommendation.v1.RecommendationService.GetExperimentResults:input_type -> recommendation.v1.GetExperimentResultsRequest
+	19, // 46: recommendation.v1.RecommendationService.CreateMerchandisingRule:input_type -> recommendation.v1.CreateMerchandisingRuleRequest
+	21, // 47: recommendation.v1.RecommendationService.ListMerchandisingRules:input_type -> recommendation.v1.ListMerchandisingRulesRequest
+	23, // 48: recommendation.v1.RecommendationService.UpdateMerchandisingRule:input_type -> recommendation.v1.UpdateMerchandisingRuleRequest
+	25, // 49: recommendation.v1.RecommendationService.DeleteMerchandisingRule:input_type -> recommendation.v1.DeleteMerchandisingRuleRequest
+	29, // 50: recommendation.v1.RecommendationService.CreateExperiment:input_type -> recommendation.v1.CreateExperimentRequest
+	31, // 51: recommendation.v1.RecommendationService.ListExperiments:input_type -> recommendation.v1.ListExperimentsRequest
+	33, // 52: recommendation.v1.RecommendationService.GetExperiment:input_type -> recommendation.v1.GetExperimentRequest
+	35, // 53: recommendation.v1.RecommendationService.UpdateExperiment:input_type -> recommendation.v1.UpdateExperimentRequest
+	37, // 54: recommendation.v1.RecommendationService.ExportRecommendations:input_type -> recommendation.v1.ExportRecommendationsRequest
+	9,  // 55: recommendation.v1.RecommendationService.GetRecommendations:output_type -> recommendation.v1.GetRecommendationsResponse
+	12, // 56: recommendation.v1.RecommendationService.RecordFeedback:output_type -> recommendation.v1.RecordFeedbackResponse
+	14, // 57: recommendation.v1.RecommendationService.BatchUpsertProducts:output_type -> recommendation.v1.BatchUpsertProductsResponse
+	17, // 58: recommendation.v1.RecommendationService.GetExperimentResults:output_type -> recommendation.v1.GetExperimentResultsResponse
+	20, // 59: recommendation.v1.RecommendationService.CreateMerchandisingRule:output_type -> recommendation.v1.CreateMerchandisingRuleResponse
+	22, // 60: recommendation.v1.RecommendationService.ListMerchandisingRules:output_type -> recommendation.v1.ListMerchandisingRulesResponse
+	24, // 61: recommendation.v1.RecommendationService.UpdateMerchandisingRule:output_type -> recommendation.v1.UpdateMerchandisingRuleResponse
+	26, // 62: recommendation.v1.RecommendationService.DeleteMerchandisingRule:output_type -> recommendation.v1.DeleteMerchandisingRuleResponse
+	30, // 63: recommendation.v1.RecommendationService.CreateExperiment:output_type -> recommendation.v1.CreateExperimentResponse
+	32, // 64: recommendation.v1.RecommendationService.ListExperiments:output_type -> recommendation.v1.ListExperimentsResponse
+	34, // 65: recommendation.v1.RecommendationService.GetExperiment:output_type -> recommendation.v1.GetExperimentResponse
+	36, // 66: recommendation.v1.RecommendationService.UpdateExperiment:output_type -> recommendation.v1.UpdateExperimentResponse
+	38, // 67: recommendation.v1.RecommendationService.ExportRecommendations:output_type -> recommendation.v1.ExportRecommendationsResponse
+	55, // [55:68] is the sub-list for method output_type
+	42, // [42:55] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_recommendation_v1_recommendation_service_proto_init() }
@@ -1396,8 +3056,8 @@ func file_recommendation_v1_recommendation_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recommendation_v1_recommendation_service_proto_rawDesc), len(file_recommendation_v1_recommendation_service_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   12,
+			NumEnums:      6,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

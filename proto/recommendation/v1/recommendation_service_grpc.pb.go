@@ -23,10 +23,19 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	RecommendationService_GetRecommendations_FullMethodName   = "/recommendation.v1.RecommendationService/GetRecommendations"
-	RecommendationService_RecordFeedback_FullMethodName       = "/recommendation.v1.RecommendationService/RecordFeedback"
-	RecommendationService_BatchUpsertProducts_FullMethodName  = "/recommendation.v1.RecommendationService/BatchUpsertProducts"
-	RecommendationService_GetExperimentResults_FullMethodName = "/recommendation.v1.RecommendationService/GetExperimentResults"
+	RecommendationService_GetRecommendations_FullMethodName      = "/recommendation.v1.RecommendationService/GetRecommendations"
+	RecommendationService_RecordFeedback_FullMethodName          = "/recommendation.v1.RecommendationService/RecordFeedback"
+	RecommendationService_BatchUpsertProducts_FullMethodName     = "/recommendation.v1.RecommendationService/BatchUpsertProducts"
+	RecommendationService_GetExperimentResults_FullMethodName    = "/recommendation.v1.RecommendationService/GetExperimentResults"
+	RecommendationService_CreateMerchandisingRule_FullMethodName = "/recommendation.v1.RecommendationService/CreateMerchandisingRule"
+	RecommendationService_ListMerchandisingRules_FullMethodName  = "/recommendation.v1.RecommendationService/ListMerchandisingRules"
+	RecommendationService_UpdateMerchandisingRule_FullMethodName = "/recommendation.v1.RecommendationService/UpdateMerchandisingRule"
+	RecommendationService_DeleteMerchandisingRule_FullMethodName = "/recommendation.v1.RecommendationService/DeleteMerchandisingRule"
+	RecommendationService_CreateExperiment_FullMethodName        = "/recommendation.v1.RecommendationService/CreateExperiment"
+	RecommendationService_ListExperiments_FullMethodName         = "/recommendation.v1.RecommendationService/ListExperiments"
+	RecommendationService_GetExperiment_FullMethodName           = "/recommendation.v1.RecommendationService/GetExperiment"
+	RecommendationService_UpdateExperiment_FullMethodName        = "/recommendation.v1.RecommendationService/UpdateExperiment"
+	RecommendationService_ExportRecommendations_FullMethodName   = "/recommendation.v1.RecommendationService/ExportRecommendations"
 )
 
 // RecommendationServiceClient is the client API for RecommendationService service.
@@ -49,6 +58,36 @@ type RecommendationServiceClient interface {
 	// impressions, clicks, conversions, CTR, conversion rate and the CTR lift
 	// against the control with its significance.
 	GetExperimentResults(ctx context.Context, in *GetExperimentResultsRequest, opts ...grpc.CallOption) (*GetExperimentResultsResponse, error)
+	// CreateMerchandisingRule adds a marketer's merchandising rule (marketer
+	// role); every replica applies it within about a second.
+	CreateMerchandisingRule(ctx context.Context, in *CreateMerchandisingRuleRequest, opts ...grpc.CallOption) (*CreateMerchandisingRuleResponse, error)
+	// ListMerchandisingRules pages through the stored rules in id order
+	// (marketer role). Rules from RECO_BOOSTS are not listed: they are the
+	// operator's layer, applied beside these.
+	ListMerchandisingRules(ctx context.Context, in *ListMerchandisingRulesRequest, opts ...grpc.CallOption) (*ListMerchandisingRulesResponse, error)
+	// UpdateMerchandisingRule changes the fields of a rule named by
+	// update_mask (marketer role).
+	UpdateMerchandisingRule(ctx context.Context, in *UpdateMerchandisingRuleRequest, opts ...grpc.CallOption) (*UpdateMerchandisingRuleResponse, error)
+	// DeleteMerchandisingRule removes a rule (marketer role).
+	DeleteMerchandisingRule(ctx context.Context, in *DeleteMerchandisingRuleRequest, opts ...grpc.CallOption) (*DeleteMerchandisingRuleResponse, error)
+	// CreateExperiment stores an A/B experiment, as a draft or already
+	// running (marketer role).
+	CreateExperiment(ctx context.Context, in *CreateExperimentRequest, opts ...grpc.CallOption) (*CreateExperimentResponse, error)
+	// ListExperiments pages through the experiments in id order, those of
+	// RECO_EXPERIMENTS included (read-only), marketer role.
+	ListExperiments(ctx context.Context, in *ListExperimentsRequest, opts ...grpc.CallOption) (*ListExperimentsResponse, error)
+	// GetExperiment returns one experiment (marketer role).
+	GetExperiment(ctx context.Context, in *GetExperimentRequest, opts ...grpc.CallOption) (*GetExperimentResponse, error)
+	// UpdateExperiment starts or stops an experiment, or changes its traffic
+	// split, name, placement or variants, as named by update_mask (marketer
+	// role). Once started, its variants keep their names and order; only
+	// their weights and parameters change.
+	UpdateExperiment(ctx context.Context, in *UpdateExperimentRequest, opts ...grpc.CallOption) (*UpdateExperimentResponse, error)
+	// ExportRecommendations streams the top recommendations for every
+	// current member of a segment, one message per member in customer id
+	// order, for an e-mail campaign (marketer role). Over REST the answer is
+	// newline-delimited JSON, one {"result": {...}} object per member.
+	ExportRecommendations(ctx context.Context, in *ExportRecommendationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportRecommendationsResponse], error)
 }
 
 type recommendationServiceClient struct {
@@ -99,6 +138,105 @@ func (c *recommendationServiceClient) GetExperimentResults(ctx context.Context, 
 	return out, nil
 }
 
+func (c *recommendationServiceClient) CreateMerchandisingRule(ctx context.Context, in *CreateMerchandisingRuleRequest, opts ...grpc.CallOption) (*CreateMerchandisingRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateMerchandisingRuleResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_CreateMerchandisingRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommendationServiceClient) ListMerchandisingRules(ctx context.Context, in *ListMerchandisingRulesRequest, opts ...grpc.CallOption) (*ListMerchandisingRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListMerchandisingRulesResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_ListMerchandisingRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommendationServiceClient) UpdateMerchandisingRule(ctx context.Context, in *UpdateMerchandisingRuleRequest, opts ...grpc.CallOption) (*UpdateMerchandisingRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateMerchandisingRuleResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_UpdateMerchandisingRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommendationServiceClient) DeleteMerchandisingRule(ctx context.Context, in *DeleteMerchandisingRuleRequest, opts ...grpc.CallOption) (*DeleteMerchandisingRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteMerchandisingRuleResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_DeleteMerchandisingRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommendationServiceClient) CreateExperiment(ctx context.Context, in *CreateExperimentRequest, opts ...grpc.CallOption) (*CreateExperimentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateExperimentResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_CreateExperiment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommendationServiceClient) ListExperiments(ctx context.Context, in *ListExperimentsRequest, opts ...grpc.CallOption) (*ListExperimentsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListExperimentsResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_ListExperiments_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommendationServiceClient) GetExperiment(ctx context.Context, in *GetExperimentRequest, opts ...grpc.CallOption) (*GetExperimentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetExperimentResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_GetExperiment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommendationServiceClient) UpdateExperiment(ctx context.Context, in *UpdateExperimentRequest, opts ...grpc.CallOption) (*UpdateExperimentResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateExperimentResponse)
+	err := c.cc.Invoke(ctx, RecommendationService_UpdateExperiment_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *recommendationServiceClient) ExportRecommendations(ctx context.Context, in *ExportRecommendationsRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ExportRecommendationsResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &RecommendationService_ServiceDesc.Streams[0], RecommendationService_ExportRecommendations_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ExportRecommendationsRequest, ExportRecommendationsResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RecommendationService_ExportRecommendationsClient = grpc.ServerStreamingClient[ExportRecommendationsResponse]
+
 // RecommendationServiceServer is the server API for RecommendationService service.
 // All implementations must embed UnimplementedRecommendationServiceServer
 // for forward compatibility.
@@ -119,6 +257,36 @@ type RecommendationServiceServer interface {
 	// impressions, clicks, conversions, CTR, conversion rate and the CTR lift
 	// against the control with its significance.
 	GetExperimentResults(context.Context, *GetExperimentResultsRequest) (*GetExperimentResultsResponse, error)
+	// CreateMerchandisingRule adds a marketer's merchandising rule (marketer
+	// role); every replica applies it within about a second.
+	CreateMerchandisingRule(context.Context, *CreateMerchandisingRuleRequest) (*CreateMerchandisingRuleResponse, error)
+	// ListMerchandisingRules pages through the stored rules in id order
+	// (marketer role). Rules from RECO_BOOSTS are not listed: they are the
+	// operator's layer, applied beside these.
+	ListMerchandisingRules(context.Context, *ListMerchandisingRulesRequest) (*ListMerchandisingRulesResponse, error)
+	// UpdateMerchandisingRule changes the fields of a rule named by
+	// update_mask (marketer role).
+	UpdateMerchandisingRule(context.Context, *UpdateMerchandisingRuleRequest) (*UpdateMerchandisingRuleResponse, error)
+	// DeleteMerchandisingRule removes a rule (marketer role).
+	DeleteMerchandisingRule(context.Context, *DeleteMerchandisingRuleRequest) (*DeleteMerchandisingRuleResponse, error)
+	// CreateExperiment stores an A/B experiment, as a draft or already
+	// running (marketer role).
+	CreateExperiment(context.Context, *CreateExperimentRequest) (*CreateExperimentResponse, error)
+	// ListExperiments pages through the experiments in id order, those of
+	// RECO_EXPERIMENTS included (read-only), marketer role.
+	ListExperiments(context.Context, *ListExperimentsRequest) (*ListExperimentsResponse, error)
+	// GetExperiment returns one experiment (marketer role).
+	GetExperiment(context.Context, *GetExperimentRequest) (*GetExperimentResponse, error)
+	// UpdateExperiment starts or stops an experiment, or changes its traffic
+	// split, name, placement or variants, as named by update_mask (marketer
+	// role). Once started, its variants keep their names and order; only
+	// their weights and parameters change.
+	UpdateExperiment(context.Context, *UpdateExperimentRequest) (*UpdateExperimentResponse, error)
+	// ExportRecommendations streams the top recommendations for every
+	// current member of a segment, one message per member in customer id
+	// order, for an e-mail campaign (marketer role). Over REST the answer is
+	// newline-delimited JSON, one {"result": {...}} object per member.
+	ExportRecommendations(*ExportRecommendationsRequest, grpc.ServerStreamingServer[ExportRecommendationsResponse]) error
 	mustEmbedUnimplementedRecommendationServiceServer()
 }
 
@@ -140,6 +308,33 @@ func (UnimplementedRecommendationServiceServer) BatchUpsertProducts(context.Cont
 }
 func (UnimplementedRecommendationServiceServer) GetExperimentResults(context.Context, *GetExperimentResultsRequest) (*GetExperimentResultsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetExperimentResults not implemented")
+}
+func (UnimplementedRecommendationServiceServer) CreateMerchandisingRule(context.Context, *CreateMerchandisingRuleRequest) (*CreateMerchandisingRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateMerchandisingRule not implemented")
+}
+func (UnimplementedRecommendationServiceServer) ListMerchandisingRules(context.Context, *ListMerchandisingRulesRequest) (*ListMerchandisingRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListMerchandisingRules not implemented")
+}
+func (UnimplementedRecommendationServiceServer) UpdateMerchandisingRule(context.Context, *UpdateMerchandisingRuleRequest) (*UpdateMerchandisingRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateMerchandisingRule not implemented")
+}
+func (UnimplementedRecommendationServiceServer) DeleteMerchandisingRule(context.Context, *DeleteMerchandisingRuleRequest) (*DeleteMerchandisingRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteMerchandisingRule not implemented")
+}
+func (UnimplementedRecommendationServiceServer) CreateExperiment(context.Context, *CreateExperimentRequest) (*CreateExperimentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateExperiment not implemented")
+}
+func (UnimplementedRecommendationServiceServer) ListExperiments(context.Context, *ListExperimentsRequest) (*ListExperimentsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListExperiments not implemented")
+}
+func (UnimplementedRecommendationServiceServer) GetExperiment(context.Context, *GetExperimentRequest) (*GetExperimentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetExperiment not implemented")
+}
+func (UnimplementedRecommendationServiceServer) UpdateExperiment(context.Context, *UpdateExperimentRequest) (*UpdateExperimentResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateExperiment not implemented")
+}
+func (UnimplementedRecommendationServiceServer) ExportRecommendations(*ExportRecommendationsRequest, grpc.ServerStreamingServer[ExportRecommendationsResponse]) error {
+	return status.Error(codes.Unimplemented, "method ExportRecommendations not implemented")
 }
 func (UnimplementedRecommendationServiceServer) mustEmbedUnimplementedRecommendationServiceServer() {}
 func (UnimplementedRecommendationServiceServer) testEmbeddedByValue()                               {}
@@ -234,6 +429,161 @@ func _RecommendationService_GetExperimentResults_Handler(srv interface{}, ctx co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RecommendationService_CreateMerchandisingRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateMerchandisingRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).CreateMerchandisingRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_CreateMerchandisingRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).CreateMerchandisingRule(ctx, req.(*CreateMerchandisingRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecommendationService_ListMerchandisingRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListMerchandisingRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).ListMerchandisingRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_ListMerchandisingRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).ListMerchandisingRules(ctx, req.(*ListMerchandisingRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecommendationService_UpdateMerchandisingRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateMerchandisingRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).UpdateMerchandisingRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_UpdateMerchandisingRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).UpdateMerchandisingRule(ctx, req.(*UpdateMerchandisingRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecommendationService_DeleteMerchandisingRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteMerchandisingRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).DeleteMerchandisingRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_DeleteMerchandisingRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).DeleteMerchandisingRule(ctx, req.(*DeleteMerchandisingRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecommendationService_CreateExperiment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateExperimentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).CreateExperiment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_CreateExperiment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).CreateExperiment(ctx, req.(*CreateExperimentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecommendationService_ListExperiments_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListExperimentsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).ListExperiments(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_ListExperiments_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).ListExperiments(ctx, req.(*ListExperimentsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecommendationService_GetExperiment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetExperimentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).GetExperiment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_GetExperiment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).GetExperiment(ctx, req.(*GetExperimentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecommendationService_UpdateExperiment_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateExperimentRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RecommendationServiceServer).UpdateExperiment(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RecommendationService_UpdateExperiment_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RecommendationServiceServer).UpdateExperiment(ctx, req.(*UpdateExperimentRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _RecommendationService_ExportRecommendations_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ExportRecommendationsRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(RecommendationServiceServer).ExportRecommendations(m, &grpc.GenericServerStream[ExportRecommendationsRequest, ExportRecommendationsResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type RecommendationService_ExportRecommendationsServer = grpc.ServerStreamingServer[ExportRecommendationsResponse]
+
 // RecommendationService_ServiceDesc is the grpc.ServiceDesc for RecommendationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -257,7 +607,45 @@ var RecommendationService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "GetExperimentResults",
 			Handler:    _RecommendationService_GetExperimentResults_Handler,
 		},
+		{
+			MethodName: "CreateMerchandisingRule",
+			Handler:    _RecommendationService_CreateMerchandisingRule_Handler,
+		},
+		{
+			MethodName: "ListMerchandisingRules",
+			Handler:    _RecommendationService_ListMerchandisingRules_Handler,
+		},
+		{
+			MethodName: "UpdateMerchandisingRule",
+			Handler:    _RecommendationService_UpdateMerchandisingRule_Handler,
+		},
+		{
+			MethodName: "DeleteMerchandisingRule",
+			Handler:    _RecommendationService_DeleteMerchandisingRule_Handler,
+		},
+		{
+			MethodName: "CreateExperiment",
+			Handler:    _RecommendationService_CreateExperiment_Handler,
+		},
+		{
+			MethodName: "ListExperiments",
+			Handler:    _RecommendationService_ListExperiments_Handler,
+		},
+		{
+			MethodName: "GetExperiment",
+			Handler:    _RecommendationService_GetExperiment_Handler,
+		},
+		{
+			MethodName: "UpdateExperiment",
+			Handler:    _RecommendationService_UpdateExperiment_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ExportRecommendations",
+			Handler:       _RecommendationService_ExportRecommendations_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "recommendation/v1/recommendation_service.proto",
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/affinity-platform/affinity/services/recommendation/internal/app"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/app/offline"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/latent"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
 )
 
@@ -31,6 +32,15 @@ func evaluate(args []string, out io.Writer) error {
 	fs.Float64Var(&ec.TrendingPrior, "trending-prior", ec.TrendingPrior, "weight of current popularity in cross-sell and personalized scores")
 	fs.Float64Var(&ec.AnchorDiversity, "anchor-diversity", ec.AnchorDiversity, "score factor per better item explained by the same anchor (1 = off)")
 	fs.IntVar(&ec.NeighborsPerAnchor, "neighbors", ec.NeighborsPerAnchor, "neighbours per anchor")
+	lc := latent.DefaultConfig()
+	fs.Float64Var(&ec.LatentWeight, "latent-weight", ec.LatentWeight, "weight of the latent-factor model in personalized (0 = co-occurrence only)")
+	fs.Float64Var(&ec.PersonalTrendingWeight, "personal-trending-weight", ec.PersonalTrendingWeight, "weight of current best sellers as a third personalized source (with the latent model)")
+	fs.IntVar(&ec.LatentCandidates, "latent-candidates", ec.LatentCandidates, "latent-factor candidates per customer")
+	fs.IntVar(&lc.Factors, "latent-factors", lc.Factors, "latent factors per customer and product")
+	fs.IntVar(&lc.Iterations, "latent-iterations", lc.Iterations, "ALS iterations")
+	fs.Float64Var(&lc.Regularization, "latent-regularization", lc.Regularization, "ALS regularization")
+	fs.Float64Var(&lc.Alpha, "latent-alpha", lc.Alpha, "ALS confidence per unit of purchase strength")
+	fs.DurationVar(&lc.HalfLife, "latent-half-life", lc.HalfLife, "fading of old purchases in the latent model's training")
 	halfLife := fs.Duration("half-life", ec.Decay.HalfLife, "decay half-life of a customer's interactions")
 	trendHalfLife := fs.Duration("trending-half-life", app.DefaultConfig().TrendingHalfLife, "decay half-life of trending popularity (the service's RECO_TRENDING_HALF_LIFE)")
 	if err := fs.Parse(args); err != nil {
@@ -53,7 +63,7 @@ func evaluate(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := offline.Evaluate(d, offline.Options{Cutoff: at, K: *k, Cooccur: &cc, Engine: &ec, TrendingHalfLife: *trendHalfLife})
+	res, err := offline.Evaluate(d, offline.Options{Cutoff: at, K: *k, Cooccur: &cc, Engine: &ec, TrendingHalfLife: *trendHalfLife, Latent: &lc})
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,6 +27,7 @@ import (
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/experiment"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/latent"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
 )
@@ -69,6 +71,10 @@ type Config struct {
 	// ReplenishInterval is how often the buy-again reminders are scanned
 	// (0 switches the scan off).
 	ReplenishInterval time.Duration `env:"RECO_REPLENISH_INTERVAL" envDefault:"1h"`
+	// LatentInterval is how often the latent-factor model is retrained
+	// from the customer states (0 switches the model off: personalized
+	// and cross-sell rank by co-occurrence alone).
+	LatentInterval time.Duration `env:"RECO_LATENT_INTERVAL" envDefault:"1h"`
 }
 
 // Validate reports unusable settings, naming the variable.
@@ -139,21 +145,34 @@ func DefaultConfig() Config {
 		CartThresholdCurrency: "EUR", UpsellMinRatio: 1.1, UpsellMaxRatio: 2, MarginBoost: 0.2, TrendingPrior: 4, AnchorDiversity: 0.5,
 		BoostsJSON: "[]", ExperimentsJSON: "[]", RecentEvents: 200, PollInterval: 100 * time.Millisecond,
 		RefreshInterval: 5 * time.Minute, TrendingHalfLife: 72 * time.Hour, ReplenishInterval: time.Hour,
-		SnapshotInterval: 10 * time.Minute,
+		SnapshotInterval: 10 * time.Minute, LatentInterval: time.Hour,
 	}
 }
 
 // App is the recommendation service's application layer.
 type App struct {
-	pool        *pgxpool.Pool
-	cfg         Config
-	log         *slog.Logger
-	engine      *recommend.Engine
-	catalog     *catalog.Index
-	bought      *cooccur.Model
-	board       *trending.Board
-	experiments []experiment.Experiment
-	customers   *customerStates
+	pool      *pgxpool.Pool
+	cfg       Config
+	log       *slog.Logger
+	engine    *recommend.Engine
+	catalog   *catalog.Index
+	bought    *cooccur.Model
+	board     *trending.Board
+	customers *customerStates
+	// latent is the latent-factor model, retrained by RunLatent.
+	latent *latent.Holder
+	// baseConfig is the engine configuration from the environment, to
+	// which the marketer's stored rules are added (ReloadMerchandising).
+	baseConfig recommend.Config
+	// envExperiments are RECO_EXPERIMENTS, served beside stored ones.
+	envExperiments []experiment.Experiment
+	// merch is the marketer's configuration serving reads; merchMu
+	// serializes reloads, which own the fields after it.
+	merch        atomic.Pointer[merchState]
+	merchMu      sync.Mutex
+	merchVersion int64
+	merchNext    time.Time
+	merchRules   []recommend.Rule
 	// Now is the clock; tests may replace it before serving.
 	Now func() time.Time
 
@@ -192,12 +211,21 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, log *slog.Logger) 
 		return nil, fmt.Errorf("trending board: %w", err)
 	}
 	idx := catalog.NewIndex()
-	engine, err := recommend.NewEngine(ec, recommend.Models{Catalog: idx, Bought: bought, Trending: board})
+	lat := &latent.Holder{}
+	engine, err := recommend.NewEngine(ec, recommend.Models{Catalog: idx, Bought: bought, Trending: board, Latent: lat})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
-	a := &App{pool: pool, cfg: cfg, log: log, engine: engine, catalog: idx, bought: bought, board: board, experiments: xs, Now: time.Now,
-		customers: newCustomerStates(), snapshotSeq: snapSeq}
+	a := &App{pool: pool, cfg: cfg, log: log, engine: engine, catalog: idx, bought: bought, board: board, baseConfig: ec, envExperiments: xs, Now: time.Now,
+		customers: newCustomerStates(), snapshotSeq: snapSeq, latent: lat}
+	if err := a.ReloadMerchandising(ctx, true); err != nil {
+		return nil, err
+	}
+	if cfg.LatentInterval > 0 {
+		if err := a.restoreLatent(ctx); err != nil {
+			return nil, err
+		}
+	}
 	start := time.Now()
 	// The watermark is read before the states: a change committed while
 	// they load is reloaded once more by the first catch-up, never missed.
@@ -320,6 +348,9 @@ func (a *App) Run(ctx context.Context) error {
 		case <-poll.C:
 			if err := a.CatchUp(ctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("fold committed changes", "err", err)
+			}
+			if err := a.ReloadMerchandising(ctx, false); err != nil && ctx.Err() == nil {
+				a.log.Warn("reload merchandising rules and experiments", "err", err)
 			}
 		case <-refresh.C:
 			a.bought.Refresh()

@@ -143,17 +143,13 @@ type VariantResult struct {
 	Comparison experiment.Comparison
 }
 
-// ExperimentResults reports CTR and conversion per variant of a configured
-// experiment, the control first, from the recorded feedback.
+// ExperimentResults reports CTR and conversion per variant of a stored
+// experiment (in any state) or a RECO_EXPERIMENTS one, the control first,
+// from the recorded feedback.
 func (a *App) ExperimentResults(ctx context.Context, experimentID string) ([]VariantResult, error) {
-	var x *experiment.Experiment
-	for i := range a.experiments {
-		if a.experiments[i].ID == experimentID {
-			x = &a.experiments[i]
-		}
-	}
-	if x == nil {
-		return nil, fmt.Errorf("experiment %q: %w", experimentID, domain.ErrNotFound)
+	x, err := a.GetExperiment(ctx, experimentID)
+	if err != nil {
+		return nil, err
 	}
 	counts, err := store.New(a.pool).ExperimentCounts(ctx, experimentID)
 	if err != nil {

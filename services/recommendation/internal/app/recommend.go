@@ -59,6 +59,7 @@ func (a *App) Recommend(ctx context.Context, q Query) (Result, error) {
 			if v.Strategy != "" && (q.Strategy == "" || q.Strategy == recommend.Auto) {
 				q.Strategy = recommend.Strategy(strings.ToLower(v.Strategy))
 			}
+			q.Request = applyParams(q.Request, v)
 		}
 	}
 	cust := a.customer(key)
@@ -105,8 +106,8 @@ func (a *App) customer(key string) recommend.Customer {
 // customer's variant in it.
 func (a *App) assign(p recommend.Placement, customerKey string) (experiment.Experiment, experiment.Variant, bool) {
 	now := a.Now()
-	for _, x := range a.experiments {
-		if (x.Placement == "" || x.Placement == string(p)) && x.Active(now) {
+	for _, x := range a.experimentsRunning() {
+		if matchesPlacement(x.Placement, p) && x.Active(now) {
 			return x, x.Assign(customerKey), true
 		}
 	}

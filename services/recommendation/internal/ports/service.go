@@ -33,6 +33,17 @@ func Policy() auth.Policy {
 		recommendationv1.RecommendationService_BatchUpsertProducts_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
 		// Experiment results are marketing's reading of the storefront.
 		recommendationv1.RecommendationService_GetExperimentResults_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		// Merchandising rules and experiments change what every storefront
+		// shows; the segment export reads many customers' lists at once.
+		recommendationv1.RecommendationService_CreateMerchandisingRule_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		recommendationv1.RecommendationService_ListMerchandisingRules_FullMethodName:  {Roles: []auth.Role{auth.RoleMarketer}},
+		recommendationv1.RecommendationService_UpdateMerchandisingRule_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		recommendationv1.RecommendationService_DeleteMerchandisingRule_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		recommendationv1.RecommendationService_CreateExperiment_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer}},
+		recommendationv1.RecommendationService_ListExperiments_FullMethodName:         {Roles: []auth.Role{auth.RoleMarketer}},
+		recommendationv1.RecommendationService_GetExperiment_FullMethodName:           {Roles: []auth.Role{auth.RoleMarketer}},
+		recommendationv1.RecommendationService_UpdateExperiment_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer}},
+		recommendationv1.RecommendationService_ExportRecommendations_FullMethodName:   {Roles: []auth.Role{auth.RoleMarketer}},
 	}
 }
 
@@ -72,6 +83,6 @@ func build(ctx context.Context, d platform.Deps, cfg *app.Config) (platform.Part
 		},
 		Validators: Validators(),
 		Consumers:  []platform.Consumer{Consumer(a, d.Logger)},
-		Workers:    []func(context.Context) error{a.Run, a.RunReplenishment, a.RunSnapshots},
+		Workers:    []func(context.Context) error{a.Run, a.RunReplenishment, a.RunSnapshots, a.RunLatent},
 	}, nil
 }

@@ -32,6 +32,15 @@ func Validators() *validate.Registry {
 	validate.Register(r, validateRecordFeedback)
 	validate.Register(r, validateBatchUpsertProducts)
 	validate.Register(r, validateGetExperimentResults)
+	validate.Register(r, validateCreateMerchandisingRule)
+	validate.Register(r, validateUpdateMerchandisingRule)
+	validate.Register(r, validateDeleteMerchandisingRule)
+	validate.Register(r, validateListMerchandisingRules)
+	validate.Register(r, validateCreateExperiment)
+	validate.Register(r, validateUpdateExperiment)
+	validate.Register(r, validateGetExperiment)
+	validate.Register(r, validateListExperiments)
+	validate.Register(r, validateExportRecommendations)
 	return r
 }
 

@@ -10,6 +10,7 @@ package offline
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/evaluation"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/latent"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
 )
@@ -139,6 +141,9 @@ type Options struct {
 	Engine  *recommend.Config
 	// TrendingHalfLife fades popularity for the trending strategy.
 	TrendingHalfLife time.Duration
+	// Latent is the latent-factor (implicit ALS) model's settings; nil
+	// means latent.DefaultConfig.
+	Latent *latent.Config
 }
 
 // Row is one strategy's scores.
@@ -152,11 +157,21 @@ type Result struct {
 	Train, Test, Customers, Products int
 	Build                            time.Duration
 	Model                            cooccur.Stats
-	Rows                             []Row
+	// LatentBuild is the latent-factor model's training time and
+	// LatentBytes the memory its vectors take.
+	LatentBuild time.Duration
+	LatentBytes int
+	Rows        []Row
 }
 
 // Strategies evaluated, in report order; the baseline is first.
-var Strategies = []string{"popularity", "trending", "cross_sell", "personalized"}
+//
+//   - personalized_cooccurrence is personalized without the latent model
+//     (Config.LatentWeight 0), co-occurrence neighbours only;
+//   - latent_als is the latent model alone: the customer's best predicted
+//     products they do not own;
+//   - personalized is what the service serves: both blended.
+var Strategies = []string{"popularity", "trending", "cross_sell", "personalized_cooccurrence", "latent_als", "personalized"}
 
 // Evaluate trains on the purchases before the cutoff and scores every
 // strategy on each customer's new purchases after it.
@@ -194,7 +209,29 @@ func Evaluate(d Dataset, o Options) (Result, error) {
 	start := time.Now()
 	h := replay(train, bought, board, cc.MaxHistory)
 	res.Build, res.Model = time.Since(start), bought.Stats()
-	engine, err := recommend.NewEngine(ec, recommend.Models{Catalog: idx, Bought: bought, Trending: board})
+	lc := latent.DefaultConfig()
+	if o.Latent != nil {
+		lc = *o.Latent
+	}
+	start = time.Now()
+	lat, err := latent.TrainEvents(context.Background(), lc, h.events, o.Cutoff)
+	if err != nil {
+		return res, err
+	}
+	res.LatentBuild, res.LatentBytes = time.Since(start), lat.Bytes()
+	h.latent = lat
+	holder := &latent.Holder{}
+	holder.Store(lat)
+	// The co-occurrence-only engine is the same engine without the model,
+	// for the row that shows whether the model earns its place.
+	cooc := ec
+	cooc.LatentWeight = 0
+	coocEngine, err := recommend.NewEngine(cooc, recommend.Models{Catalog: idx, Bought: bought, Trending: board})
+	if err != nil {
+		return res, err
+	}
+	h.cooc = coocEngine
+	engine, err := recommend.NewEngine(ec, recommend.Models{Catalog: idx, Bought: bought, Trending: board, Latent: holder})
 	if err != nil {
 		return res, err
 	}
@@ -244,6 +281,8 @@ type history struct {
 	events  map[string][]interaction.Event
 	last    map[string][]string
 	popular []string
+	latent  *latent.Model
+	cooc    *recommend.Engine
 }
 
 // replay folds the training orders in time order exactly as the service
@@ -322,25 +361,35 @@ func (h *history) score(engine *recommend.Engine, o Options, cust string, rel ma
 		}
 	}
 	accs["popularity"].Add(base, rel)
+	var als []string
+	for _, s := range h.latent.Top(h.latent.Customer(cust), o.K, func(id string) bool { return !h.owned[cust][id] }) {
+		als = append(als, s.ProductID)
+	}
+	accs["latent_als"].Add(als, rel)
 	c := recommend.Customer{ID: cust, Events: h.events[cust]}
 	anchors := h.last[cust]
 	if len(anchors) > 100 {
 		anchors = anchors[:100]
 	}
-	for name, req := range map[string]recommend.Request{
-		"trending":     {CustomerID: cust, Strategy: recommend.Trending, Limit: o.K},
-		"cross_sell":   {CustomerID: cust, ProductIDs: anchors, Strategy: recommend.CrossSell, Limit: o.K},
-		"personalized": {CustomerID: cust, Strategy: recommend.Personalized, Limit: o.K},
+	for _, q := range []struct {
+		name   string
+		engine *recommend.Engine
+		req    recommend.Request
+	}{
+		{"trending", engine, recommend.Request{CustomerID: cust, Strategy: recommend.Trending, Limit: o.K}},
+		{"cross_sell", engine, recommend.Request{CustomerID: cust, ProductIDs: anchors, Strategy: recommend.CrossSell, Limit: o.K}},
+		{"personalized_cooccurrence", h.cooc, recommend.Request{CustomerID: cust, Strategy: recommend.Personalized, Limit: o.K}},
+		{"personalized", engine, recommend.Request{CustomerID: cust, Strategy: recommend.Personalized, Limit: o.K}},
 	} {
-		resp, err := engine.Recommend(req, c, o.Cutoff)
+		resp, err := q.engine.Recommend(q.req, c, o.Cutoff)
 		if err != nil {
-			return fmt.Errorf("%s for %s: %w", name, cust, err)
+			return fmt.Errorf("%s for %s: %w", q.name, cust, err)
 		}
 		ids := make([]string, len(resp.Items))
 		for i, it := range resp.Items {
 			ids[i] = it.ProductID
 		}
-		accs[name].Add(ids, rel)
+		accs[q.name].Add(ids, rel)
 	}
 	return nil
 }
@@ -356,8 +405,8 @@ func (r Result) Markdown(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s | %.4f | %.4f | %.4f | %.4f | %.4f | %.4f | %.2f× | %.2f× |\n", row.Name,
 			row.HitRate, row.Precision, row.Recall, row.NDCG, row.MAP, row.Coverage, ratio(row.NDCG, base.NDCG), ratio(row.HitRate, base.HitRate))
 	}
-	fmt.Fprintf(&b, "\n%d training lines, %d test lines, %d test customers with new purchases, %d products; model built in %s (%d items, %d pairs).\n",
-		r.Train, r.Test, r.Customers, r.Products, r.Build.Round(time.Millisecond), r.Model.Items, r.Model.Pairs)
+	fmt.Fprintf(&b, "\n%d training lines, %d test lines, %d test customers with new purchases, %d products; co-occurrence model built in %s (%d items, %d pairs); latent model trained in %s (%.1f MB of vectors).\n",
+		r.Train, r.Test, r.Customers, r.Products, r.Build.Round(time.Millisecond), r.Model.Items, r.Model.Pairs, r.LatentBuild.Round(time.Millisecond), float64(r.LatentBytes)/1e6)
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/evaluation"
 )
 
 var retail = flag.Bool("retail", false, "run the evaluation on ../shared/datasets/online-retail (about a minute)")
@@ -96,15 +98,24 @@ func TestOnlineRetailEvaluationBeatsThePopularityBaseline(t *testing.T) {
 	}
 	t.Log("\n" + b.String())
 	base := res.Rows[0].Report
+	rows := map[string]evaluation.Report{}
 	for _, row := range res.Rows {
-		if row.Name != "cross_sell" && row.Name != "personalized" {
-			continue
-		}
+		rows[row.Name] = row.Report
+	}
+	// The margins reached (docs/recommendation.md), a little below the
+	// measured 1.84x and 1.98x so a change of seed does not fail them.
+	for name, hit := range map[string]float64{"cross_sell": 1.75, "personalized": 1.9} {
+		row := rows[name]
 		if row.NDCG < 2*base.NDCG {
-			t.Errorf("%s NDCG@10 %.4f, want at least 2x the baseline's %.4f", row.Name, row.NDCG, base.NDCG)
+			t.Errorf("%s NDCG@10 %.4f, want at least 2x the baseline's %.4f", name, row.NDCG, base.NDCG)
 		}
-		if row.HitRate < 1.6*base.HitRate {
-			t.Errorf("%s hit rate@10 %.4f, want at least 1.6x the baseline's %.4f", row.Name, row.HitRate, base.HitRate)
+		if row.HitRate < hit*base.HitRate {
+			t.Errorf("%s hit rate@10 %.4f, want at least %.2fx the baseline's %.4f", name, row.HitRate, hit, base.HitRate)
 		}
+	}
+	// The latent model is served only because the blend beats
+	// co-occurrence alone on held-out data.
+	if p, c := rows["personalized"], rows["personalized_cooccurrence"]; p.HitRate <= c.HitRate || p.NDCG <= c.NDCG {
+		t.Errorf("personalized with the latent model (hit rate %.4f, NDCG %.4f) does not beat co-occurrence alone (%.4f, %.4f)", p.HitRate, p.NDCG, c.HitRate, c.NDCG)
 	}
 }

@@ -59,6 +59,20 @@ type Config struct {
 	// anchor's neighbours do not fill the whole list and the list covers
 	// more of the customer's interests. 0 or 1 switches it off.
 	AnchorDiversity float64
+	// LatentWeight blends the latent-factor model (Models.Latent, implicit
+	// ALS) into personalized candidates: a candidate's score is its
+	// co-occurrence score over the best one's plus LatentWeight times its
+	// predicted interest over the best prediction's. 0 switches the model
+	// off (co-occurrence only).
+	LatentWeight float64
+	// LatentCandidates is how many of the model's best products per
+	// customer become candidates.
+	LatentCandidates int
+	// PersonalTrendingWeight adds the shop's best sellers of the moment as
+	// a third personalized source beside co-occurrence and the latent
+	// model (scored trend/leader's trend, times this weight), with a
+	// "popular" reason. Only with the latent model; 0 switches it off.
+	PersonalTrendingWeight float64
 
 	// MaxPerCategory is the default diversity cap (0 = none).
 	MaxPerCategory int
@@ -95,8 +109,13 @@ func DefaultConfig() Config {
 		// the popularity baseline and NDCG@10 from 2.05x to about 2.3x.
 		TrendingPrior:   4,
 		AnchorDiversity: 0.5,
-		Replenish:       replenish.DefaultConfig(),
-		TrendingDepth:   200,
+		// Chosen on the same split: co-occurrence and the latent model
+		// blended at equal weight beat either alone.
+		LatentWeight:           1.5,
+		LatentCandidates:       100,
+		PersonalTrendingWeight: 0.5,
+		Replenish:              replenish.DefaultConfig(),
+		TrendingDepth:          200,
 	}
 }
 
@@ -117,6 +136,8 @@ func (c Config) Validate() error {
 		return domain.Invalid("viewed_neighbor_weight", "weights must not be negative")
 	case !(c.UpsellMinRatio >= 1 && c.UpsellMaxRatio > c.UpsellMinRatio && !math.IsInf(c.UpsellMaxRatio, 0)):
 		return domain.Invalid("upsell_min_ratio", fmt.Sprintf("need 1 <= min < max, got %v and %v", c.UpsellMinRatio, c.UpsellMaxRatio))
+	case c.LatentWeight < 0 || math.IsNaN(c.LatentWeight) || c.LatentCandidates < 0 || !(c.PersonalTrendingWeight >= 0):
+		return domain.Invalid("latent_weight", "latent weight and candidates must not be negative")
 	case c.MaxPerCategory < 0:
 		return domain.Invalid("max_per_category", "must not be negative")
 	}
@@ -199,4 +220,155 @@ func (b Boost) applies(p catalog.Product, segments map[string]bool, tier string,
 		}
 	}
 	return false
+}
+
+// RuleKind is what a marketer's merchandising rule does.
+type RuleKind int
+
+// Rule kinds, numbered as recommendation.v1.MerchandisingRuleKind.
+const (
+	RuleUnspecified RuleKind = iota
+	// RuleBoost multiplies the score of the selected products (a Boost).
+	RuleBoost
+	// RuleMarginBoost sets the margin weight (Config.MarginBoost).
+	RuleMarginBoost
+)
+
+// Limits of one rule, so a rule cannot make every request slow.
+const (
+	MaxRuleProductIDs = 1000
+	MaxRuleCategories = 100
+	MaxMarginWeight   = 10
+)
+
+// Rule is a marketer's merchandising rule, stored and managed through the
+// API; Rules folds the active ones into a Config. A boost rule becomes a
+// Boost (so its time window and targeting are checked per request); a
+// margin rule replaces MarginBoost while it is active.
+type Rule struct {
+	ID, Name string
+	Kind     RuleKind
+	// ProductIDs, Categories, Segment, Tier and Multiplier are a boost's
+	// (see Boost).
+	ProductIDs []string
+	Categories []string
+	Segment    string
+	Tier       string
+	Multiplier float64
+	// MarginWeight is a margin rule's weight of margin/price.
+	MarginWeight float64
+	// Paused rules are kept but do not apply.
+	Paused bool
+	// From and Until bound the rule in time; zero means unbounded.
+	From, Until time.Time
+	// Created and Updated are bookkeeping for the console.
+	Created, Updated time.Time
+}
+
+// Validate checks a rule from the marketer API; fields are named as in
+// recommendation.v1.MerchandisingRule.
+func (r Rule) Validate() error {
+	if strings.TrimSpace(r.Name) == "" || len(r.Name) > 200 {
+		return domain.Invalid("name", "must be 1 to 200 bytes, not blank")
+	}
+	if !r.From.IsZero() && !r.Until.IsZero() && !r.Until.After(r.From) {
+		return domain.Invalid("end_time", "must be after start_time")
+	}
+	switch r.Kind {
+	case RuleBoost:
+		if len(r.ProductIDs) > MaxRuleProductIDs {
+			return domain.Invalid("product_ids", fmt.Sprintf("at most %d, got %d", MaxRuleProductIDs, len(r.ProductIDs)))
+		}
+		for i, id := range r.ProductIDs {
+			if err := domain.ValidateID(fmt.Sprintf("product_ids[%d]", i), id); err != nil {
+				return err
+			}
+		}
+		if len(r.Categories) > MaxRuleCategories {
+			return domain.Invalid("categories", fmt.Sprintf("at most %d, got %d", MaxRuleCategories, len(r.Categories)))
+		}
+		for i, c := range r.Categories {
+			if strings.Trim(c, "/ ") == "" || len(c) > 512 {
+				return domain.Invalid(fmt.Sprintf("categories[%d]", i), "must be a non-empty category path of at most 512 bytes")
+			}
+		}
+		for _, f := range []struct{ name, id string }{{"segment_id", r.Segment}, {"tier_id", r.Tier}} {
+			if f.id != "" {
+				if err := domain.ValidateID(f.name, f.id); err != nil {
+					return err
+				}
+			}
+		}
+		if r.MarginWeight != 0 {
+			return domain.Invalid("margin_weight", "only a margin boost rule has a margin weight")
+		}
+		if err := r.Boost().Validate(); err != nil {
+			return err
+		}
+	case RuleMarginBoost:
+		if len(r.ProductIDs) > 0 || len(r.Categories) > 0 || r.Segment != "" || r.Tier != "" {
+			return domain.Invalid("product_ids", "a margin boost applies to every product and customer: leave product_ids, categories, segment_id and tier_id empty")
+		}
+		if r.Multiplier != 0 {
+			return domain.Invalid("multiplier", "a margin boost has no multiplier; set margin_weight")
+		}
+		if !(r.MarginWeight >= 0 && r.MarginWeight <= MaxMarginWeight) {
+			return domain.Invalid("margin_weight", fmt.Sprintf("must be within 0..%d, got %v", MaxMarginWeight, r.MarginWeight))
+		}
+	default:
+		return domain.Invalid("kind", fmt.Sprintf("must be a boost or a margin boost, got %d", r.Kind))
+	}
+	return nil
+}
+
+// Boost is the boost rule as the engine applies it.
+func (r Rule) Boost() Boost {
+	return Boost{
+		Name: r.Name, ProductIDs: r.ProductIDs, Categories: r.Categories, Segment: r.Segment, Tier: r.Tier,
+		Multiplier: r.Multiplier, From: r.From, Until: r.Until,
+	}
+}
+
+// activeAt reports whether the rule applies at now.
+func (r Rule) activeAt(now time.Time) bool {
+	return !r.Paused && (r.From.IsZero() || !now.Before(r.From)) && (r.Until.IsZero() || now.Before(r.Until))
+}
+
+// WithRules returns base with the marketer's rules folded in: every
+// unpaused boost rule is added before base's own boosts (they multiply, so
+// order only matters for reading), and the most recently updated margin
+// rule active at now replaces MarginBoost. It also returns the next time a
+// margin rule starts or ends after now (zero when none), when the result
+// must be computed again.
+func WithRules(base Config, rules []Rule, now time.Time) (Config, time.Time) {
+	out := base
+	out.Boosts = make([]Boost, 0, len(rules)+len(base.Boosts))
+	var margin *Rule
+	var next time.Time
+	for i := range rules {
+		r := &rules[i]
+		switch r.Kind {
+		case RuleBoost:
+			if !r.Paused {
+				out.Boosts = append(out.Boosts, r.Boost())
+			}
+		case RuleMarginBoost:
+			if r.Paused {
+				continue
+			}
+			for _, t := range []time.Time{r.From, r.Until} {
+				if t.After(now) && (next.IsZero() || t.Before(next)) {
+					next = t
+				}
+			}
+			if r.activeAt(now) && (margin == nil || r.Updated.After(margin.Updated)) {
+				margin = r
+			}
+		}
+	}
+	out.Boosts = append(out.Boosts, base.Boosts...)
+	if margin != nil {
+		out.MarginBoost = margin.MarginWeight
+	}
+	return out, next
 }

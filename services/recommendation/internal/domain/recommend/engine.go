@@ -12,6 +12,7 @@ import (
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/latent"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/replenish"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
 )
@@ -39,6 +40,10 @@ type Models struct {
 	// Typical gives products' typical re-purchase interval for buy-again
 	// after a single purchase; optional.
 	Typical replenish.Typical
+	// Latent holds the periodically trained latent-factor model blended
+	// into personalized candidates (Config.LatentWeight); optional, and
+	// empty until the first training.
+	Latent *latent.Holder
 }
 
 // Item is one recommended product.
@@ -68,6 +73,9 @@ type Response struct {
 type Engine struct {
 	m   Models
 	cfg atomic.Pointer[Config]
+	// viewed is the co-view model, swapped whole when it is rebuilt
+	// (SetViewed); nil without one.
+	viewed atomic.Pointer[cooccur.Model]
 }
 
 // NewEngine validates the configuration and the required models.
@@ -76,6 +84,7 @@ func NewEngine(cfg Config, m Models) (*Engine, error) {
 		return nil, fmt.Errorf("recommend: catalog, bought model and trending board are required")
 	}
 	e := &Engine{m: m}
+	e.viewed.Store(m.Viewed)
 	if err := e.SetConfig(cfg); err != nil {
 		return nil, err
 	}
@@ -90,6 +99,11 @@ func (e *Engine) SetConfig(cfg Config) error {
 	e.cfg.Store(&cfg)
 	return nil
 }
+
+// SetViewed replaces the co-view model (products viewed by the same
+// shoppers) that feeds upsell substitution and personalized neighbours;
+// the app rebuilds it periodically.
+func (e *Engine) SetViewed(m *cooccur.Model) { e.viewed.Store(m) }
 
 // Config returns the current configuration.
 func (e *Engine) Config() Config { return *e.cfg.Load() }

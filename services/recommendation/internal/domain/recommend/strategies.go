@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/replenish"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
@@ -45,16 +46,62 @@ func (r *run) anchorsForCrossSell() []string {
 // crossSell: the co-purchase neighbours of the anchors, scores summed over
 // anchors so an item that goes with the whole cart beats one that goes with
 // a single line.
+//
+// For a known customer, when the latent model is loaded, each candidate's
+// score is blended with the customer's predicted interest in it (see
+// personalizeCrossSell): the candidates are still the anchors' neighbours,
+// only their order follows the customer's taste.
 func (r *run) crossSell(tier int) {
 	hw := r.e.m.Bought.Config().HistoryWeight
+	start := len(r.pending)
 	for _, a := range r.anchorsForCrossSell() {
 		for _, n := range r.e.m.Bought.Neighbors(a, r.cfg.NeighborsPerAnchor) {
 			kind := ReasonBoughtTogether
 			if n.Basket < hw*n.History {
 				kind = ReasonAlsoBought
 			}
-			r.offer(n.ID, tier, CrossSell, n.Score, Reason{Kind: kind, ProductID: a})
+			r.pending = append(r.pending, pendingOffer{n.ID, n.Score, Reason{Kind: kind, ProductID: a}})
 		}
+	}
+	offers := r.pending[start:]
+	r.personalizeCrossSell(offers)
+	for _, o := range offers {
+		r.offer(o.id, tier, CrossSell, o.score, o.reason)
+	}
+	r.pending = r.pending[:start]
+}
+
+// personalizeCrossSell rescales cross-sell offers for a customer the latent
+// model can place: score/best + LatentWeight × interest/best interest, the
+// same blend as personalized. Anonymous visitors without purchases keep
+// the co-occurrence order.
+func (r *run) personalizeCrossSell(offers []pendingOffer) {
+	lm := r.e.m.Latent.Load()
+	if lm == nil || r.cfg.LatentWeight <= 0 || len(offers) == 0 || len(r.bought) == 0 {
+		return
+	}
+	v := lm.UserVector(r.cust.ID, r.cust.Events, r.now)
+	if v == nil {
+		return
+	}
+	topScore, topInterest := 0.0, 0.0
+	interest := make([]float64, len(offers))
+	for i, o := range offers {
+		topScore = max(topScore, o.score)
+		if s, ok := lm.Score(v, o.id); ok && s > 0 {
+			interest[i] = s
+			topInterest = max(topInterest, s)
+		}
+	}
+	if topScore <= 0 {
+		return
+	}
+	for i := range offers {
+		s := offers[i].score / topScore
+		if topInterest > 0 {
+			s += r.cfg.LatentWeight * interest[i] / topInterest
+		}
+		offers[i].score = s
 	}
 }
 
@@ -72,12 +119,10 @@ func (r *run) upsell(tier int) {
 		}
 		p := float64(anchor.Price.Minor)
 		scanned := 0
+		viewed := r.e.viewed.Load()
 		r.e.m.Catalog.PriceBand(anchor.CategoryKey(), anchor.Price.Currency, int64(math.Ceil(p*lo)), int64(math.Floor(p*hi)), func(c catalog.Product) bool {
 			scanned++
-			var subst float64
-			if r.e.m.Viewed != nil {
-				subst = math.Min(1, r.e.m.Viewed.Score(a, c.ID))
-			}
+			subst := r.substitution(viewed, a, c.ID)
 			closeness := 1 - (float64(c.Price.Minor)/p-lo)/(hi-lo)
 			score := 0.5*subst + 0.35*catalog.Similarity(anchor, c) + 0.15*closeness
 			// Products are only collected here; the catalog lock is held
@@ -92,10 +137,48 @@ func (r *run) upsell(tier int) {
 	}
 }
 
+// substitution is how much b replaces a rather than goes with it: shoppers
+// who look at one look at the other (co-view score v), but the two are
+// rarely bought together (co-purchase score p, which marks an accessory).
+// It is max(0, min(1, v) − p): a co-viewed pair that is also bought
+// together, like a grinder and its beans, is a complement, not an upgrade.
+func (r *run) substitution(viewed *cooccur.Model, a, b string) float64 {
+	if viewed == nil {
+		return 0
+	}
+	v := math.Min(1, viewed.Score(a, b))
+	if v <= 0 {
+		return 0
+	}
+	return max(0, v-r.e.m.Bought.Score(a, b))
+}
+
 type pendingOffer struct {
 	id     string
 	score  float64
 	reason Reason
+}
+
+// personalAnchor is one of the customer's items anchoring personalized
+// candidates.
+type personalAnchor struct {
+	id string
+	a  interaction.Affinity
+}
+
+// personalAcc is a personalized candidate's co-occurrence score: small
+// values, not pointers or full Reasons, because a request touches a few
+// thousand neighbours. anchor indexes the anchors; -1 marks a
+// negative-only score.
+type personalAcc struct {
+	score, best float64
+	anchor      int32
+}
+
+// personalScore is a candidate and its score, for ranking.
+type personalScore struct {
+	id    string
+	score float64
 }
 
 // personalized: neighbours of the customer's strongest recent items,
@@ -106,10 +189,7 @@ func (r *run) personalized(tier int) {
 	if len(r.aff) == 0 {
 		return
 	}
-	type anchor struct {
-		id string
-		a  interaction.Affinity
-	}
+	type anchor = personalAnchor
 	var pos, neg []anchor
 	for id, a := range r.aff {
 		switch {
@@ -133,10 +213,7 @@ func (r *run) personalized(tier int) {
 	// Small values, not pointers or full Reasons: a personalized request
 	// touches a few thousand neighbours, and their bookkeeping was its
 	// largest cost. anchor indexes pos; -1 marks a negative-only score.
-	type acc struct {
-		score, best float64
-		anchor      int32
-	}
+	type acc = personalAcc
 	scores := make(map[string]acc, 256)
 	catInterest := make(map[string]float64, len(pos))
 	total := 0.0
@@ -152,6 +229,7 @@ func (r *run) personalized(tier int) {
 		scores[id] = s
 	}
 	reasons := make([]Reason, len(pos))
+	viewed := r.e.viewed.Load()
 	for ai, an := range pos {
 		if p, ok := r.e.m.Catalog.Get(an.id); ok {
 			catInterest[p.CategoryKey()] += an.a.Weight
@@ -165,8 +243,8 @@ func (r *run) personalized(tier int) {
 		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
 			add(n.ID, an.a.Weight*n.Score, int32(ai))
 		}
-		if r.e.m.Viewed != nil && r.cfg.ViewedNeighborWeight > 0 {
-			for _, n := range r.e.m.Viewed.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
+		if viewed != nil && r.cfg.ViewedNeighborWeight > 0 {
+			for _, n := range viewed.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
 				add(n.ID, r.cfg.ViewedNeighborWeight*an.a.Weight*n.Score, int32(ai))
 			}
 		}
@@ -179,10 +257,7 @@ func (r *run) personalized(tier int) {
 	// Only the strongest candidates are worth a catalog lookup: the
 	// category re-rank moves a score by at most 1+CategoryAffinity, so
 	// keeping ten times the page is ample.
-	type scored struct {
-		id    string
-		score float64
-	}
+	type scored = personalScore
 	ranked := make([]scored, 0, len(scores))
 	for id, s := range scores {
 		if s.score > 0 && s.anchor >= 0 {
@@ -195,6 +270,9 @@ func (r *run) personalized(tier int) {
 		}
 		return strings.Compare(x.id, y.id)
 	})
+	if r.blendLatent(ranked, scores, pos, tier, reasons, catInterest, total) {
+		return
+	}
 	for _, c := range ranked {
 		id, s := c.id, scores[c.id]
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
@@ -204,6 +282,109 @@ func (r *run) personalized(tier int) {
 		}
 		r.offer(id, tier, Personalized, s.score, reasons[s.anchor])
 	}
+}
+
+// blendLatent adds the latent-factor model's best products for the
+// customer to the co-occurrence candidates (ranked, best first) and offers
+// the blend: each source's score is divided by its best candidate's, so
+// both count on the same 0..1 scale, and the model's share is weighted by
+// LatentWeight. A product only the model proposes is explained by the
+// customer's item it is most alike in the model ("because you bought W").
+// It reports false, offering nothing, when there is no model or no vector
+// for the customer; co-occurrence then ranks alone.
+func (r *run) blendLatent(ranked []personalScore, scores map[string]personalAcc, pos []personalAnchor, tier int, reasons []Reason, catInterest map[string]float64, total float64) bool {
+	lm := r.e.m.Latent.Load()
+	if lm == nil || r.cfg.LatentWeight <= 0 || r.cfg.LatentCandidates <= 0 || len(pos) == 0 {
+		return false
+	}
+	v := lm.UserVector(r.cust.ID, r.cust.Events, r.now)
+	if v == nil {
+		return false
+	}
+	// Owned products are skipped here, consumables included: the model
+	// predicts them best of all, and buy again is the strategy for them.
+	lat := lm.Top(v, r.cfg.LatentCandidates, func(id string) bool {
+		return !r.bought[id] && !r.context[id] && !r.excluded[id] && r.aff[id].Weight >= 0
+	})
+	type blended struct {
+		score  float64
+		anchor int32
+	}
+	out := make(map[string]blended, len(ranked)+len(lat))
+	if len(ranked) > 0 && ranked[0].score > 0 {
+		top := ranked[0].score
+		for _, c := range ranked {
+			out[c.id] = blended{c.score / top, scores[c.id].anchor}
+		}
+	}
+	if len(lat) > 0 && lat[0].Score > 0 {
+		top := lat[0].Score
+		explain := pos[:min(len(pos), 10)]
+		for _, c := range lat {
+			if c.Score <= 0 {
+				break
+			}
+			b, ok := out[c.ProductID]
+			if !ok {
+				b.anchor = -1
+				best := math.Inf(-1)
+				for ai, an := range explain {
+					if s := lm.Similarity(an.id, c.ProductID); s > best {
+						best, b.anchor = s, int32(ai)
+					}
+				}
+			}
+			b.score += r.cfg.LatentWeight * c.Score / top
+			out[c.ProductID] = b
+		}
+	}
+	// What sells now joins as a third source: for a customer with a short
+	// history the first two know little, and an item both related and
+	// selling now collects from two sources.
+	popular := map[string]bool{}
+	if w := r.cfg.PersonalTrendingWeight; w > 0 {
+		lead := 0.0
+		n := 0
+		r.e.m.Trending.Visit(trending.GlobalKey, r.cfg.LatentCandidates, r.now, func(e trending.Entry) bool {
+			if lead == 0 {
+				lead = e.Score
+			}
+			if lead <= 0 || r.bought[e.ID] {
+				return lead > 0
+			}
+			b, ok := out[e.ID]
+			if !ok {
+				b.anchor = -2
+				popular[e.ID] = true
+			}
+			b.score += w * e.Score / lead
+			out[e.ID] = b
+			n++
+			return n < r.cfg.LatentCandidates
+		})
+	}
+	ids := make([]string, 0, len(out))
+	for id := range out {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // offer order decides ties in the diversity cap's count
+	for _, id := range ids {
+		b := out[id]
+		if b.anchor == -2 {
+			r.offer(id, tier, Personalized, b.score, Reason{Kind: ReasonPopular})
+			continue
+		}
+		if b.anchor < 0 {
+			continue
+		}
+		if total > 0 && r.cfg.CategoryAffinity > 0 {
+			if p, ok := r.e.m.Catalog.Get(id); ok {
+				b.score *= 1 + r.cfg.CategoryAffinity*catInterest[p.CategoryKey()]/total
+			}
+		}
+		r.offer(id, tier, Personalized, b.score, reasons[b.anchor])
+	}
+	return true
 }
 
 // buyAgain: consumables the customer is due to run out of.

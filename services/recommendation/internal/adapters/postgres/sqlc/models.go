@@ -38,6 +38,18 @@ type CustomerTier struct {
 	ChangedAt  time.Time
 }
 
+type Experiment struct {
+	ExperimentID string
+	Name         string
+	Placement    string
+	Variants     []byte
+	State        int16
+	StartTime    time.Time
+	EndTime      time.Time
+	CreateTime   time.Time
+	UpdateTime   time.Time
+}
+
 type Feedback struct {
 	ID               int64
 	RecommendationID string
@@ -59,6 +71,28 @@ type Interaction struct {
 	Quantity   int32
 	OrderID    string
 	OccurredAt time.Time
+}
+
+type MerchandisingRule struct {
+	RuleID       string
+	Name         string
+	Kind         int16
+	ProductIds   []string
+	Categories   []string
+	SegmentID    string
+	TierID       string
+	Multiplier   float64
+	MarginWeight float64
+	Paused       bool
+	StartTime    time.Time
+	EndTime      time.Time
+	CreateTime   time.Time
+	UpdateTime   time.Time
+}
+
+type MerchandisingVersion struct {
+	Singleton bool
+	Version   int64
 }
 
 type ModelSnapshot struct {
