@@ -40,6 +40,7 @@ var goals = []goal{
 	{4, "Event to SegmentEntered p99 under steady load (ms)", "services/segmentation/internal/ports", "EventToSegmentEnteredLatency", "p99-ms", true, 50},
 	{5, "GetRecommendations throughput as % of the gRPC health check", "services/recommendation/internal/ports", "Serving", "reco-%-of-health", false, 50},
 	{5, "GetRecommendations p99 latency (ms)", "services/recommendation/internal/ports", "Serving", "reco-p99-ms", true, 5},
+	{5, "Implicit ALS training, 100,000 customers x 50,000 products (s)", "services/recommendation/internal/domain/latent", "TrainAtServingScale", "train-s", true, 0},
 	{8, "Orders per second through loyalty and segmentation (whole platform)", "deploy/local", "Platform", "platform_orders/s", false, 0},
 	{8, "Order event to points visible, p99 (ms)", "deploy/local", "Platform", "points_p99_ms", true, 0},
 	{8, "Order event to profile visible, p99 (ms)", "deploy/local", "Platform", "profile_p99_ms", true, 0},
