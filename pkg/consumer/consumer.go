@@ -26,6 +26,20 @@
 // unreachable the runner keeps retrying instead, so an outage does not empty
 // a topic into the dead-letter topic.
 //
+// A handler can also route a single message it cannot process to the
+// dead-letter topic without failing its batch: it calls Reject with the
+// context it was given (see Reject).
+//
+// # Offset commits
+//
+// Offsets are committed only for batches whose transaction committed. By
+// default they are committed asynchronously, every CommitInterval (1s), and
+// once more when the runner stops, so a batch does not wait for a commit
+// round trip to the broker. After a crash the messages of the last interval
+// come again and the inbox skips them; this is why asynchronous commits are
+// safe here. A negative CommitInterval commits synchronously after every
+// batch.
+//
 // The dead-letter topic is per group by default ("<group>.dlq"), so the
 // messages of one consumer can be inspected and replayed into that consumer
 // alone without touching other groups reading the same topic.
@@ -101,8 +115,21 @@ type Options struct {
 	// (default 100).
 	BatchSize int
 	// BatchWait is how long to wait for more messages after the first one
-	// of a batch arrived (default 50ms).
+	// of a batch arrived (default 50ms). It adds to every event's latency
+	// when traffic is light; latency-sensitive consumers set a few ms (a
+	// busy topic fills batches by itself).
 	BatchWait time.Duration
+	// BatchGap ends a batch early when no further message arrives within
+	// it (default 1ms; negative: wait the whole BatchWait). Messages that
+	// are already fetched arrive within microseconds, so a backlog still
+	// fills whole batches, while a steady trickle is handled one message
+	// at a time instead of each waiting out BatchWait.
+	BatchGap time.Duration
+	// CommitInterval is how often the offsets of handled batches are
+	// committed to Kafka (default 1s; they are also committed when the
+	// runner stops). Negative: synchronously after every batch, which adds
+	// a broker round trip to each batch.
+	CommitInterval time.Duration
 	// MaxAttempts is how often a failing batch is tried before the runner
 	// looks for the poison message in it (default 5).
 	MaxAttempts int
@@ -139,6 +166,9 @@ type Runner struct {
 	lagMu sync.Mutex
 	lag   map[topicPartition]int64
 
+	// dlq is the dead-letter writer of the running Run.
+	dlq *kafka.Writer
+
 	// beforeCommit runs after a batch's transaction committed and before its
 	// offsets are committed; tests use it to simulate a crash in between.
 	beforeCommit func() error
@@ -159,6 +189,12 @@ func New(pool *pgxpool.Pool, o Options, h Handler) *Runner {
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
+	}
+	if o.BatchGap == 0 {
+		o.BatchGap = time.Millisecond
+	}
+	if o.CommitInterval == 0 {
+		o.CommitInterval = time.Second
 	}
 	if o.Backoff <= 0 {
 		o.Backoff = 200 * time.Millisecond
@@ -233,6 +269,8 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	dlq := r.o.Security.Writer(r.o.Brokers)
 	defer func() { _ = dlq.Close() }()
+	r.dlq = dlq
+	commitInterval := max(r.o.CommitInterval, 0)
 	reader := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:     r.o.Brokers,
 		Dialer:      r.o.Security.Dialer(),
@@ -242,10 +280,16 @@ func (r *Runner) Run(ctx context.Context) error {
 		MinBytes:    1,
 		MaxBytes:    10 << 20,
 		MaxWait:     time.Second,
-		// Offsets are committed explicitly, after the database commit.
-		CommitInterval: 0,
+		// Offsets are handed to the reader only after the database commit;
+		// with an interval the reader commits them in the background and
+		// once more when it is closed.
+		CommitInterval: commitInterval,
 	})
-	defer func() { _ = reader.Close() }()
+	defer func() {
+		if err := reader.Close(); err != nil {
+			r.log.WarnContext(ctx, "closing the reader (final offset commit) failed; the last messages will be redelivered and skipped", "error", err)
+		}
+	}()
 
 	for {
 		batch, err := r.fetchBatch(ctx, reader)
@@ -284,19 +328,27 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // fetchBatch blocks for the first message, then collects more until the
-// batch is full or BatchWait passed.
+// batch is full, BatchWait passed, or no message came within BatchGap.
 func (r *Runner) fetchBatch(ctx context.Context, reader *kafka.Reader) ([]kafka.Message, error) {
 	first, err := reader.FetchMessage(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("consumer: fetch: %w", err)
 	}
 	batch := []kafka.Message{first}
-	wctx, cancel := context.WithTimeout(ctx, r.o.BatchWait)
-	defer cancel()
+	deadline := time.Now().Add(r.o.BatchWait)
 	for len(batch) < r.o.BatchSize {
+		wait := time.Until(deadline)
+		if r.o.BatchGap > 0 {
+			wait = min(wait, r.o.BatchGap)
+		}
+		if wait <= 0 {
+			break
+		}
 		// A fetch cut short by the deadline leaves its message in the
 		// reader's queue for the next batch.
+		wctx, cancel := context.WithTimeout(ctx, wait)
 		m, err := reader.FetchMessage(wctx)
+		cancel()
 		if err != nil {
 			break
 		}
@@ -431,7 +483,8 @@ func inboxID(m events.Message) string {
 func (r *Runner) handleTx(ctx context.Context, msgs []events.Message) error {
 	ctx, span := r.startSpan(ctx, msgs)
 	defer span.End()
-	var fresh []events.Message
+	var fresh, rejected []events.Message
+	var causes []error
 	err := postgres.InTx(ctx, r.pool, func(tx pgx.Tx) error {
 		ids := make([]string, 0, len(msgs))
 		topics := make([]string, 0, len(msgs))
@@ -476,10 +529,12 @@ func (r *Runner) handleTx(ctx context.Context, msgs []events.Message) error {
 		if len(fresh) == 0 {
 			return nil
 		}
-		if err := r.callHandler(ctx, tx, fresh); err != nil {
+		rs := newRejections(fresh)
+		if err := r.callHandler(context.WithValue(ctx, rejectionsKey{}, rs), tx, fresh); err != nil {
 			return &handlerError{err: err}
 		}
-		return nil
+		rejected, causes = rs.list()
+		return r.rejectInTx(ctx, tx, rejected, causes)
 	})
 	if err != nil {
 		span.RecordError(err)
@@ -492,6 +547,44 @@ func (r *Runner) handleTx(ctx context.Context, msgs []events.Message) error {
 	}
 	if len(fresh) > 0 {
 		r.batches.Record(ctx, int64(len(fresh)), attrs)
+	}
+	for i, m := range rejected {
+		r.deadLettered.Add(ctx, 1, metric.WithAttributes(
+			attribute.String("messaging.consumer.group.name", r.o.GroupID),
+			attribute.String("messaging.destination.name", m.Topic)))
+		r.log.WarnContext(ctx, "message rejected by the handler and dead-lettered", "topic", m.Topic, "partition", m.Partition,
+			"offset", m.Offset, "event_id", m.ID, "dead_letter_topic", r.o.DeadLetterTopic, "error", causes[i])
+	}
+	return nil
+}
+
+// rejectInTx writes the messages the handler rejected to the dead-letter
+// topic and records the cause in their inbox rows, in tx. A failed write
+// fails the transaction as an infrastructure error (retried, not counted
+// as a handler attempt).
+func (r *Runner) rejectInTx(ctx context.Context, tx pgx.Tx, msgs []events.Message, causes []error) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	if r.dlq == nil {
+		return errors.New("consumer: no dead-letter writer (the runner is not running)")
+	}
+	kms := make([]kafka.Message, len(msgs))
+	ids := make([]string, len(msgs))
+	texts := make([]string, len(msgs))
+	for i, m := range msgs {
+		texts[i] = causes[i].Error()
+		kms[i] = r.deadLetterMessage(m, texts[i])
+		ids[i] = inboxID(m)
+	}
+	if err := r.dlq.WriteMessages(ctx, kms...); err != nil {
+		return fmt.Errorf("consumer: write rejected messages to %s: %w", r.o.DeadLetterTopic, err)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE consumer_inbox i SET dead_letter_error = u.cause
+		FROM unnest($2::text[], $3::text[]) AS u(id, cause)
+		WHERE i.consumer_group = $1 AND i.event_id = u.id`, r.o.GroupID, ids, texts); err != nil {
+		return fmt.Errorf("consumer: record rejected messages: %w", err)
 	}
 	return nil
 }
@@ -569,20 +662,7 @@ func (r *Runner) deadLetter(ctx context.Context, dlq *kafka.Writer, m events.Mes
 	if cause != nil {
 		causeText = cause.Error()
 	}
-	headers := make([]kafka.Header, 0, len(m.Headers)+6)
-	headers = append(headers, m.Headers...)
-	headers = append(headers,
-		kafka.Header{Key: HeaderDLQError, Value: []byte(causeText)},
-		kafka.Header{Key: HeaderDLQGroup, Value: []byte(r.o.GroupID)},
-		kafka.Header{Key: HeaderDLQTopic, Value: []byte(m.Topic)},
-		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(m.Partition))},
-		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-		kafka.Header{Key: HeaderDLQTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
-	)
-	km := kafka.Message{Topic: r.o.DeadLetterTopic, Value: m.Value, Headers: headers}
-	if m.Key != "" {
-		km.Key = []byte(m.Key)
-	}
+	km := r.deadLetterMessage(m, causeText)
 	for attempt := 0; ; attempt++ {
 		err := dlq.WriteMessages(ctx, km)
 		if err == nil {
@@ -610,6 +690,26 @@ func (r *Runner) deadLetter(ctx context.Context, dlq *kafka.Writer, m events.Mes
 	r.log.ErrorContext(ctx, "message dead-lettered", "topic", m.Topic, "partition", m.Partition,
 		"offset", m.Offset, "event_id", m.ID, "dead_letter_topic", r.o.DeadLetterTopic, "error", causeText)
 	return nil
+}
+
+// deadLetterMessage is m as it goes to the dead-letter topic: the original
+// key, value and headers plus headers naming the cause and the origin.
+func (r *Runner) deadLetterMessage(m events.Message, causeText string) kafka.Message {
+	headers := make([]kafka.Header, 0, len(m.Headers)+6)
+	headers = append(headers, m.Headers...)
+	headers = append(headers,
+		kafka.Header{Key: HeaderDLQError, Value: []byte(causeText)},
+		kafka.Header{Key: HeaderDLQGroup, Value: []byte(r.o.GroupID)},
+		kafka.Header{Key: HeaderDLQTopic, Value: []byte(m.Topic)},
+		kafka.Header{Key: HeaderDLQPartition, Value: []byte(strconv.Itoa(m.Partition))},
+		kafka.Header{Key: HeaderDLQOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
+		kafka.Header{Key: HeaderDLQTime, Value: []byte(time.Now().UTC().Format(time.RFC3339Nano))},
+	)
+	km := kafka.Message{Topic: r.o.DeadLetterTopic, Value: m.Value, Headers: headers}
+	if m.Key != "" {
+		km.Key = []byte(m.Key)
+	}
+	return km
 }
 
 // retryWait logs err and waits the backoff for attempt; false means ctx ended.
