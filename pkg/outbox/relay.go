@@ -19,8 +19,23 @@ import (
 )
 
 // relayLockKey is the session advisory lock that elects the one active relay
-// of a database. It differs from the commit lock in the migration.
+// of a database. It is in the bigint key space, apart from Add's two-int4
+// key locks, and differs from the commit lock of migration 00001 (no longer
+// taken since 00002).
 const relayLockKey int64 = 7310420935522189314
+
+// activePoll is how long the relay waits between looks for a second after
+// it last found rows, when more events are likely to follow soon; it bounds
+// the event-to-Kafka delay under load. activeWindow is that second.
+const (
+	activePoll   = 5 * time.Millisecond
+	activeWindow = time.Second
+)
+
+// backlogRefresh is how often the relay counts the outbox for the backlog
+// gauges while it is publishing; counting a large backlog after every batch
+// would cost more than the gauges are worth.
+const backlogRefresh = time.Second
 
 // writeTimeout bounds one Kafka write (with the writer's own retries) and the
 // delete that follows it.
@@ -30,8 +45,11 @@ const writeTimeout = 30 * time.Second
 type RelayOptions struct {
 	// BatchSize is the most rows published per Kafka write (default 100).
 	BatchSize int
-	// PollInterval is how long the relay waits for a notification before it
-	// looks anyway, and how often a standby tries to take over (default 1s).
+	// PollInterval is how long an idle relay waits between looks at the
+	// outbox once it has found nothing for a second (default 25ms). While
+	// events flow it looks again at once after a non-empty batch and after
+	// at most 5ms (or PollInterval, if smaller) otherwise. A standby tries to
+	// take over every PollInterval, but at most once a second.
 	PollInterval time.Duration
 	// MinBackoff and MaxBackoff bound the exponential backoff after Kafka or
 	// database errors (defaults 100ms and 10s).
@@ -40,7 +58,8 @@ type RelayOptions struct {
 	Logger *slog.Logger
 }
 
-// Relay publishes outbox rows to Kafka in commit order. Create it with
+// Relay publishes outbox rows to Kafka, per key in commit order (see the
+// package documentation). Create it with
 // NewRelay and run it as a background worker; several replicas may run one
 // each.
 type Relay struct {
@@ -48,6 +67,10 @@ type Relay struct {
 	w    *kafka.Writer
 	o    RelayOptions
 	log  *slog.Logger
+
+	// lastRefresh is when the relay's session last counted the outbox; only
+	// the Run goroutine uses it.
+	lastRefresh time.Time
 
 	backlog   atomic.Int64
 	oldestAge atomic.Int64 // nanoseconds
@@ -64,7 +87,7 @@ func NewRelay(pool *pgxpool.Pool, w *kafka.Writer, o RelayOptions) *Relay {
 		o.BatchSize = 100
 	}
 	if o.PollInterval <= 0 {
-		o.PollInterval = time.Second
+		o.PollInterval = 25 * time.Millisecond
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 100 * time.Millisecond
@@ -143,8 +166,8 @@ func (r *Relay) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("outbox: acquire connection: %w", err)
 	}
-	// Hijacked: the session lock and LISTEN must die with this connection,
-	// never be handed back to the pool.
+	// Hijacked: the session lock must die with this connection, never be
+	// handed back to the pool.
 	conn := pc.Hijack()
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
 
@@ -157,30 +180,29 @@ func (r *Relay) session(ctx context.Context) error {
 			break
 		}
 		r.refreshBacklog(ctx, conn)
-		if !backoff.Sleep(ctx, r.o.PollInterval) {
+		if !backoff.Sleep(ctx, max(r.o.PollInterval, time.Second)) {
 			return ctx.Err()
 		}
 	}
 	r.log.InfoContext(ctx, "outbox relay active")
-	if _, err := conn.Exec(ctx, `LISTEN `+Channel); err != nil {
-		return fmt.Errorf("outbox: listen: %w", err)
-	}
+	var lastFound time.Time
 	for {
 		n, err := r.relayBatch(ctx, conn)
 		if err != nil {
 			return err
 		}
-		if n == r.o.BatchSize {
-			continue // more rows are probably waiting
+		now := time.Now()
+		if n > 0 {
+			// More rows are probably waiting or about to commit.
+			lastFound = now
+			continue
 		}
-		wctx, cancel := context.WithTimeout(ctx, r.o.PollInterval)
-		_, err = conn.WaitForNotification(wctx)
-		cancel()
-		if ctx.Err() != nil {
+		wait := r.o.PollInterval
+		if now.Sub(lastFound) < activeWindow {
+			wait = min(wait, activePoll)
+		}
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
-		}
-		if err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return fmt.Errorf("outbox: wait for notification: %w", err)
 		}
 	}
 }
@@ -188,6 +210,11 @@ func (r *Relay) session(ctx context.Context) error {
 // relayBatch publishes the next batch in commit order and deletes it. It
 // returns how many rows it published.
 func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
+	// No watermark: commit_seq is drawn at insert, so a row with a smaller
+	// number (of another key) may become visible after larger ones were
+	// published; each poll reads whatever is visible and the delete below
+	// removes exactly the rows published, by id. The IS NOT NULL lets the
+	// query use the partial index of migration 00001.
 	rows, err := conn.Query(ctx, `
 		SELECT id, topic, key, headers, payload
 		FROM outbox
@@ -225,7 +252,10 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 		return 0, fmt.Errorf("outbox: read batch: %w", err)
 	}
 	if len(msgs) == 0 {
-		r.refreshBacklog(ctx, conn)
+		// Every row has a number, so nothing visible is waiting: no need
+		// to count.
+		r.backlog.Store(0)
+		r.oldestAge.Store(0)
 		return 0, nil
 	}
 
@@ -261,7 +291,7 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 		}
 		r.log.WarnContext(ctx, "outbox publish failed; retrying the same batch",
 			"error", err, "attempt", attempt+1, "pending", len(pending))
-		r.refreshBacklog(ctx, conn)
+		r.maybeRefreshBacklog(ctx, conn)
 		if !backoff.Sleep(ctx, backoff.Delay(r.o.MinBackoff, r.o.MaxBackoff, attempt+1)) {
 			return 0, ctx.Err()
 		}
@@ -275,8 +305,16 @@ func (r *Relay) relayBatch(ctx context.Context, conn *pgx.Conn) (int, error) {
 		return 0, fmt.Errorf("outbox: delete %d published rows: %w", len(ids), err)
 	}
 	r.published.Add(ctx, int64(len(ids)), r.attrs)
-	r.refreshBacklog(ctx, conn)
+	r.maybeRefreshBacklog(ctx, conn)
 	return len(ids), nil
+}
+
+// maybeRefreshBacklog refreshes the backlog gauges if the last count is
+// older than backlogRefresh.
+func (r *Relay) maybeRefreshBacklog(ctx context.Context, conn *pgx.Conn) {
+	if time.Since(r.lastRefresh) >= backlogRefresh {
+		r.refreshBacklog(ctx, conn)
+	}
 }
 
 // refreshBacklog records the outbox size and the age of its oldest row.
@@ -289,6 +327,7 @@ func (r *Relay) refreshBacklog(ctx context.Context, conn *pgx.Conn) {
 	err := conn.QueryRow(ctx, `
 		SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
 		FROM outbox`).Scan(&n, &age)
+	r.lastRefresh = time.Now()
 	if err != nil {
 		return
 	}
