@@ -203,7 +203,10 @@ type Segment struct {
 	// When created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// The template the segment was created from; empty for hand-written ones.
+	// Output only.
+	TemplateId    string `protobuf:"bytes,9,opt,name=template_id,json=templateId,proto3" json:"template_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -292,6 +295,13 @@ func (x *Segment) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Segment) GetTemplateId() string {
+	if x != nil {
+		return x.TemplateId
+	}
+	return ""
 }
 
 // CreateSegmentRequest saves a segment.
@@ -1987,11 +1997,1459 @@ func (x *IdentifyResponse) GetEventId() string {
 	return ""
 }
 
+// CheckSegmentMembershipRequest names a segment and a customer.
+type CheckSegmentMembershipRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment.
+	SegmentId string `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// The customer.
+	CustomerId    string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSegmentMembershipRequest) Reset() {
+	*x = CheckSegmentMembershipRequest{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSegmentMembershipRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSegmentMembershipRequest) ProtoMessage() {}
+
+func (x *CheckSegmentMembershipRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSegmentMembershipRequest.ProtoReflect.Descriptor instead.
+func (*CheckSegmentMembershipRequest) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *CheckSegmentMembershipRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *CheckSegmentMembershipRequest) GetCustomerId() string {
+	if x != nil {
+		return x.CustomerId
+	}
+	return ""
+}
+
+// CheckSegmentMembershipResponse says whether the customer is a member.
+type CheckSegmentMembershipResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Whether the customer is in the segment now.
+	Member bool `protobuf:"varint,1,opt,name=member,proto3" json:"member,omitempty"`
+	// Since when (unset when not a member).
+	EnteredAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=entered_at,json=enteredAt,proto3" json:"entered_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckSegmentMembershipResponse) Reset() {
+	*x = CheckSegmentMembershipResponse{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckSegmentMembershipResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckSegmentMembershipResponse) ProtoMessage() {}
+
+func (x *CheckSegmentMembershipResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckSegmentMembershipResponse.ProtoReflect.Descriptor instead.
+func (*CheckSegmentMembershipResponse) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *CheckSegmentMembershipResponse) GetMember() bool {
+	if x != nil {
+		return x.Member
+	}
+	return false
+}
+
+func (x *CheckSegmentMembershipResponse) GetEnteredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EnteredAt
+	}
+	return nil
+}
+
+// ExportSegmentMembersRequest asks for one page of an export.
+type ExportSegmentMembersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment.
+	SegmentId string `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// Members per page (default 10,000, at most 50,000).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSegmentMembersRequest) Reset() {
+	*x = ExportSegmentMembersRequest{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSegmentMembersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSegmentMembersRequest) ProtoMessage() {}
+
+func (x *ExportSegmentMembersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSegmentMembersRequest.ProtoReflect.Descriptor instead.
+func (*ExportSegmentMembersRequest) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *ExportSegmentMembersRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *ExportSegmentMembersRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ExportSegmentMembersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ExportSegmentMembersResponse is one page of the export, by customer id.
+type ExportSegmentMembersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Members, by customer id.
+	Members []*SegmentMember `protobuf:"bytes,1,rep,name=members,proto3" json:"members,omitempty"`
+	// Token for the next page; empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// The segment's size when this page was read, to show progress.
+	SegmentSize   int64 `protobuf:"varint,3,opt,name=segment_size,json=segmentSize,proto3" json:"segment_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExportSegmentMembersResponse) Reset() {
+	*x = ExportSegmentMembersResponse{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExportSegmentMembersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExportSegmentMembersResponse) ProtoMessage() {}
+
+func (x *ExportSegmentMembersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExportSegmentMembersResponse.ProtoReflect.Descriptor instead.
+func (*ExportSegmentMembersResponse) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ExportSegmentMembersResponse) GetMembers() []*SegmentMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *ExportSegmentMembersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ExportSegmentMembersResponse) GetSegmentSize() int64 {
+	if x != nil {
+		return x.SegmentSize
+	}
+	return 0
+}
+
+// ListSegmentSizesRequest names a segment and a time range.
+type ListSegmentSizesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment.
+	SegmentId string `protobuf:"bytes,1,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// From (inclusive); 30 days before end_time when unset.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Until (exclusive); now when unset.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Bucket: "day" (default), "week" (starting Monday) or "month", in UTC.
+	Interval      string `protobuf:"bytes,4,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentSizesRequest) Reset() {
+	*x = ListSegmentSizesRequest{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentSizesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentSizesRequest) ProtoMessage() {}
+
+func (x *ListSegmentSizesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentSizesRequest.ProtoReflect.Descriptor instead.
+func (*ListSegmentSizesRequest) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *ListSegmentSizesRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *ListSegmentSizesRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *ListSegmentSizesRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *ListSegmentSizesRequest) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+// SegmentSizePoint is a segment's size in one bucket.
+type SegmentSizePoint struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Bucket start (UTC).
+	PeriodStartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=period_start_time,json=periodStartTime,proto3" json:"period_start_time,omitempty"`
+	// The last size measured in the bucket.
+	Size int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// Smallest size measured in the bucket.
+	MinSize int64 `protobuf:"varint,3,opt,name=min_size,json=minSize,proto3" json:"min_size,omitempty"`
+	// Largest size measured in the bucket.
+	MaxSize int64 `protobuf:"varint,4,opt,name=max_size,json=maxSize,proto3" json:"max_size,omitempty"`
+	// When the last size of the bucket was measured.
+	MeasuredAt    *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=measured_at,json=measuredAt,proto3" json:"measured_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentSizePoint) Reset() {
+	*x = SegmentSizePoint{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentSizePoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentSizePoint) ProtoMessage() {}
+
+func (x *SegmentSizePoint) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentSizePoint.ProtoReflect.Descriptor instead.
+func (*SegmentSizePoint) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *SegmentSizePoint) GetPeriodStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStartTime
+	}
+	return nil
+}
+
+func (x *SegmentSizePoint) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *SegmentSizePoint) GetMinSize() int64 {
+	if x != nil {
+		return x.MinSize
+	}
+	return 0
+}
+
+func (x *SegmentSizePoint) GetMaxSize() int64 {
+	if x != nil {
+		return x.MaxSize
+	}
+	return 0
+}
+
+func (x *SegmentSizePoint) GetMeasuredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.MeasuredAt
+	}
+	return nil
+}
+
+// ListSegmentSizesResponse lists the buckets with measurements, oldest first.
+type ListSegmentSizesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One point per bucket that has a measurement; the current size is the
+	// last point when the range reaches now.
+	Points []*SegmentSizePoint `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	// The bucket used.
+	Interval      string `protobuf:"bytes,2,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentSizesResponse) Reset() {
+	*x = ListSegmentSizesResponse{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentSizesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentSizesResponse) ProtoMessage() {}
+
+func (x *ListSegmentSizesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentSizesResponse.ProtoReflect.Descriptor instead.
+func (*ListSegmentSizesResponse) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *ListSegmentSizesResponse) GetPoints() []*SegmentSizePoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *ListSegmentSizesResponse) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+// SegmentTemplate is a ready-made segment.
+type SegmentTemplate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Template id, e.g. "win-back".
+	TemplateId string `protobuf:"bytes,1,opt,name=template_id,json=templateId,proto3" json:"template_id,omitempty"`
+	// Display name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// What it is for.
+	Description string `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	// Its rule.
+	Rule          string `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SegmentTemplate) Reset() {
+	*x = SegmentTemplate{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SegmentTemplate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SegmentTemplate) ProtoMessage() {}
+
+func (x *SegmentTemplate) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SegmentTemplate.ProtoReflect.Descriptor instead.
+func (*SegmentTemplate) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *SegmentTemplate) GetTemplateId() string {
+	if x != nil {
+		return x.TemplateId
+	}
+	return ""
+}
+
+func (x *SegmentTemplate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SegmentTemplate) GetDescription() string {
+	if x != nil {
+		return x.Description
+	}
+	return ""
+}
+
+func (x *SegmentTemplate) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+// ListSegmentTemplatesRequest lists every template.
+type ListSegmentTemplatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentTemplatesRequest) Reset() {
+	*x = ListSegmentTemplatesRequest{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentTemplatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentTemplatesRequest) ProtoMessage() {}
+
+func (x *ListSegmentTemplatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentTemplatesRequest.ProtoReflect.Descriptor instead.
+func (*ListSegmentTemplatesRequest) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{36}
+}
+
+// ListSegmentTemplatesResponse carries the templates.
+type ListSegmentTemplatesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The templates.
+	Templates     []*SegmentTemplate `protobuf:"bytes,1,rep,name=templates,proto3" json:"templates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSegmentTemplatesResponse) Reset() {
+	*x = ListSegmentTemplatesResponse{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSegmentTemplatesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSegmentTemplatesResponse) ProtoMessage() {}
+
+func (x *ListSegmentTemplatesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSegmentTemplatesResponse.ProtoReflect.Descriptor instead.
+func (*ListSegmentTemplatesResponse) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *ListSegmentTemplatesResponse) GetTemplates() []*SegmentTemplate {
+	if x != nil {
+		return x.Templates
+	}
+	return nil
+}
+
+// CreateSegmentFromTemplateRequest creates a segment from a template.
+type CreateSegmentFromTemplateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The template.
+	TemplateId string `protobuf:"bytes,1,opt,name=template_id,json=templateId,proto3" json:"template_id,omitempty"`
+	// Retry key: a retry with the same key and body returns the first answer.
+	IdempotencyKey string `protobuf:"bytes,2,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	// Segment id; the template id when empty.
+	SegmentId string `protobuf:"bytes,3,opt,name=segment_id,json=segmentId,proto3" json:"segment_id,omitempty"`
+	// Display name; the template's when empty.
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSegmentFromTemplateRequest) Reset() {
+	*x = CreateSegmentFromTemplateRequest{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSegmentFromTemplateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSegmentFromTemplateRequest) ProtoMessage() {}
+
+func (x *CreateSegmentFromTemplateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSegmentFromTemplateRequest.ProtoReflect.Descriptor instead.
+func (*CreateSegmentFromTemplateRequest) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *CreateSegmentFromTemplateRequest) GetTemplateId() string {
+	if x != nil {
+		return x.TemplateId
+	}
+	return ""
+}
+
+func (x *CreateSegmentFromTemplateRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreateSegmentFromTemplateRequest) GetSegmentId() string {
+	if x != nil {
+		return x.SegmentId
+	}
+	return ""
+}
+
+func (x *CreateSegmentFromTemplateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CreateSegmentFromTemplateResponse carries the saved segment.
+type CreateSegmentFromTemplateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The segment, with its size.
+	Segment       *Segment `protobuf:"bytes,1,opt,name=segment,proto3" json:"segment,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateSegmentFromTemplateResponse) Reset() {
+	*x = CreateSegmentFromTemplateResponse{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateSegmentFromTemplateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateSegmentFromTemplateResponse) ProtoMessage() {}
+
+func (x *CreateSegmentFromTemplateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateSegmentFromTemplateResponse.ProtoReflect.Descriptor instead.
+func (*CreateSegmentFromTemplateResponse) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *CreateSegmentFromTemplateResponse) GetSegment() *Segment {
+	if x != nil {
+		return x.Segment
+	}
+	return nil
+}
+
+// RfmGroupSize is how many customers are in a named RFM group.
+type RfmGroupSize struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	Group RfmGroup `protobuf:"varint,1,opt,name=group,proto3,enum=segmentation.v1.RfmGroup" json:"group,omitempty"`
+	// Customers in it.
+	Customers     int64 `protobuf:"varint,2,opt,name=customers,proto3" json:"customers,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RfmGroupSize) Reset() {
+	*x = RfmGroupSize{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RfmGroupSize) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RfmGroupSize) ProtoMessage() {}
+
+func (x *RfmGroupSize) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RfmGroupSize.ProtoReflect.Descriptor instead.
+func (*RfmGroupSize) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *RfmGroupSize) GetGroup() RfmGroup {
+	if x != nil {
+		return x.Group
+	}
+	return RfmGroup_RFM_GROUP_UNSPECIFIED
+}
+
+func (x *RfmGroupSize) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+// RecomputeRfmRequest asks for an on-demand scoring.
+type RecomputeRfmRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Retry key: a retry with the same key returns the first run's result.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *RecomputeRfmRequest) Reset() {
+	*x = RecomputeRfmRequest{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecomputeRfmRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecomputeRfmRequest) ProtoMessage() {}
+
+func (x *RecomputeRfmRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecomputeRfmRequest.ProtoReflect.Descriptor instead.
+func (*RecomputeRfmRequest) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *RecomputeRfmRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+// RecomputeRfmResponse is the run's result.
+type RecomputeRfmResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the population was scored.
+	ScoredAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=scored_at,json=scoredAt,proto3" json:"scored_at,omitempty"`
+	// Customers scored (those with orders).
+	Population int64 `protobuf:"varint,2,opt,name=population,proto3" json:"population,omitempty"`
+	// Customers per named group.
+	Groups        []*RfmGroupSize `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RecomputeRfmResponse) Reset() {
+	*x = RecomputeRfmResponse{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RecomputeRfmResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RecomputeRfmResponse) ProtoMessage() {}
+
+func (x *RecomputeRfmResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RecomputeRfmResponse.ProtoReflect.Descriptor instead.
+func (*RecomputeRfmResponse) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *RecomputeRfmResponse) GetScoredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScoredAt
+	}
+	return nil
+}
+
+func (x *RecomputeRfmResponse) GetPopulation() int64 {
+	if x != nil {
+		return x.Population
+	}
+	return 0
+}
+
+func (x *RecomputeRfmResponse) GetGroups() []*RfmGroupSize {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// GetRfmGridRequest asks for the latest scoring.
+type GetRfmGridRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRfmGridRequest) Reset() {
+	*x = GetRfmGridRequest{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRfmGridRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRfmGridRequest) ProtoMessage() {}
+
+func (x *GetRfmGridRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRfmGridRequest.ProtoReflect.Descriptor instead.
+func (*GetRfmGridRequest) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{43}
+}
+
+// RfmCell is one recency x frequency cell of the grid.
+type RfmCell struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Recency score, 1 to 5.
+	Recency int32 `protobuf:"varint,1,opt,name=recency,proto3" json:"recency,omitempty"`
+	// Frequency score, 1 to 5.
+	Frequency int32 `protobuf:"varint,2,opt,name=frequency,proto3" json:"frequency,omitempty"`
+	// Customers in the cell.
+	Customers int64 `protobuf:"varint,3,opt,name=customers,proto3" json:"customers,omitempty"`
+	// Average net spend of the cell's customers.
+	AverageMonetary *v1.Money `protobuf:"bytes,4,opt,name=average_monetary,json=averageMonetary,proto3" json:"average_monetary,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RfmCell) Reset() {
+	*x = RfmCell{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RfmCell) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RfmCell) ProtoMessage() {}
+
+func (x *RfmCell) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RfmCell.ProtoReflect.Descriptor instead.
+func (*RfmCell) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *RfmCell) GetRecency() int32 {
+	if x != nil {
+		return x.Recency
+	}
+	return 0
+}
+
+func (x *RfmCell) GetFrequency() int32 {
+	if x != nil {
+		return x.Frequency
+	}
+	return 0
+}
+
+func (x *RfmCell) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *RfmCell) GetAverageMonetary() *v1.Money {
+	if x != nil {
+		return x.AverageMonetary
+	}
+	return nil
+}
+
+// GetRfmGridResponse is the grid: all 25 cells (recency-major) and the groups.
+type GetRfmGridResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the population was last scored; unset before the first scoring.
+	ScoredAt *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=scored_at,json=scoredAt,proto3" json:"scored_at,omitempty"`
+	// Customers scored.
+	Population int64 `protobuf:"varint,2,opt,name=population,proto3" json:"population,omitempty"`
+	// The 25 cells, recency 1..5 then frequency 1..5.
+	Cells []*RfmCell `protobuf:"bytes,3,rep,name=cells,proto3" json:"cells,omitempty"`
+	// Customers per named group, every group listed.
+	Groups        []*RfmGroupSize `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetRfmGridResponse) Reset() {
+	*x = GetRfmGridResponse{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetRfmGridResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetRfmGridResponse) ProtoMessage() {}
+
+func (x *GetRfmGridResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetRfmGridResponse.ProtoReflect.Descriptor instead.
+func (*GetRfmGridResponse) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *GetRfmGridResponse) GetScoredAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ScoredAt
+	}
+	return nil
+}
+
+func (x *GetRfmGridResponse) GetPopulation() int64 {
+	if x != nil {
+		return x.Population
+	}
+	return 0
+}
+
+func (x *GetRfmGridResponse) GetCells() []*RfmCell {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
+func (x *GetRfmGridResponse) GetGroups() []*RfmGroupSize {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+// GetPopulationStatsRequest names the periods.
+type GetPopulationStatsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// From; the first period starts at the bucket containing it. 12 months
+	// before end_time when unset.
+	StartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start_time,json=startTime,proto3" json:"start_time,omitempty"`
+	// Until (exclusive); now when unset.
+	EndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
+	// Period length: "day", "week" or "month" (default), in UTC.
+	Interval      string `protobuf:"bytes,3,opt,name=interval,proto3" json:"interval,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPopulationStatsRequest) Reset() {
+	*x = GetPopulationStatsRequest{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPopulationStatsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPopulationStatsRequest) ProtoMessage() {}
+
+func (x *GetPopulationStatsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPopulationStatsRequest.ProtoReflect.Descriptor instead.
+func (*GetPopulationStatsRequest) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *GetPopulationStatsRequest) GetStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartTime
+	}
+	return nil
+}
+
+func (x *GetPopulationStatsRequest) GetEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndTime
+	}
+	return nil
+}
+
+func (x *GetPopulationStatsRequest) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+// PopulationTotals are the customer base's figures now.
+type PopulationTotals struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Known customers (profiles).
+	Customers int64 `protobuf:"varint,1,opt,name=customers,proto3" json:"customers,omitempty"`
+	// Customers with at least one counted order.
+	Buyers int64 `protobuf:"varint,2,opt,name=buyers,proto3" json:"buyers,omitempty"`
+	// Customers with an order or tracked interaction in the last 30 days.
+	ActiveCustomers_30D int64 `protobuf:"varint,3,opt,name=active_customers_30d,json=activeCustomers30d,proto3" json:"active_customers_30d,omitempty"`
+	// Buyers with two or more orders / buyers.
+	RepeatPurchaseRate float64 `protobuf:"fixed64,4,opt,name=repeat_purchase_rate,json=repeatPurchaseRate,proto3" json:"repeat_purchase_rate,omitempty"`
+	// revenue / orders.
+	AverageOrderValue *v1.Money `protobuf:"bytes,5,opt,name=average_order_value,json=averageOrderValue,proto3" json:"average_order_value,omitempty"`
+	// Counted orders (not cancelled, net of refunds above zero).
+	Orders int64 `protobuf:"varint,6,opt,name=orders,proto3" json:"orders,omitempty"`
+	// Net revenue of the counted orders.
+	Revenue       *v1.Money `protobuf:"bytes,7,opt,name=revenue,proto3" json:"revenue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PopulationTotals) Reset() {
+	*x = PopulationTotals{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PopulationTotals) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PopulationTotals) ProtoMessage() {}
+
+func (x *PopulationTotals) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PopulationTotals.ProtoReflect.Descriptor instead.
+func (*PopulationTotals) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *PopulationTotals) GetCustomers() int64 {
+	if x != nil {
+		return x.Customers
+	}
+	return 0
+}
+
+func (x *PopulationTotals) GetBuyers() int64 {
+	if x != nil {
+		return x.Buyers
+	}
+	return 0
+}
+
+func (x *PopulationTotals) GetActiveCustomers_30D() int64 {
+	if x != nil {
+		return x.ActiveCustomers_30D
+	}
+	return 0
+}
+
+func (x *PopulationTotals) GetRepeatPurchaseRate() float64 {
+	if x != nil {
+		return x.RepeatPurchaseRate
+	}
+	return 0
+}
+
+func (x *PopulationTotals) GetAverageOrderValue() *v1.Money {
+	if x != nil {
+		return x.AverageOrderValue
+	}
+	return nil
+}
+
+func (x *PopulationTotals) GetOrders() int64 {
+	if x != nil {
+		return x.Orders
+	}
+	return 0
+}
+
+func (x *PopulationTotals) GetRevenue() *v1.Money {
+	if x != nil {
+		return x.Revenue
+	}
+	return nil
+}
+
+// PopulationPeriod is one period's figures (formulas in docs/segmentation.md).
+type PopulationPeriod struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Period start (inclusive).
+	PeriodStartTime *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=period_start_time,json=periodStartTime,proto3" json:"period_start_time,omitempty"`
+	// Period end (exclusive).
+	PeriodEndTime *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=period_end_time,json=periodEndTime,proto3" json:"period_end_time,omitempty"`
+	// Customers with an order in the 365 days before the period start.
+	CustomersAtStart int64 `protobuf:"varint,3,opt,name=customers_at_start,json=customersAtStart,proto3" json:"customers_at_start,omitempty"`
+	// Customers whose first order is in the period.
+	NewCustomers int64 `protobuf:"varint,4,opt,name=new_customers,json=newCustomers,proto3" json:"new_customers,omitempty"`
+	// Customers with an order in the 365 days before the period end.
+	CustomersAtEnd int64 `protobuf:"varint,5,opt,name=customers_at_end,json=customersAtEnd,proto3" json:"customers_at_end,omitempty"`
+	// (customers_at_end - new_customers) / customers_at_start; 0 when
+	// customers_at_start is 0.
+	RetentionRate float64 `protobuf:"fixed64,6,opt,name=retention_rate,json=retentionRate,proto3" json:"retention_rate,omitempty"`
+	// Customers with an order or tracked interaction in the period.
+	ActiveCustomers int64 `protobuf:"varint,7,opt,name=active_customers,json=activeCustomers,proto3" json:"active_customers,omitempty"`
+	// Counted orders placed in the period.
+	Orders int64 `protobuf:"varint,8,opt,name=orders,proto3" json:"orders,omitempty"`
+	// Their net revenue.
+	Revenue *v1.Money `protobuf:"bytes,9,opt,name=revenue,proto3" json:"revenue,omitempty"`
+	// revenue / orders.
+	AverageOrderValue *v1.Money `protobuf:"bytes,10,opt,name=average_order_value,json=averageOrderValue,proto3" json:"average_order_value,omitempty"`
+	// Of the customers with an order before the period end, the share with
+	// two or more.
+	RepeatPurchaseRate float64 `protobuf:"fixed64,11,opt,name=repeat_purchase_rate,json=repeatPurchaseRate,proto3" json:"repeat_purchase_rate,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *PopulationPeriod) Reset() {
+	*x = PopulationPeriod{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PopulationPeriod) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PopulationPeriod) ProtoMessage() {}
+
+func (x *PopulationPeriod) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PopulationPeriod.ProtoReflect.Descriptor instead.
+func (*PopulationPeriod) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *PopulationPeriod) GetPeriodStartTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodStartTime
+	}
+	return nil
+}
+
+func (x *PopulationPeriod) GetPeriodEndTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PeriodEndTime
+	}
+	return nil
+}
+
+func (x *PopulationPeriod) GetCustomersAtStart() int64 {
+	if x != nil {
+		return x.CustomersAtStart
+	}
+	return 0
+}
+
+func (x *PopulationPeriod) GetNewCustomers() int64 {
+	if x != nil {
+		return x.NewCustomers
+	}
+	return 0
+}
+
+func (x *PopulationPeriod) GetCustomersAtEnd() int64 {
+	if x != nil {
+		return x.CustomersAtEnd
+	}
+	return 0
+}
+
+func (x *PopulationPeriod) GetRetentionRate() float64 {
+	if x != nil {
+		return x.RetentionRate
+	}
+	return 0
+}
+
+func (x *PopulationPeriod) GetActiveCustomers() int64 {
+	if x != nil {
+		return x.ActiveCustomers
+	}
+	return 0
+}
+
+func (x *PopulationPeriod) GetOrders() int64 {
+	if x != nil {
+		return x.Orders
+	}
+	return 0
+}
+
+func (x *PopulationPeriod) GetRevenue() *v1.Money {
+	if x != nil {
+		return x.Revenue
+	}
+	return nil
+}
+
+func (x *PopulationPeriod) GetAverageOrderValue() *v1.Money {
+	if x != nil {
+		return x.AverageOrderValue
+	}
+	return nil
+}
+
+func (x *PopulationPeriod) GetRepeatPurchaseRate() float64 {
+	if x != nil {
+		return x.RepeatPurchaseRate
+	}
+	return 0
+}
+
+// GetPopulationStatsResponse carries the totals and the periods, oldest first.
+type GetPopulationStatsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Figures now.
+	Totals *PopulationTotals `protobuf:"bytes,1,opt,name=totals,proto3" json:"totals,omitempty"`
+	// One row per period.
+	Periods []*PopulationPeriod `protobuf:"bytes,2,rep,name=periods,proto3" json:"periods,omitempty"`
+	// The period length used.
+	Interval string `protobuf:"bytes,3,opt,name=interval,proto3" json:"interval,omitempty"`
+	// When the figures were computed.
+	ComputedAt    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=computed_at,json=computedAt,proto3" json:"computed_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPopulationStatsResponse) Reset() {
+	*x = GetPopulationStatsResponse{}
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPopulationStatsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPopulationStatsResponse) ProtoMessage() {}
+
+func (x *GetPopulationStatsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_segmentation_v1_segmentation_service_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPopulationStatsResponse.ProtoReflect.Descriptor instead.
+func (*GetPopulationStatsResponse) Descriptor() ([]byte, []int) {
+	return file_segmentation_v1_segmentation_service_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *GetPopulationStatsResponse) GetTotals() *PopulationTotals {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+func (x *GetPopulationStatsResponse) GetPeriods() []*PopulationPeriod {
+	if x != nil {
+		return x.Periods
+	}
+	return nil
+}
+
+func (x *GetPopulationStatsResponse) GetInterval() string {
+	if x != nil {
+		return x.Interval
+	}
+	return ""
+}
+
+func (x *GetPopulationStatsResponse) GetComputedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ComputedAt
+	}
+	return nil
+}
+
 var File_segmentation_v1_segmentation_service_proto protoreflect.FileDescriptor
 
 const file_segmentation_v1_segmentation_service_proto_rawDesc = "" +
 	"\n" +
-	"*segmentation/v1/segmentation_service.proto\x12\x0fsegmentation.v1\x1a\x18commerce/v1/events.proto\x1a\x17commerce/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xbb\x02\n" +
+	"*segmentation/v1/segmentation_service.proto\x12\x0fsegmentation.v1\x1a\x18commerce/v1/events.proto\x1a\x17commerce/v1/types.proto\x1a\x1cgoogle/api/annotations.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xdc\x02\n" +
 	"\aSegment\x12\x1d\n" +
 	"\n" +
 	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12\x12\n" +
@@ -2003,7 +3461,9 @@ const file_segmentation_v1_segmentation_service_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"s\n" +
+	"updated_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1f\n" +
+	"\vtemplate_id\x18\t \x01(\tR\n" +
+	"templateId\"s\n" +
 	"\x14CreateSegmentRequest\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x122\n" +
 	"\asegment\x18\x02 \x01(\v2\x18.segmentation.v1.SegmentR\asegment\"K\n" +
@@ -2130,7 +3590,117 @@ const file_segmentation_v1_segmentation_service_proto_rawDesc = "" +
 	"\fanonymous_id\x18\x03 \x01(\tR\vanonymousId\x121\n" +
 	"\bcustomer\x18\x04 \x01(\v2\x15.commerce.v1.CustomerR\bcustomer\"-\n" +
 	"\x10IdentifyResponse\x12\x19\n" +
-	"\bevent_id\x18\x01 \x01(\tR\aeventId*\xbd\x01\n" +
+	"\bevent_id\x18\x01 \x01(\tR\aeventId\"_\n" +
+	"\x1dCheckSegmentMembershipRequest\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12\x1f\n" +
+	"\vcustomer_id\x18\x02 \x01(\tR\n" +
+	"customerId\"s\n" +
+	"\x1eCheckSegmentMembershipResponse\x12\x16\n" +
+	"\x06member\x18\x01 \x01(\bR\x06member\x129\n" +
+	"\n" +
+	"entered_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tenteredAt\"x\n" +
+	"\x1bExportSegmentMembersRequest\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\tR\tsegmentId\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"\xa3\x01\n" +
+	"\x1cExportSegmentMembersResponse\x128\n" +
+	"\amembers\x18\x01 \x03(\v2\x1e.segmentation.v1.SegmentMemberR\amembers\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12!\n" +
+	"\fsegment_size\x18\x03 \x01(\x03R\vsegmentSize\"\xc6\x01\n" +
+	"\x17ListSegmentSizesRequest\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x01 \x01(\tR\tsegmentId\x129\n" +
+	"\n" +
+	"start_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1a\n" +
+	"\binterval\x18\x04 \x01(\tR\binterval\"\xe1\x01\n" +
+	"\x10SegmentSizePoint\x12F\n" +
+	"\x11period_start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0fperiodStartTime\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x19\n" +
+	"\bmin_size\x18\x03 \x01(\x03R\aminSize\x12\x19\n" +
+	"\bmax_size\x18\x04 \x01(\x03R\amaxSize\x12;\n" +
+	"\vmeasured_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"measuredAt\"q\n" +
+	"\x18ListSegmentSizesResponse\x129\n" +
+	"\x06points\x18\x01 \x03(\v2!.segmentation.v1.SegmentSizePointR\x06points\x12\x1a\n" +
+	"\binterval\x18\x02 \x01(\tR\binterval\"|\n" +
+	"\x0fSegmentTemplate\x12\x1f\n" +
+	"\vtemplate_id\x18\x01 \x01(\tR\n" +
+	"templateId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
+	"\vdescription\x18\x03 \x01(\tR\vdescription\x12\x12\n" +
+	"\x04rule\x18\x04 \x01(\tR\x04rule\"\x1d\n" +
+	"\x1bListSegmentTemplatesRequest\"^\n" +
+	"\x1cListSegmentTemplatesResponse\x12>\n" +
+	"\ttemplates\x18\x01 \x03(\v2 .segmentation.v1.SegmentTemplateR\ttemplates\"\x9f\x01\n" +
+	" CreateSegmentFromTemplateRequest\x12\x1f\n" +
+	"\vtemplate_id\x18\x01 \x01(\tR\n" +
+	"templateId\x12'\n" +
+	"\x0fidempotency_key\x18\x02 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
+	"\n" +
+	"segment_id\x18\x03 \x01(\tR\tsegmentId\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\"W\n" +
+	"!CreateSegmentFromTemplateResponse\x122\n" +
+	"\asegment\x18\x01 \x01(\v2\x18.segmentation.v1.SegmentR\asegment\"]\n" +
+	"\fRfmGroupSize\x12/\n" +
+	"\x05group\x18\x01 \x01(\x0e2\x19.segmentation.v1.RfmGroupR\x05group\x12\x1c\n" +
+	"\tcustomers\x18\x02 \x01(\x03R\tcustomers\">\n" +
+	"\x13RecomputeRfmRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\"\xa6\x01\n" +
+	"\x14RecomputeRfmResponse\x127\n" +
+	"\tscored_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bscoredAt\x12\x1e\n" +
+	"\n" +
+	"population\x18\x02 \x01(\x03R\n" +
+	"population\x125\n" +
+	"\x06groups\x18\x03 \x03(\v2\x1d.segmentation.v1.RfmGroupSizeR\x06groups\"\x13\n" +
+	"\x11GetRfmGridRequest\"\x9e\x01\n" +
+	"\aRfmCell\x12\x18\n" +
+	"\arecency\x18\x01 \x01(\x05R\arecency\x12\x1c\n" +
+	"\tfrequency\x18\x02 \x01(\x05R\tfrequency\x12\x1c\n" +
+	"\tcustomers\x18\x03 \x01(\x03R\tcustomers\x12=\n" +
+	"\x10average_monetary\x18\x04 \x01(\v2\x12.commerce.v1.MoneyR\x0faverageMonetary\"\xd4\x01\n" +
+	"\x12GetRfmGridResponse\x127\n" +
+	"\tscored_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\bscoredAt\x12\x1e\n" +
+	"\n" +
+	"population\x18\x02 \x01(\x03R\n" +
+	"population\x12.\n" +
+	"\x05cells\x18\x03 \x03(\v2\x18.segmentation.v1.RfmCellR\x05cells\x125\n" +
+	"\x06groups\x18\x04 \x03(\v2\x1d.segmentation.v1.RfmGroupSizeR\x06groups\"\xa9\x01\n" +
+	"\x19GetPopulationStatsRequest\x129\n" +
+	"\n" +
+	"start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\tstartTime\x125\n" +
+	"\bend_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aendTime\x12\x1a\n" +
+	"\binterval\x18\x03 \x01(\tR\binterval\"\xb6\x02\n" +
+	"\x10PopulationTotals\x12\x1c\n" +
+	"\tcustomers\x18\x01 \x01(\x03R\tcustomers\x12\x16\n" +
+	"\x06buyers\x18\x02 \x01(\x03R\x06buyers\x120\n" +
+	"\x14active_customers_30d\x18\x03 \x01(\x03R\x12activeCustomers30d\x120\n" +
+	"\x14repeat_purchase_rate\x18\x04 \x01(\x01R\x12repeatPurchaseRate\x12B\n" +
+	"\x13average_order_value\x18\x05 \x01(\v2\x12.commerce.v1.MoneyR\x11averageOrderValue\x12\x16\n" +
+	"\x06orders\x18\x06 \x01(\x03R\x06orders\x12,\n" +
+	"\arevenue\x18\a \x01(\v2\x12.commerce.v1.MoneyR\arevenue\"\xa9\x04\n" +
+	"\x10PopulationPeriod\x12F\n" +
+	"\x11period_start_time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x0fperiodStartTime\x12B\n" +
+	"\x0fperiod_end_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\rperiodEndTime\x12,\n" +
+	"\x12customers_at_start\x18\x03 \x01(\x03R\x10customersAtStart\x12#\n" +
+	"\rnew_customers\x18\x04 \x01(\x03R\fnewCustomers\x12(\n" +
+	"\x10customers_at_end\x18\x05 \x01(\x03R\x0ecustomersAtEnd\x12%\n" +
+	"\x0eretention_rate\x18\x06 \x01(\x01R\rretentionRate\x12)\n" +
+	"\x10active_customers\x18\a \x01(\x03R\x0factiveCustomers\x12\x16\n" +
+	"\x06orders\x18\b \x01(\x03R\x06orders\x12,\n" +
+	"\arevenue\x18\t \x01(\v2\x12.commerce.v1.MoneyR\arevenue\x12B\n" +
+	"\x13average_order_value\x18\n" +
+	" \x01(\v2\x12.commerce.v1.MoneyR\x11averageOrderValue\x120\n" +
+	"\x14repeat_purchase_rate\x18\v \x01(\x01R\x12repeatPurchaseRate\"\xed\x01\n" +
+	"\x1aGetPopulationStatsResponse\x129\n" +
+	"\x06totals\x18\x01 \x01(\v2!.segmentation.v1.PopulationTotalsR\x06totals\x12;\n" +
+	"\aperiods\x18\x02 \x03(\v2!.segmentation.v1.PopulationPeriodR\aperiods\x12\x1a\n" +
+	"\binterval\x18\x03 \x01(\tR\binterval\x12;\n" +
+	"\vcomputed_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"computedAt*\xbd\x01\n" +
 	"\x0eLifecycleStage\x12\x1f\n" +
 	"\x1bLIFECYCLE_STAGE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13LIFECYCLE_STAGE_NEW\x10\x01\x12\x1a\n" +
@@ -2151,8 +3721,7 @@ const file_segmentation_v1_segmentation_service_proto_rawDesc = "" +
 	"\x18RFM_GROUP_CANT_LOSE_THEM\x10\t\x12\x19\n" +
 	"\x15RFM_GROUP_HIBERNATING\x10\n" +
 	"\x12\x12\n" +
-	"\x0eRFM_GROUP_LOST\x10\v2\xb3\n" +
-	"\n" +
+	"\x0eRFM_GROUP_LOST\x10\v2\x81\x14\n" +
 	"\x13SegmentationService\x12w\n" +
 	"\rCreateSegment\x12%.segmentation.v1.CreateSegmentRequest\x1a&.segmentation.v1.CreateSegmentResponse\"\x17\x82\xd3\xe4\x93\x02\x11:\x01*\"\f/v1/segments\x12t\n" +
 	"\fListSegments\x12$.segmentation.v1.ListSegmentsRequest\x1a%.segmentation.v1.ListSegmentsResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/segments\x90\x02\x01\x12{\n" +
@@ -2164,7 +3733,16 @@ const file_segmentation_v1_segmentation_service_proto_rawDesc = "" +
 	"\x12ListSegmentMembers\x12*.segmentation.v1.ListSegmentMembersRequest\x1a+.segmentation.v1.ListSegmentMembersResponse\",\x82\xd3\xe4\x93\x02#\x12!/v1/segments/{segment_id}/members\x90\x02\x01\x12\x9d\x01\n" +
 	"\x12GetCustomerProfile\x12*.segmentation.v1.GetCustomerProfileRequest\x1a+.segmentation.v1.GetCustomerProfileResponse\".\x82\xd3\xe4\x93\x02%\x12#/v1/customers/{customer_id}/profile\x90\x02\x01\x12c\n" +
 	"\x05Track\x12\x1d.segmentation.v1.TrackRequest\x1a\x1e.segmentation.v1.TrackResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/events:track\x12r\n" +
-	"\bIdentify\x12 .segmentation.v1.IdentifyRequest\x1a!.segmentation.v1.IdentifyResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/customers:identifyB\xc9\x01\x92Az\x12-\n" +
+	"\bIdentify\x12 .segmentation.v1.IdentifyRequest\x1a!.segmentation.v1.IdentifyResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/customers:identify\x12\xb5\x01\n" +
+	"\x16CheckSegmentMembership\x12..segmentation.v1.CheckSegmentMembershipRequest\x1a/.segmentation.v1.CheckSegmentMembershipResponse\":\x82\xd3\xe4\x93\x021\x12//v1/segments/{segment_id}/members/{customer_id}\x90\x02\x01\x12\xa8\x01\n" +
+	"\x14ExportSegmentMembers\x12,.segmentation.v1.ExportSegmentMembersRequest\x1a-.segmentation.v1.ExportSegmentMembersResponse\"3\x82\xd3\xe4\x93\x02*\x12(/v1/segments/{segment_id}/members:export\x90\x02\x01\x12\x93\x01\n" +
+	"\x10ListSegmentSizes\x12(.segmentation.v1.ListSegmentSizesRequest\x1a).segmentation.v1.ListSegmentSizesResponse\"*\x82\xd3\xe4\x93\x02!\x12\x1f/v1/segments/{segment_id}/sizes\x90\x02\x01\x12\x95\x01\n" +
+	"\x14ListSegmentTemplates\x12,.segmentation.v1.ListSegmentTemplatesRequest\x1a-.segmentation.v1.ListSegmentTemplatesResponse\" \x82\xd3\xe4\x93\x02\x17\x12\x15/v1/segment-templates\x90\x02\x01\x12\xbe\x01\n" +
+	"\x19CreateSegmentFromTemplate\x121.segmentation.v1.CreateSegmentFromTemplateRequest\x1a2.segmentation.v1.CreateSegmentFromTemplateResponse\":\x82\xd3\xe4\x93\x024:\x01*\"//v1/segment-templates/{template_id}:instantiate\x12y\n" +
+	"\fRecomputeRfm\x12$.segmentation.v1.RecomputeRfmRequest\x1a%.segmentation.v1.RecomputeRfmResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/rfm:recompute\x12n\n" +
+	"\n" +
+	"GetRfmGrid\x12\".segmentation.v1.GetRfmGridRequest\x1a#.segmentation.v1.GetRfmGridResponse\"\x17\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/rfm/grid\x90\x02\x01\x12\x8e\x01\n" +
+	"\x12GetPopulationStats\x12*.segmentation.v1.GetPopulationStatsRequest\x1a+.segmentation.v1.GetPopulationStatsResponse\"\x1f\x82\xd3\xe4\x93\x02\x16\x12\x14/v1/population/stats\x90\x02\x01B\xc9\x01\x92Az\x12-\n" +
 	"\x19Affinity Segmentation API*\f\n" +
 	"\n" +
 	"Apache-2.02\x02v1Z;\n" +
@@ -2187,108 +3765,173 @@ func file_segmentation_v1_segmentation_service_proto_rawDescGZIP() []byte {
 }
 
 var file_segmentation_v1_segmentation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_segmentation_v1_segmentation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_segmentation_v1_segmentation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_segmentation_v1_segmentation_service_proto_goTypes = []any{
-	(LifecycleStage)(0),                // 0: segmentation.v1.LifecycleStage
-	(RfmGroup)(0),                      // 1: segmentation.v1.RfmGroup
-	(*Segment)(nil),                    // 2: segmentation.v1.Segment
-	(*CreateSegmentRequest)(nil),       // 3: segmentation.v1.CreateSegmentRequest
-	(*CreateSegmentResponse)(nil),      // 4: segmentation.v1.CreateSegmentResponse
-	(*ListSegmentsRequest)(nil),        // 5: segmentation.v1.ListSegmentsRequest
-	(*ListSegmentsResponse)(nil),       // 6: segmentation.v1.ListSegmentsResponse
-	(*GetSegmentRequest)(nil),          // 7: segmentation.v1.GetSegmentRequest
-	(*GetSegmentResponse)(nil),         // 8: segmentation.v1.GetSegmentResponse
-	(*UpdateSegmentRequest)(nil),       // 9: segmentation.v1.UpdateSegmentRequest
-	(*UpdateSegmentResponse)(nil),      // 10: segmentation.v1.UpdateSegmentResponse
-	(*DeleteSegmentRequest)(nil),       // 11: segmentation.v1.DeleteSegmentRequest
-	(*DeleteSegmentResponse)(nil),      // 12: segmentation.v1.DeleteSegmentResponse
-	(*PreviewSegmentRequest)(nil),      // 13: segmentation.v1.PreviewSegmentRequest
-	(*PreviewSegmentResponse)(nil),     // 14: segmentation.v1.PreviewSegmentResponse
-	(*SegmentMember)(nil),              // 15: segmentation.v1.SegmentMember
-	(*ListSegmentMembersRequest)(nil),  // 16: segmentation.v1.ListSegmentMembersRequest
-	(*ListSegmentMembersResponse)(nil), // 17: segmentation.v1.ListSegmentMembersResponse
-	(*Rfm)(nil),                        // 18: segmentation.v1.Rfm
-	(*SatisfactionScore)(nil),          // 19: segmentation.v1.SatisfactionScore
-	(*Satisfaction)(nil),               // 20: segmentation.v1.Satisfaction
-	(*Traits)(nil),                     // 21: segmentation.v1.Traits
-	(*SegmentMembership)(nil),          // 22: segmentation.v1.SegmentMembership
-	(*Profile)(nil),                    // 23: segmentation.v1.Profile
-	(*GetCustomerProfileRequest)(nil),  // 24: segmentation.v1.GetCustomerProfileRequest
-	(*GetCustomerProfileResponse)(nil), // 25: segmentation.v1.GetCustomerProfileResponse
-	(*TrackRequest)(nil),               // 26: segmentation.v1.TrackRequest
-	(*TrackResponse)(nil),              // 27: segmentation.v1.TrackResponse
-	(*IdentifyRequest)(nil),            // 28: segmentation.v1.IdentifyRequest
-	(*IdentifyResponse)(nil),           // 29: segmentation.v1.IdentifyResponse
-	(*timestamppb.Timestamp)(nil),      // 30: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),      // 31: google.protobuf.FieldMask
-	(*v1.Money)(nil),                   // 32: commerce.v1.Money
-	(v1.Channel)(0),                    // 33: commerce.v1.Channel
-	(v1.ContactChannel)(0),             // 34: commerce.v1.ContactChannel
-	(*v1.Customer)(nil),                // 35: commerce.v1.Customer
-	(*v1.InteractionEvent)(nil),        // 36: commerce.v1.InteractionEvent
+	(LifecycleStage)(0),                       // 0: segmentation.v1.LifecycleStage
+	(RfmGroup)(0),                             // 1: segmentation.v1.RfmGroup
+	(*Segment)(nil),                           // 2: segmentation.v1.Segment
+	(*CreateSegmentRequest)(nil),              // 3: segmentation.v1.CreateSegmentRequest
+	(*CreateSegmentResponse)(nil),             // 4: segmentation.v1.CreateSegmentResponse
+	(*ListSegmentsRequest)(nil),               // 5: segmentation.v1.ListSegmentsRequest
+	(*ListSegmentsResponse)(nil),              // 6: segmentation.v1.ListSegmentsResponse
+	(*GetSegmentRequest)(nil),                 // 7: segmentation.v1.GetSegmentRequest
+	(*GetSegmentResponse)(nil),                // 8: segmentation.v1.GetSegmentResponse
+	(*UpdateSegmentRequest)(nil),              // 9: segmentation.v1.UpdateSegmentRequest
+	(*UpdateSegmentResponse)(nil),             // 10: segmentation.v1.UpdateSegmentResponse
+	(*DeleteSegmentRequest)(nil),              // 11: segmentation.v1.DeleteSegmentRequest
+	(*DeleteSegmentResponse)(nil),             // 12: segmentation.v1.DeleteSegmentResponse
+	(*PreviewSegmentRequest)(nil),             // 13: segmentation.v1.PreviewSegmentRequest
+	(*PreviewSegmentResponse)(nil),            // 14: segmentation.v1.PreviewSegmentResponse
+	(*SegmentMember)(nil),                     // 15: segmentation.v1.SegmentMember
+	(*ListSegmentMembersRequest)(nil),         // 16: segmentation.v1.ListSegmentMembersRequest
+	(*ListSegmentMembersResponse)(nil),        // 17: segmentation.v1.ListSegmentMembersResponse
+	(*Rfm)(nil),                               // 18: segmentation.v1.Rfm
+	(*SatisfactionScore)(nil),                 // 19: segmentation.v1.SatisfactionScore
+	(*Satisfaction)(nil),                      // 20: segmentation.v1.Satisfaction
+	(*Traits)(nil),                            // 21: segmentation.v1.Traits
+	(*SegmentMembership)(nil),                 // 22: segmentation.v1.SegmentMembership
+	(*Profile)(nil),                           // 23: segmentation.v1.Profile
+	(*GetCustomerProfileRequest)(nil),         // 24: segmentation.v1.GetCustomerProfileRequest
+	(*GetCustomerProfileResponse)(nil),        // 25: segmentation.v1.GetCustomerProfileResponse
+	(*TrackRequest)(nil),                      // 26: segmentation.v1.TrackRequest
+	(*TrackResponse)(nil),                     // 27: segmentation.v1.TrackResponse
+	(*IdentifyRequest)(nil),                   // 28: segmentation.v1.IdentifyRequest
+	(*IdentifyResponse)(nil),                  // 29: segmentation.v1.IdentifyResponse
+	(*CheckSegmentMembershipRequest)(nil),     // 30: segmentation.v1.CheckSegmentMembershipRequest
+	(*CheckSegmentMembershipResponse)(nil),    // 31: segmentation.v1.CheckSegmentMembershipResponse
+	(*ExportSegmentMembersRequest)(nil),       // 32: segmentation.v1.ExportSegmentMembersRequest
+	(*ExportSegmentMembersResponse)(nil),      // 33: segmentation.v1.ExportSegmentMembersResponse
+	(*ListSegmentSizesRequest)(nil),           // 34: segmentation.v1.ListSegmentSizesRequest
+	(*SegmentSizePoint)(nil),                  // 35: segmentation.v1.SegmentSizePoint
+	(*ListSegmentSizesResponse)(nil),          // 36: segmentation.v1.ListSegmentSizesResponse
+	(*SegmentTemplate)(nil),                   // 37: segmentation.v1.SegmentTemplate
+	(*ListSegmentTemplatesRequest)(nil),       // 38: segmentation.v1.ListSegmentTemplatesRequest
+	(*ListSegmentTemplatesResponse)(nil),      // 39: segmentation.v1.ListSegmentTemplatesResponse
+	(*CreateSegmentFromTemplateRequest)(nil),  // 40: segmentation.v1.CreateSegmentFromTemplateRequest
+	(*CreateSegmentFromTemplateResponse)(nil), // 41: segmentation.v1.CreateSegmentFromTemplateResponse
+	(*RfmGroupSize)(nil),                      // 42: segmentation.v1.RfmGroupSize
+	(*RecomputeRfmRequest)(nil),               // 43: segmentation.v1.RecomputeRfmRequest
+	(*RecomputeRfmResponse)(nil),              // 44: segmentation.v1.RecomputeRfmResponse
+	(*GetRfmGridRequest)(nil),                 // 45: segmentation.v1.GetRfmGridRequest
+	(*RfmCell)(nil),                           // 46: segmentation.v1.RfmCell
+	(*GetRfmGridResponse)(nil),                // 47: segmentation.v1.GetRfmGridResponse
+	(*GetPopulationStatsRequest)(nil),         // 48: segmentation.v1.GetPopulationStatsRequest
+	(*PopulationTotals)(nil),                  // 49: segmentation.v1.PopulationTotals
+	(*PopulationPeriod)(nil),                  // 50: segmentation.v1.PopulationPeriod
+	(*GetPopulationStatsResponse)(nil),        // 51: segmentation.v1.GetPopulationStatsResponse
+	(*timestamppb.Timestamp)(nil),             // 52: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),             // 53: google.protobuf.FieldMask
+	(*v1.Money)(nil),                          // 54: commerce.v1.Money
+	(v1.Channel)(0),                           // 55: commerce.v1.Channel
+	(v1.ContactChannel)(0),                    // 56: commerce.v1.ContactChannel
+	(*v1.Customer)(nil),                       // 57: commerce.v1.Customer
+	(*v1.InteractionEvent)(nil),               // 58: commerce.v1.InteractionEvent
 }
 var file_segmentation_v1_segmentation_service_proto_depIdxs = []int32{
-	30, // 0: segmentation.v1.Segment.evaluated_at:type_name -> google.protobuf.Timestamp
-	30, // 1: segmentation.v1.Segment.created_at:type_name -> google.protobuf.Timestamp
-	30, // 2: segmentation.v1.Segment.updated_at:type_name -> google.protobuf.Timestamp
+	52, // 0: segmentation.v1.Segment.evaluated_at:type_name -> google.protobuf.Timestamp
+	52, // 1: segmentation.v1.Segment.created_at:type_name -> google.protobuf.Timestamp
+	52, // 2: segmentation.v1.Segment.updated_at:type_name -> google.protobuf.Timestamp
 	2,  // 3: segmentation.v1.CreateSegmentRequest.segment:type_name -> segmentation.v1.Segment
 	2,  // 4: segmentation.v1.CreateSegmentResponse.segment:type_name -> segmentation.v1.Segment
 	2,  // 5: segmentation.v1.ListSegmentsResponse.segments:type_name -> segmentation.v1.Segment
 	2,  // 6: segmentation.v1.GetSegmentResponse.segment:type_name -> segmentation.v1.Segment
 	2,  // 7: segmentation.v1.UpdateSegmentRequest.segment:type_name -> segmentation.v1.Segment
-	31, // 8: segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	53, // 8: segmentation.v1.UpdateSegmentRequest.update_mask:type_name -> google.protobuf.FieldMask
 	2,  // 9: segmentation.v1.UpdateSegmentResponse.segment:type_name -> segmentation.v1.Segment
-	30, // 10: segmentation.v1.SegmentMember.entered_at:type_name -> google.protobuf.Timestamp
+	52, // 10: segmentation.v1.SegmentMember.entered_at:type_name -> google.protobuf.Timestamp
 	15, // 11: segmentation.v1.ListSegmentMembersResponse.members:type_name -> segmentation.v1.SegmentMember
 	1,  // 12: segmentation.v1.Rfm.group:type_name -> segmentation.v1.RfmGroup
-	30, // 13: segmentation.v1.Rfm.scored_at:type_name -> google.protobuf.Timestamp
-	30, // 14: segmentation.v1.SatisfactionScore.answered_at:type_name -> google.protobuf.Timestamp
+	52, // 13: segmentation.v1.Rfm.scored_at:type_name -> google.protobuf.Timestamp
+	52, // 14: segmentation.v1.SatisfactionScore.answered_at:type_name -> google.protobuf.Timestamp
 	19, // 15: segmentation.v1.Satisfaction.csat:type_name -> segmentation.v1.SatisfactionScore
 	19, // 16: segmentation.v1.Satisfaction.nps:type_name -> segmentation.v1.SatisfactionScore
 	19, // 17: segmentation.v1.Satisfaction.ces:type_name -> segmentation.v1.SatisfactionScore
-	32, // 18: segmentation.v1.Traits.total_spend:type_name -> commerce.v1.Money
-	32, // 19: segmentation.v1.Traits.average_order_value:type_name -> commerce.v1.Money
-	30, // 20: segmentation.v1.Traits.first_order_at:type_name -> google.protobuf.Timestamp
-	30, // 21: segmentation.v1.Traits.last_order_at:type_name -> google.protobuf.Timestamp
-	33, // 22: segmentation.v1.Traits.channels:type_name -> commerce.v1.Channel
-	34, // 23: segmentation.v1.Traits.preferred_channel:type_name -> commerce.v1.ContactChannel
+	54, // 18: segmentation.v1.Traits.total_spend:type_name -> commerce.v1.Money
+	54, // 19: segmentation.v1.Traits.average_order_value:type_name -> commerce.v1.Money
+	52, // 20: segmentation.v1.Traits.first_order_at:type_name -> google.protobuf.Timestamp
+	52, // 21: segmentation.v1.Traits.last_order_at:type_name -> google.protobuf.Timestamp
+	55, // 22: segmentation.v1.Traits.channels:type_name -> commerce.v1.Channel
+	56, // 23: segmentation.v1.Traits.preferred_channel:type_name -> commerce.v1.ContactChannel
 	0,  // 24: segmentation.v1.Traits.lifecycle_stage:type_name -> segmentation.v1.LifecycleStage
 	20, // 25: segmentation.v1.Traits.satisfaction:type_name -> segmentation.v1.Satisfaction
 	18, // 26: segmentation.v1.Traits.rfm:type_name -> segmentation.v1.Rfm
-	32, // 27: segmentation.v1.Traits.predicted_clv:type_name -> commerce.v1.Money
-	30, // 28: segmentation.v1.SegmentMembership.entered_at:type_name -> google.protobuf.Timestamp
-	35, // 29: segmentation.v1.Profile.customer:type_name -> commerce.v1.Customer
+	54, // 27: segmentation.v1.Traits.predicted_clv:type_name -> commerce.v1.Money
+	52, // 28: segmentation.v1.SegmentMembership.entered_at:type_name -> google.protobuf.Timestamp
+	57, // 29: segmentation.v1.Profile.customer:type_name -> commerce.v1.Customer
 	21, // 30: segmentation.v1.Profile.traits:type_name -> segmentation.v1.Traits
 	22, // 31: segmentation.v1.Profile.segments:type_name -> segmentation.v1.SegmentMembership
-	30, // 32: segmentation.v1.Profile.updated_at:type_name -> google.protobuf.Timestamp
+	52, // 32: segmentation.v1.Profile.updated_at:type_name -> google.protobuf.Timestamp
 	23, // 33: segmentation.v1.GetCustomerProfileResponse.profile:type_name -> segmentation.v1.Profile
-	36, // 34: segmentation.v1.TrackRequest.event:type_name -> commerce.v1.InteractionEvent
-	35, // 35: segmentation.v1.IdentifyRequest.customer:type_name -> commerce.v1.Customer
-	3,  // 36: segmentation.v1.SegmentationService.CreateSegment:input_type -> segmentation.v1.CreateSegmentRequest
-	5,  // 37: segmentation.v1.SegmentationService.ListSegments:input_type -> segmentation.v1.ListSegmentsRequest
-	7,  // 38: segmentation.v1.SegmentationService.GetSegment:input_type -> segmentation.v1.GetSegmentRequest
-	9,  // 39: segmentation.v1.SegmentationService.UpdateSegment:input_type -> segmentation.v1.UpdateSegmentRequest
-	11, // 40: segmentation.v1.SegmentationService.DeleteSegment:input_type -> segmentation.v1.DeleteSegmentRequest
-	13, // 41: segmentation.v1.SegmentationService.PreviewSegment:input_type -> segmentation.v1.PreviewSegmentRequest
-	16, // 42: segmentation.v1.SegmentationService.ListSegmentMembers:input_type -> segmentation.v1.ListSegmentMembersRequest
-	24, // 43: segmentation.v1.SegmentationService.GetCustomerProfile:input_type -> segmentation.v1.GetCustomerProfileRequest
-	26, // 44: segmentation.v1.SegmentationService.Track:input_type -> segmentation.v1.TrackRequest
-	28, // 45: segmentation.v1.SegmentationService.Identify:input_type -> segmentation.v1.IdentifyRequest
-	4,  // 46: segmentation.v1.SegmentationService.CreateSegment:output_type -> segmentation.v1.CreateSegmentResponse
-	6,  // 47: segmentation.v1.SegmentationService.ListSegments:output_type -> segmentation.v1.ListSegmentsResponse
-	8,  // 48: segmentation.v1.SegmentationService.GetSegment:output_type -> segmentation.v1.GetSegmentResponse
-	10, // 49: segmentation.v1.SegmentationService.UpdateSegment:output_type -> segmentation.v1.UpdateSegmentResponse
-	12, // 50: segmentation.v1.SegmentationService.DeleteSegment:output_type -> segmentation.v1.DeleteSegmentResponse
-	14, // 51: segmentation.v1.SegmentationService.PreviewSegment:output_type -> segmentation.v1.PreviewSegmentResponse
-	17, // 52: segmentation.v1.SegmentationService.ListSegmentMembers:output_type -> segmentation.v1.ListSegmentMembersResponse
-	25, // 53: segmentation.v1.SegmentationService.GetCustomerProfile:output_type -> segmentation.v1.GetCustomerProfileResponse
-	27, // 54: segmentation.v1.SegmentationService.Track:output_type -> segmentation.v1.TrackResponse
-	29, // 55: segmentation.v1.SegmentationService.Identify:output_type -> segmentation.v1.IdentifyResponse
-	46, // [46:56] is the sub-list for method output_type
-	36, // [36:46] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	58, // 34: segmentation.v1.TrackRequest.event:type_name -> commerce.v1.InteractionEvent
+	57, // 35: segmentation.v1.IdentifyRequest.customer:type_name -> commerce.v1.Customer
+	52, // 36: segmentation.v1.CheckSegmentMembershipResponse.entered_at:type_name -> google.protobuf.Timestamp
+	15, // 37: segmentation.v1.ExportSegmentMembersResponse.members:type_name -> segmentation.v1.SegmentMember
+	52, // 38: segmentation.v1.ListSegmentSizesRequest.start_time:type_name -> google.protobuf.Timestamp
+	52, // 39: segmentation.v1.ListSegmentSizesRequest.end_time:type_name -> google.protobuf.Timestamp
+	52, // 40: segmentation.v1.SegmentSizePoint.period_start_time:type_name -> google.protobuf.Timestamp
+	52, // 41: segmentation.v1.SegmentSizePoint.measured_at:type_name -> google.protobuf.Timestamp
+	35, // 42: segmentation.v1.ListSegmentSizesResponse.points:type_name -> segmentation.v1.SegmentSizePoint
+	37, // 43: segmentation.v1.ListSegmentTemplatesResponse.templates:type_name -> segmentation.v1.SegmentTemplate
+	2,  // 44: segmentation.v1.CreateSegmentFromTemplateResponse.segment:type_name -> segmentation.v1.Segment
+	1,  // 45: segmentation.v1.RfmGroupSize.group:type_name -> segmentation.v1.RfmGroup
+	52, // 46: segmentation.v1.RecomputeRfmResponse.scored_at:type_name -> google.protobuf.Timestamp
+	42, // 47: segmentation.v1.RecomputeRfmResponse.groups:type_name -> segmentation.v1.RfmGroupSize
+	54, // 48: segmentation.v1.RfmCell.average_monetary:type_name -> commerce.v1.Money
+	52, // 49: segmentation.v1.GetRfmGridResponse.scored_at:type_name -> google.protobuf.Timestamp
+	46, // 50: segmentation.v1.GetRfmGridResponse.cells:type_name -> segmentation.v1.RfmCell
+	42, // 51: segmentation.v1.GetRfmGridResponse.groups:type_name -> segmentation.v1.RfmGroupSize
+	52, // 52: segmentation.v1.GetPopulationStatsRequest.start_time:type_name -> google.protobuf.Timestamp
+	52, // 53: segmentation.v1.GetPopulationStatsRequest.end_time:type_name -> google.protobuf.Timestamp
+	54, // 54: segmentation.v1.PopulationTotals.average_order_value:type_name -> commerce.v1.Money
+	54, // 55: segmentation.v1.PopulationTotals.revenue:type_name -> commerce.v1.Money
+	52, // 56: segmentation.v1.PopulationPeriod.period_start_time:type_name -> google.protobuf.Timestamp
+	52, // 57: segmentation.v1.PopulationPeriod.period_end_time:type_name -> google.protobuf.Timestamp
+	54, // 58: segmentation.v1.PopulationPeriod.revenue:type_name -> commerce.v1.Money
+	54, // 59: segmentation.v1.PopulationPeriod.average_order_value:type_name -> commerce.v1.Money
+	49, // 60: segmentation.v1.GetPopulationStatsResponse.totals:type_name -> segmentation.v1.PopulationTotals
+	50, // 61: segmentation.v1.GetPopulationStatsResponse.periods:type_name -> segmentation.v1.PopulationPeriod
+	52, // 62: segmentation.v1.GetPopulationStatsResponse.computed_at:type_name -> google.protobuf.Timestamp
+	3,  // 63: segmentation.v1.SegmentationService.CreateSegment:input_type -> segmentation.v1.CreateSegmentRequest
+	5,  // 64: segmentation.v1.SegmentationService.ListSegments:input_type -> segmentation.v1.ListSegmentsRequest
+	7,  // 65: segmentation.v1.SegmentationService.GetSegment:input_type -> segmentation.v1.GetSegmentRequest
+	9,  // 66: segmentation.v1.SegmentationService.UpdateSegment:input_type -> segmentation.v1.UpdateSegmentRequest
+	11, // 67: segmentation.v1.SegmentationService.DeleteSegment:input_type -> segmentation.v1.DeleteSegmentRequest
+	13, // 68: segmentation.v1.SegmentationService.PreviewSegment:input_type -> segmentation.v1.PreviewSegmentRequest
+	16, // 69: segmentation.v1.SegmentationService.ListSegmentMembers:input_type -> segmentation.v1.ListSegmentMembersRequest
+	24, // 70: segmentation.v1.SegmentationService.GetCustomerProfile:input_type -> segmentation.v1.GetCustomerProfileRequest
+	26, // 71: segmentation.v1.SegmentationService.Track:input_type -> segmentation.v1.TrackRequest
+	28, // 72: segmentation.v1.SegmentationService.Identify:input_type -> segmentation.v1.IdentifyRequest
+	30, // 73: segmentation.v1.SegmentationService.CheckSegmentMembership:input_type -> segmentation.v1.CheckSegmentMembershipRequest
+	32, // 74: segmentation.v1.SegmentationService.ExportSegmentMembers:input_type -> segmentation.v1.ExportSegmentMembersRequest
+	34, // 75: segmentation.v1.SegmentationService.ListSegmentSizes:input_type -> segmentation.v1.ListSegmentSizesRequest
+	38, // 76: segmentation.v1.SegmentationService.ListSegmentTemplates:input_type -> segmentation.v1.ListSegmentTemplatesRequest
+	40, // 77: segmentation.v1.SegmentationService.CreateSegmentFromTemplate:input_type -> segmentation.v1.CreateSegmentFromTemplateRequest
+	43, // 78: segmentation.v1.SegmentationService.RecomputeRfm:input_type -> segmentation.v1.RecomputeRfmRequest
+	45, // 79: segmentation.v1.SegmentationService.GetRfmGrid:input_type -> segmentation.v1.GetRfmGridRequest
+	48, // 80: segmentation.v1.SegmentationService.GetPopulationStats:input_type -> segmentation.v1.GetPopulationStatsRequest
+	4,  // 81: segmentation.v1.SegmentationService.CreateSegment:output_type -> segmentation.v1.CreateSegmentResponse
+	6,  // 82: segmentation.v1.SegmentationService.ListSegments:output_type -> segmentation.v1.ListSegmentsResponse
+	8,  // 83: segmentation.v1.SegmentationService.GetSegment:output_type -> segmentation.v1.GetSegmentResponse
+	10, // 84: segmentation.v1.SegmentationService.UpdateSegment:output_type -> segmentation.v1.UpdateSegmentResponse
+	12, // 85: segmentation.v1.SegmentationService.DeleteSegment:output_type -> segmentation.v1.DeleteSegmentResponse
+	14, // 86: segmentation.v1.SegmentationService.PreviewSegment:output_type -> segmentation.v1.PreviewSegmentResponse
+	17, // 87: segmentation.v1.SegmentationService.ListSegmentMembers:output_type -> segmentation.v1.ListSegmentMembersResponse
+	25, // 88: segmentation.v1.SegmentationService.GetCustomerProfile:output_type -> segmentation.v1.GetCustomerProfileResponse
+	27, // 89: segmentation.v1.SegmentationService.Track:output_type -> segmentation.v1.TrackResponse
+	29, // 90: segmentation.v1.SegmentationService.Identify:output_type -> segmentation.v1.IdentifyResponse
+	31, // 91: segmentation.v1.SegmentationService.CheckSegmentMembership:output_type -> segmentation.v1.CheckSegmentMembershipResponse
+	33, // 92: segmentation.v1.SegmentationService.ExportSegmentMembers:output_type -> segmentation.v1.ExportSegmentMembersResponse
+	36, // 93: segmentation.v1.SegmentationService.ListSegmentSizes:output_type -> segmentation.v1.ListSegmentSizesResponse
+	39, // 94: segmentation.v1.SegmentationService.ListSegmentTemplates:output_type -> segmentation.v1.ListSegmentTemplatesResponse
+	41, // 95: segmentation.v1.SegmentationService.CreateSegmentFromTemplate:output_type -> segmentation.v1.CreateSegmentFromTemplateResponse
+	44, // 96: segmentation.v1.SegmentationService.RecomputeRfm:output_type -> segmentation.v1.RecomputeRfmResponse
+	47, // 97: segmentation.v1.SegmentationService.GetRfmGrid:output_type -> segmentation.v1.GetRfmGridResponse
+	51, // 98: segmentation.v1.SegmentationService.GetPopulationStats:output_type -> segmentation.v1.GetPopulationStatsResponse
+	81, // [81:99] is the sub-list for method output_type
+	63, // [63:81] is the sub-list for method input_type
+	63, // [63:63] is the sub-list for extension type_name
+	63, // [63:63] is the sub-list for extension extendee
+	0,  // [0:63] is the sub-list for field type_name
 }
 
 func init() { file_segmentation_v1_segmentation_service_proto_init() }
@@ -2302,7 +3945,7 @@ func file_segmentation_v1_segmentation_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_segmentation_v1_segmentation_service_proto_rawDesc), len(file_segmentation_v1_segmentation_service_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   28,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,16 +23,24 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	SegmentationService_CreateSegment_FullMethodName      = "/segmentation.v1.SegmentationService/CreateSegment"
-	SegmentationService_ListSegments_FullMethodName       = "/segmentation.v1.SegmentationService/ListSegments"
-	SegmentationService_GetSegment_FullMethodName         = "/segmentation.v1.SegmentationService/GetSegment"
-	SegmentationService_UpdateSegment_FullMethodName      = "/segmentation.v1.SegmentationService/UpdateSegment"
-	SegmentationService_DeleteSegment_FullMethodName      = "/segmentation.v1.SegmentationService/DeleteSegment"
-	SegmentationService_PreviewSegment_FullMethodName     = "/segmentation.v1.SegmentationService/PreviewSegment"
-	SegmentationService_ListSegmentMembers_FullMethodName = "/segmentation.v1.SegmentationService/ListSegmentMembers"
-	SegmentationService_GetCustomerProfile_FullMethodName = "/segmentation.v1.SegmentationService/GetCustomerProfile"
-	SegmentationService_Track_FullMethodName              = "/segmentation.v1.SegmentationService/Track"
-	SegmentationService_Identify_FullMethodName           = "/segmentation.v1.SegmentationService/Identify"
+	SegmentationService_CreateSegment_FullMethodName             = "/segmentation.v1.SegmentationService/CreateSegment"
+	SegmentationService_ListSegments_FullMethodName              = "/segmentation.v1.SegmentationService/ListSegments"
+	SegmentationService_GetSegment_FullMethodName                = "/segmentation.v1.SegmentationService/GetSegment"
+	SegmentationService_UpdateSegment_FullMethodName             = "/segmentation.v1.SegmentationService/UpdateSegment"
+	SegmentationService_DeleteSegment_FullMethodName             = "/segmentation.v1.SegmentationService/DeleteSegment"
+	SegmentationService_PreviewSegment_FullMethodName            = "/segmentation.v1.SegmentationService/PreviewSegment"
+	SegmentationService_ListSegmentMembers_FullMethodName        = "/segmentation.v1.SegmentationService/ListSegmentMembers"
+	SegmentationService_GetCustomerProfile_FullMethodName        = "/segmentation.v1.SegmentationService/GetCustomerProfile"
+	SegmentationService_Track_FullMethodName                     = "/segmentation.v1.SegmentationService/Track"
+	SegmentationService_Identify_FullMethodName                  = "/segmentation.v1.SegmentationService/Identify"
+	SegmentationService_CheckSegmentMembership_FullMethodName    = "/segmentation.v1.SegmentationService/CheckSegmentMembership"
+	SegmentationService_ExportSegmentMembers_FullMethodName      = "/segmentation.v1.SegmentationService/ExportSegmentMembers"
+	SegmentationService_ListSegmentSizes_FullMethodName          = "/segmentation.v1.SegmentationService/ListSegmentSizes"
+	SegmentationService_ListSegmentTemplates_FullMethodName      = "/segmentation.v1.SegmentationService/ListSegmentTemplates"
+	SegmentationService_CreateSegmentFromTemplate_FullMethodName = "/segmentation.v1.SegmentationService/CreateSegmentFromTemplate"
+	SegmentationService_RecomputeRfm_FullMethodName              = "/segmentation.v1.SegmentationService/RecomputeRfm"
+	SegmentationService_GetRfmGrid_FullMethodName                = "/segmentation.v1.SegmentationService/GetRfmGrid"
+	SegmentationService_GetPopulationStats_FullMethodName        = "/segmentation.v1.SegmentationService/GetPopulationStats"
 )
 
 // SegmentationServiceClient is the client API for SegmentationService service.
@@ -67,6 +75,31 @@ type SegmentationServiceClient interface {
 	// Identify accepts a customer's identity and attributes and publishes them
 	// to commerce.customers.v1; it links an anonymous id to the customer.
 	Identify(ctx context.Context, in *IdentifyRequest, opts ...grpc.CallOption) (*IdentifyResponse, error)
+	// CheckSegmentMembership says whether a customer is in a segment now and
+	// since when (customers may ask about themselves).
+	CheckSegmentMembership(ctx context.Context, in *CheckSegmentMembershipRequest, opts ...grpc.CallOption) (*CheckSegmentMembershipResponse, error)
+	// ExportSegmentMembers exports a segment's members in large pages (up to
+	// 50,000 per call); loop on next_page_token until it is empty.
+	ExportSegmentMembers(ctx context.Context, in *ExportSegmentMembersRequest, opts ...grpc.CallOption) (*ExportSegmentMembersResponse, error)
+	// ListSegmentSizes returns a segment's size over time in day, week or
+	// month buckets, for a chart.
+	ListSegmentSizes(ctx context.Context, in *ListSegmentSizesRequest, opts ...grpc.CallOption) (*ListSegmentSizesResponse, error)
+	// ListSegmentTemplates lists the ready-made segments (win-back, champions,
+	// at risk, ...).
+	ListSegmentTemplates(ctx context.Context, in *ListSegmentTemplatesRequest, opts ...grpc.CallOption) (*ListSegmentTemplatesResponse, error)
+	// CreateSegmentFromTemplate saves a segment with a template's rule
+	// (marketer role).
+	CreateSegmentFromTemplate(ctx context.Context, in *CreateSegmentFromTemplateRequest, opts ...grpc.CallOption) (*CreateSegmentFromTemplateResponse, error)
+	// RecomputeRfm scores the whole population now (as the daily run does) and
+	// returns the group sizes (marketer role).
+	RecomputeRfm(ctx context.Context, in *RecomputeRfmRequest, opts ...grpc.CallOption) (*RecomputeRfmResponse, error)
+	// GetRfmGrid returns the population's latest RFM scoring as a recency x
+	// frequency grid with the named group sizes.
+	GetRfmGrid(ctx context.Context, in *GetRfmGridRequest, opts ...grpc.CallOption) (*GetRfmGridResponse, error)
+	// GetPopulationStats returns the customer base's current totals and
+	// per-period figures (customers, retention, orders, revenue) for the
+	// console's overview.
+	GetPopulationStats(ctx context.Context, in *GetPopulationStatsRequest, opts ...grpc.CallOption) (*GetPopulationStatsResponse, error)
 }
 
 type segmentationServiceClient struct {
@@ -177,6 +210,86 @@ func (c *segmentationServiceClient) Identify(ctx context.Context, in *IdentifyRe
 	return out, nil
 }
 
+func (c *segmentationServiceClient) CheckSegmentMembership(ctx context.Context, in *CheckSegmentMembershipRequest, opts ...grpc.CallOption) (*CheckSegmentMembershipResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckSegmentMembershipResponse)
+	err := c.cc.Invoke(ctx, SegmentationService_CheckSegmentMembership_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentationServiceClient) ExportSegmentMembers(ctx context.Context, in *ExportSegmentMembersRequest, opts ...grpc.CallOption) (*ExportSegmentMembersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ExportSegmentMembersResponse)
+	err := c.cc.Invoke(ctx, SegmentationService_ExportSegmentMembers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentationServiceClient) ListSegmentSizes(ctx context.Context, in *ListSegmentSizesRequest, opts ...grpc.CallOption) (*ListSegmentSizesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSegmentSizesResponse)
+	err := c.cc.Invoke(ctx, SegmentationService_ListSegmentSizes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentationServiceClient) ListSegmentTemplates(ctx context.Context, in *ListSegmentTemplatesRequest, opts ...grpc.CallOption) (*ListSegmentTemplatesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSegmentTemplatesResponse)
+	err := c.cc.Invoke(ctx, SegmentationService_ListSegmentTemplates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentationServiceClient) CreateSegmentFromTemplate(ctx context.Context, in *CreateSegmentFromTemplateRequest, opts ...grpc.CallOption) (*CreateSegmentFromTemplateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateSegmentFromTemplateResponse)
+	err := c.cc.Invoke(ctx, SegmentationService_CreateSegmentFromTemplate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentationServiceClient) RecomputeRfm(ctx context.Context, in *RecomputeRfmRequest, opts ...grpc.CallOption) (*RecomputeRfmResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RecomputeRfmResponse)
+	err := c.cc.Invoke(ctx, SegmentationService_RecomputeRfm_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentationServiceClient) GetRfmGrid(ctx context.Context, in *GetRfmGridRequest, opts ...grpc.CallOption) (*GetRfmGridResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetRfmGridResponse)
+	err := c.cc.Invoke(ctx, SegmentationService_GetRfmGrid_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *segmentationServiceClient) GetPopulationStats(ctx context.Context, in *GetPopulationStatsRequest, opts ...grpc.CallOption) (*GetPopulationStatsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetPopulationStatsResponse)
+	err := c.cc.Invoke(ctx, SegmentationService_GetPopulationStats_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SegmentationServiceServer is the server API for SegmentationService service.
 // All implementations must embed UnimplementedSegmentationServiceServer
 // for forward compatibility.
@@ -209,6 +322,31 @@ type SegmentationServiceServer interface {
 	// Identify accepts a customer's identity and attributes and publishes them
 	// to commerce.customers.v1; it links an anonymous id to the customer.
 	Identify(context.Context, *IdentifyRequest) (*IdentifyResponse, error)
+	// CheckSegmentMembership says whether a customer is in a segment now and
+	// since when (customers may ask about themselves).
+	CheckSegmentMembership(context.Context, *CheckSegmentMembershipRequest) (*CheckSegmentMembershipResponse, error)
+	// ExportSegmentMembers exports a segment's members in large pages (up to
+	// 50,000 per call); loop on next_page_token until it is empty.
+	ExportSegmentMembers(context.Context, *ExportSegmentMembersRequest) (*ExportSegmentMembersResponse, error)
+	// ListSegmentSizes returns a segment's size over time in day, week or
+	// month buckets, for a chart.
+	ListSegmentSizes(context.Context, *ListSegmentSizesRequest) (*ListSegmentSizesResponse, error)
+	// ListSegmentTemplates lists the ready-made segments (win-back, champions,
+	// at risk, ...).
+	ListSegmentTemplates(context.Context, *ListSegmentTemplatesRequest) (*ListSegmentTemplatesResponse, error)
+	// CreateSegmentFromTemplate saves a segment with a template's rule
+	// (marketer role).
+	CreateSegmentFromTemplate(context.Context, *CreateSegmentFromTemplateRequest) (*CreateSegmentFromTemplateResponse, error)
+	// RecomputeRfm scores the whole population now (as the daily run does) and
+	// returns the group sizes (marketer role).
+	RecomputeRfm(context.Context, *RecomputeRfmRequest) (*RecomputeRfmResponse, error)
+	// GetRfmGrid returns the population's latest RFM scoring as a recency x
+	// frequency grid with the named group sizes.
+	GetRfmGrid(context.Context, *GetRfmGridRequest) (*GetRfmGridResponse, error)
+	// GetPopulationStats returns the customer base's current totals and
+	// per-period figures (customers, retention, orders, revenue) for the
+	// console's overview.
+	GetPopulationStats(context.Context, *GetPopulationStatsRequest) (*GetPopulationStatsResponse, error)
 	mustEmbedUnimplementedSegmentationServiceServer()
 }
 
@@ -248,6 +386,30 @@ func (UnimplementedSegmentationServiceServer) Track(context.Context, *TrackReque
 }
 func (UnimplementedSegmentationServiceServer) Identify(context.Context, *IdentifyRequest) (*IdentifyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Identify not implemented")
+}
+func (UnimplementedSegmentationServiceServer) CheckSegmentMembership(context.Context, *CheckSegmentMembershipRequest) (*CheckSegmentMembershipResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckSegmentMembership not implemented")
+}
+func (UnimplementedSegmentationServiceServer) ExportSegmentMembers(context.Context, *ExportSegmentMembersRequest) (*ExportSegmentMembersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ExportSegmentMembers not implemented")
+}
+func (UnimplementedSegmentationServiceServer) ListSegmentSizes(context.Context, *ListSegmentSizesRequest) (*ListSegmentSizesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSegmentSizes not implemented")
+}
+func (UnimplementedSegmentationServiceServer) ListSegmentTemplates(context.Context, *ListSegmentTemplatesRequest) (*ListSegmentTemplatesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSegmentTemplates not implemented")
+}
+func (UnimplementedSegmentationServiceServer) CreateSegmentFromTemplate(context.Context, *CreateSegmentFromTemplateRequest) (*CreateSegmentFromTemplateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateSegmentFromTemplate not implemented")
+}
+func (UnimplementedSegmentationServiceServer) RecomputeRfm(context.Context, *RecomputeRfmRequest) (*RecomputeRfmResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RecomputeRfm not implemented")
+}
+func (UnimplementedSegmentationServiceServer) GetRfmGrid(context.Context, *GetRfmGridRequest) (*GetRfmGridResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRfmGrid not implemented")
+}
+func (UnimplementedSegmentationServiceServer) GetPopulationStats(context.Context, *GetPopulationStatsRequest) (*GetPopulationStatsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetPopulationStats not implemented")
 }
 func (UnimplementedSegmentationServiceServer) mustEmbedUnimplementedSegmentationServiceServer() {}
 func (UnimplementedSegmentationServiceServer) testEmbeddedByValue()                             {}
@@ -450,6 +612,150 @@ func _SegmentationService_Identify_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SegmentationService_CheckSegmentMembership_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckSegmentMembershipRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentationServiceServer).CheckSegmentMembership(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentationService_CheckSegmentMembership_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentationServiceServer).CheckSegmentMembership(ctx, req.(*CheckSegmentMembershipRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentationService_ExportSegmentMembers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ExportSegmentMembersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentationServiceServer).ExportSegmentMembers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentationService_ExportSegmentMembers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentationServiceServer).ExportSegmentMembers(ctx, req.(*ExportSegmentMembersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentationService_ListSegmentSizes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSegmentSizesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentationServiceServer).ListSegmentSizes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentationService_ListSegmentSizes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentationServiceServer).ListSegmentSizes(ctx, req.(*ListSegmentSizesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentationService_ListSegmentTemplates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSegmentTemplatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentationServiceServer).ListSegmentTemplates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentationService_ListSegmentTemplates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentationServiceServer).ListSegmentTemplates(ctx, req.(*ListSegmentTemplatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentationService_CreateSegmentFromTemplate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateSegmentFromTemplateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentationServiceServer).CreateSegmentFromTemplate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentationService_CreateSegmentFromTemplate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentationServiceServer).CreateSegmentFromTemplate(ctx, req.(*CreateSegmentFromTemplateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentationService_RecomputeRfm_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RecomputeRfmRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentationServiceServer).RecomputeRfm(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentationService_RecomputeRfm_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentationServiceServer).RecomputeRfm(ctx, req.(*RecomputeRfmRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentationService_GetRfmGrid_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetRfmGridRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentationServiceServer).GetRfmGrid(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentationService_GetRfmGrid_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentationServiceServer).GetRfmGrid(ctx, req.(*GetRfmGridRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SegmentationService_GetPopulationStats_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPopulationStatsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SegmentationServiceServer).GetPopulationStats(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SegmentationService_GetPopulationStats_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SegmentationServiceServer).GetPopulationStats(ctx, req.(*GetPopulationStatsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SegmentationService_ServiceDesc is the grpc.ServiceDesc for SegmentationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -496,6 +802,38 @@ var SegmentationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Identify",
 			Handler:    _SegmentationService_Identify_Handler,
+		},
+		{
+			MethodName: "CheckSegmentMembership",
+			Handler:    _SegmentationService_CheckSegmentMembership_Handler,
+		},
+		{
+			MethodName: "ExportSegmentMembers",
+			Handler:    _SegmentationService_ExportSegmentMembers_Handler,
+		},
+		{
+			MethodName: "ListSegmentSizes",
+			Handler:    _SegmentationService_ListSegmentSizes_Handler,
+		},
+		{
+			MethodName: "ListSegmentTemplates",
+			Handler:    _SegmentationService_ListSegmentTemplates_Handler,
+		},
+		{
+			MethodName: "CreateSegmentFromTemplate",
+			Handler:    _SegmentationService_CreateSegmentFromTemplate_Handler,
+		},
+		{
+			MethodName: "RecomputeRfm",
+			Handler:    _SegmentationService_RecomputeRfm_Handler,
+		},
+		{
+			MethodName: "GetRfmGrid",
+			Handler:    _SegmentationService_GetRfmGrid_Handler,
+		},
+		{
+			MethodName: "GetPopulationStats",
+			Handler:    _SegmentationService_GetPopulationStats_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -92,6 +92,9 @@ type App struct {
 	model    *clv.Model
 	modelAt  time.Time
 	modelGot time.Time
+
+	// cache holds every profile's snapshot for previews (cache.go).
+	cache profileCache
 }
 
 type cachedRule struct {

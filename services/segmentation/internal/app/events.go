@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/affinity-platform/affinity/pkg/consumer"
 	"github.com/affinity-platform/affinity/pkg/events"
 	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	loyev "github.com/affinity-platform/affinity/proto/loyalty/events/v1"
@@ -258,7 +259,9 @@ func referralUpdate(e *refev.ReferralEvent, occurred func(*timestamppb.Timestamp
 // affect, inside the consumer's transaction (with the inbox). Updates of
 // one customer within a batch are applied together, so the profile is
 // loaded, evaluated and stored once per batch. Invalid events change
-// nothing and are logged, not retried: retrying cannot make them valid.
+// nothing and are not retried (retrying cannot make them valid): they go to
+// the consumer group's dead-letter topic through consumer.Reject, with the
+// reason, while the rest of the batch is applied.
 func (a *App) HandleMessages(ctx context.Context, tx pgx.Tx, msgs []events.Message) error {
 	type pending struct {
 		msg events.Message
@@ -269,9 +272,15 @@ func (a *App) HandleMessages(ctx context.Context, tx pgx.Tx, msgs []events.Messa
 	for _, m := range msgs {
 		ups, err := Decode(m)
 		if err != nil {
-			a.log.WarnContext(ctx, "skipping an event that cannot be decoded", "topic", m.Topic, "id", m.ID, "err", err)
+			a.reject(ctx, m, "", err)
 			continue
 		}
+		// Anonymous history: identify merges it, linked ids are attributed (identity.go).
+		anon, err := a.anonymousUpdates(ctx, tx, m)
+		if err != nil {
+			return err
+		}
+		ups = append(ups, anon...)
 		for _, u := range ups {
 			if _, seen := byCustomer[u.CustomerID]; !seen {
 				order = append(order, u.CustomerID)
@@ -279,6 +288,12 @@ func (a *App) HandleMessages(ctx context.Context, tx pgx.Tx, msgs []events.Messa
 			byCustomer[u.CustomerID] = append(byCustomer[u.CustomerID], pending{m, u})
 		}
 	}
+	// Membership changes of all the batch's customers are stored and
+	// announced together at the end: three statements per batch instead
+	// of per customer, which is what lets a consumer that fell behind
+	// catch up with large batches.
+	col := &changeCollector{}
+	ctx = context.WithValue(ctx, changeCollectorKey{}, col)
 	for _, id := range order {
 		err := a.UpdateProfile(ctx, tx, id, func(p *profile.Profile) error {
 			for _, pu := range byCustomer[id] {
@@ -289,7 +304,7 @@ func (a *App) HandleMessages(ctx context.Context, tx pgx.Tx, msgs []events.Messa
 					if !errors.As(err, &ve) {
 						return err
 					}
-					a.log.WarnContext(ctx, "skipping an invalid event", "topic", pu.msg.Topic, "id", pu.msg.ID, "customer_id", id, "err", err)
+					a.reject(ctx, pu.msg, id, err)
 				}
 			}
 			return nil
@@ -298,7 +313,15 @@ func (a *App) HandleMessages(ctx context.Context, tx pgx.Tx, msgs []events.Messa
 			return err
 		}
 	}
-	return nil
+	return applyChanges(ctx, tx, col.changes, col.names, false)
+}
+
+// reject sends an invalid event to the dead-letter topic; outside a
+// consumer (tests calling HandleMessages directly) it is only logged.
+func (a *App) reject(ctx context.Context, m events.Message, customerID string, cause error) {
+	if err := consumer.Reject(ctx, m, cause); err != nil {
+		a.log.WarnContext(ctx, "skipping an invalid event", "topic", m.Topic, "id", m.ID, "customer_id", customerID, "err", cause, "reject_err", err)
+	}
 }
 
 // UpdateProfile runs fn on the customer's locked profile (a new one when
@@ -312,6 +335,16 @@ func (a *App) UpdateProfile(ctx context.Context, tx pgx.Tx, customerID string, f
 	p := profile.New(customerID)
 	var before profile.Snapshot
 	var score profile.RFMScore
+	// The row lock of LockProfile alone is not enough: a transaction that
+	// waited for it would re-read the profiles row but keep the
+	// profile_facts row of its original snapshot and write those stale
+	// facts back, and two transactions that both find no profile yet would
+	// both start from an empty one. A transaction-scoped lock on the
+	// customer, taken in its own statement so the reads after it see every
+	// commit before it, serialises writers of one customer in both cases.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1, hashtext($2))`, profileLockClass, customerID); err != nil {
+		return fmt.Errorf("lock profile %s: %w", customerID, err)
+	}
 	row, err := q.LockProfile(ctx, customerID)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -365,8 +398,23 @@ func (a *App) reevaluate(ctx context.Context, tx pgx.Tx, customerID string, befo
 		// is the documented semantics, not an operational error.
 		a.log.DebugContext(ctx, "rule evaluation failed", "customer_id", customerID, "err", err)
 	}
+	if col, ok := ctx.Value(changeCollectorKey{}).(*changeCollector); ok {
+		col.changes = append(col.changes, changes...)
+		col.names = names
+		return nil
+	}
 	return applyChanges(ctx, tx, changes, names, false)
 }
+
+// changeCollector gathers the membership changes of a consumed batch
+// (HandleMessages) so they are applied in one go; each customer's
+// profile is updated once per batch, so their changes are independent.
+type changeCollector struct {
+	changes []segment.Change
+	names   map[string]string
+}
+
+type changeCollectorKey struct{}
 
 func inputOf(customerID string, s *profile.Snapshot, segments map[string]bool, now time.Time) *segment.Input {
 	if segments == nil {

@@ -46,35 +46,57 @@ type RecomputeResult struct {
 	Changes  int
 }
 
-// decoded is one profile of a page, ready to evaluate.
+// decoded is a profile whose membership a full pass wants to change.
 type decoded struct {
 	id   string
 	snap profile.Snapshot
-	err  error
 }
 
-// decodePage decodes snapshots on every core: JSON decoding is most of the
-// cost of a full pass.
-func decodePage(ids []string, raw [][]byte, scores []profile.RFMScore, now time.Time, cfg profile.Config, model *clv.Model) []decoded {
-	out := make([]decoded, len(ids))
+// evalPage evaluates the scope on every profile of a page, on every core,
+// and returns the profiles whose membership would change, decoded. Each
+// worker decodes with its own reused profile.Decoder (decoding is most of
+// the cost of a full pass); only the few profiles that change are decoded
+// again into snapshots of their own.
+func evalPage(g *segment.Graph, scope []string, ids []string, raw [][]byte, scores []profile.RFMScore, ms map[string]map[string]bool,
+	now time.Time, cfg profile.Config, model *clv.Model) (map[string]*decoded, error) {
 	workers := min(runtime.GOMAXPROCS(0), max(1, len(ids)/64))
+	changed := make([][]int, workers)
+	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			for i := w; i < len(ids); i += workers {
-				d := &out[i]
-				d.id = ids[i]
-				if err := d.snap.UnmarshalBinary(raw[i]); err != nil {
-					d.err = fmt.Errorf("decode snapshot %s: %w", ids[i], err)
-					continue
+			d := profile.NewDecoder()
+			for i := w * len(ids) / workers; i < (w+1)*len(ids)/workers; i++ {
+				s, err := d.Decode(raw[i])
+				if err != nil {
+					errs[w] = fmt.Errorf("decode snapshot %s: %w", ids[i], err)
+					return
 				}
-				d.snap.Refresh(now, cfg, model)
-				d.snap.Traits.RFM = scores[i]
+				s.Refresh(now, cfg, model)
+				s.Traits.RFM = scores[i]
+				if c, _, _ := g.Recompute(inputOf(ids[i], s, ms[ids[i]], now), scope); len(c) > 0 {
+					changed[w] = append(changed[w], i)
+				}
 			}
 		})
 	}
 	wg.Wait()
-	return out
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	pending := map[string]*decoded{}
+	for _, idx := range changed {
+		for _, i := range idx {
+			d := &decoded{id: ids[i]}
+			if err := d.snap.UnmarshalBinary(raw[i]); err != nil {
+				return nil, fmt.Errorf("decode snapshot %s: %w", ids[i], err)
+			}
+			d.snap.Refresh(now, cfg, model)
+			d.snap.Traits.RFM = scores[i]
+			pending[ids[i]] = d
+		}
+	}
+	return pending, nil
 }
 
 // Recompute evaluates the segments of the scope over every profile, in
@@ -173,16 +195,9 @@ func (a *App) recompute(ctx context.Context, scope []string, now time.Time) (Rec
 		// Evaluate without locks (the steady state of a scheduled pass
 		// changes nothing and must not write); only customers whose
 		// membership changes are locked and checked again below.
-		pending := map[string]*decoded{}
-		page := decodePage(ids, raw, scores, now, a.traits, model)
-		for i := range page {
-			d := &page[i]
-			if d.err != nil {
-				return res, d.err
-			}
-			if c, _, _ := g.Recompute(inputOf(d.id, &d.snap, ms[d.id], now), live); len(c) > 0 {
-				pending[d.id] = d
-			}
+		pending, err := evalPage(g, live, ids, raw, scores, ms, now, a.traits, model)
+		if err != nil {
+			return res, err
 		}
 		if len(pending) > 0 {
 			changed, err := a.applyPending(ctx, g, names, live, pending, version, now)
@@ -454,14 +469,16 @@ func cartAbandoned(customerID string, c profile.AbandonedCart, currency string, 
 }
 
 // Workers are the scheduled passes: time-based re-evaluation, RFM scoring
-// with CLV fitting, and the abandoned-cart check.
+// with CLV fitting, and the abandoned-cart check. Every replica ticks, but
+// each pass runs on one replica at a time and once per period (see
+// RunScheduled).
 func (a *App) Workers() []func(context.Context) error {
 	every := func(name string, d time.Duration, fn func(context.Context) error) func(context.Context) error {
 		return func(ctx context.Context) error {
 			t := time.NewTicker(d)
 			defer t.Stop()
 			for {
-				if err := fn(ctx); err != nil && ctx.Err() == nil {
+				if _, err := a.RunScheduled(ctx, name, d, fn); err != nil && ctx.Err() == nil {
 					a.log.ErrorContext(ctx, name+" failed", "err", err)
 				}
 				select {
@@ -476,5 +493,6 @@ func (a *App) Workers() []func(context.Context) error {
 		every("scheduled recompute", a.cfg.RecomputeEvery, func(ctx context.Context) error { _, err := a.Recompute(ctx, ScopeScheduled); return err }),
 		every("rfm scoring", a.cfg.ScoreEvery, func(ctx context.Context) error { _, err := a.ScoreRFM(ctx); return err }),
 		every("cart check", a.cfg.CartCheckEvery, func(ctx context.Context) error { _, err := a.CheckCarts(ctx); return err }),
+		a.warmProfileCache,
 	}
 }

@@ -184,48 +184,32 @@ type Preview struct {
 	Errors     int64
 }
 
-// PreviewRule evaluates a rule over every profile (from the stored
-// snapshots, time-dependent traits refreshed) without saving anything.
+// PreviewRule evaluates a rule over every profile without saving
+// anything. It reads the in-memory profile cache, brought up to date first
+// (a full load on the first call), and evaluates on every core;
+// time-dependent traits are refreshed to now. The sample is the members
+// with the smallest customer ids.
 func (a *App) PreviewRule(ctx context.Context, rule string, sample int) (Preview, error) {
-	var res Preview
 	r, err := a.compiler.Compile(rule)
 	if err != nil {
-		return res, err
+		return Preview{}, err
 	}
 	q := sqlc.New(a.pool)
 	if _, _, err := a.loadGraph(ctx, q); err != nil {
-		return res, err
+		return Preview{}, err
 	}
 	model, err := a.currentModel(ctx, q)
 	if err != nil {
-		return res, err
+		return Preview{}, err
 	}
-	now := a.Now()
-	pages, stop := a.readPages(ctx, 5000, len(r.Segments()) > 0)
-	defer stop()
-	for pg := range pages {
-		if pg.err != nil {
-			return res, pg.err
-		}
-		for _, d := range decodePage(pg.ids, pg.raw, pg.scores, now, a.traits, model) {
-			if d.err != nil {
-				return res, d.err
-			}
-			res.Population++
-			ok, err := r.Eval(inputOf(d.id, &d.snap, pg.memberships[d.id], now))
-			if err != nil {
-				res.Errors++
-				continue
-			}
-			if ok {
-				res.Size++
-				if len(res.Sample) < sample {
-					res.Sample = append(res.Sample, d.id)
-				}
-			}
-		}
+	if err := a.SyncProfileCache(ctx); err != nil {
+		return Preview{}, err
 	}
-	return res, nil
+	ms, err := a.membershipsIn(ctx, r.Segments())
+	if err != nil {
+		return Preview{}, err
+	}
+	return a.evalCached(r, ms, sample, a.Now(), model)
 }
 
 // Members pages through a segment's members by customer id.

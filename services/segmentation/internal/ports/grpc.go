@@ -66,6 +66,8 @@ func toStatus(err error) error {
 		return status.Error(codes.AlreadyExists, err.Error())
 	case errors.Is(err, segment.ErrInUse):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, app.ErrScoringRunning):
+		return status.Error(codes.Aborted, err.Error())
 	case errors.Is(err, idempotency.ErrKeyReused):
 		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, idempotency.ErrMissingKey), errors.Is(err, idempotency.ErrKeyTooLong):
@@ -105,7 +107,7 @@ func mutate[T proto.Message](ctx context.Context, pool *pgxpool.Pool, method, ke
 }
 
 func segmentPB(s sqlc.Segment) *segmentationv1.Segment {
-	out := &segmentationv1.Segment{SegmentId: s.SegmentID, Name: s.Name, Description: s.Description, Rule: s.Rule, Size: s.Size,
+	out := &segmentationv1.Segment{SegmentId: s.SegmentID, Name: s.Name, Description: s.Description, Rule: s.Rule, Size: s.Size, TemplateId: s.TemplateID,
 		CreatedAt: timestamppb.New(s.CreatedAt), UpdatedAt: timestamppb.New(s.UpdatedAt)}
 	if s.EvaluatedAt != nil {
 		out.EvaluatedAt = timestamppb.New(*s.EvaluatedAt)
@@ -586,5 +588,6 @@ func validators(c *segment.Compiler) *validate.Registry {
 		}
 		return vs.Err()
 	})
+	reportValidators(r, key)
 	return r
 }

@@ -30,16 +30,24 @@ const Name = "segmentation"
 // policy test fails when an RPC of the contract has no rule.
 func Policy() auth.Policy {
 	return auth.Policy{
-		segmentationv1.SegmentationService_CreateSegment_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer}},
-		segmentationv1.SegmentationService_ListSegments_FullMethodName:       {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
-		segmentationv1.SegmentationService_GetSegment_FullMethodName:         {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
-		segmentationv1.SegmentationService_UpdateSegment_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer}},
-		segmentationv1.SegmentationService_DeleteSegment_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer}},
-		segmentationv1.SegmentationService_PreviewSegment_FullMethodName:     {Roles: []auth.Role{auth.RoleMarketer}},
-		segmentationv1.SegmentationService_ListSegmentMembers_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
-		segmentationv1.SegmentationService_GetCustomerProfile_FullMethodName: {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
-		segmentationv1.SegmentationService_Track_FullMethodName:              {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
-		segmentationv1.SegmentationService_Identify_FullMethodName:           {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		segmentationv1.SegmentationService_CreateSegment_FullMethodName:             {Roles: []auth.Role{auth.RoleMarketer}},
+		segmentationv1.SegmentationService_ListSegments_FullMethodName:              {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		segmentationv1.SegmentationService_GetSegment_FullMethodName:                {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		segmentationv1.SegmentationService_UpdateSegment_FullMethodName:             {Roles: []auth.Role{auth.RoleMarketer}},
+		segmentationv1.SegmentationService_DeleteSegment_FullMethodName:             {Roles: []auth.Role{auth.RoleMarketer}},
+		segmentationv1.SegmentationService_PreviewSegment_FullMethodName:            {Roles: []auth.Role{auth.RoleMarketer}},
+		segmentationv1.SegmentationService_ListSegmentMembers_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		segmentationv1.SegmentationService_GetCustomerProfile_FullMethodName:        {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
+		segmentationv1.SegmentationService_Track_FullMethodName:                     {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		segmentationv1.SegmentationService_Identify_FullMethodName:                  {Roles: []auth.Role{auth.RoleCustomer, auth.RoleService}, SelfField: "customer_id"},
+		segmentationv1.SegmentationService_CheckSegmentMembership_FullMethodName:    {Roles: []auth.Role{auth.RoleCustomer, auth.RoleMarketer, auth.RoleService}, SelfField: "customer_id"},
+		segmentationv1.SegmentationService_ExportSegmentMembers_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		segmentationv1.SegmentationService_ListSegmentSizes_FullMethodName:          {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		segmentationv1.SegmentationService_ListSegmentTemplates_FullMethodName:      {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		segmentationv1.SegmentationService_CreateSegmentFromTemplate_FullMethodName: {Roles: []auth.Role{auth.RoleMarketer}},
+		segmentationv1.SegmentationService_RecomputeRfm_FullMethodName:              {Roles: []auth.Role{auth.RoleMarketer}},
+		segmentationv1.SegmentationService_GetRfmGrid_FullMethodName:                {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
+		segmentationv1.SegmentationService_GetPopulationStats_FullMethodName:        {Roles: []auth.Role{auth.RoleMarketer, auth.RoleService}},
 	}
 }
 
@@ -90,6 +98,6 @@ func Build(_ context.Context, d platform.Deps, cfg app.Config, opts ...app.Optio
 			Options: consumer.Options{Topics: app.Topics, Payloads: payloads, BatchWait: 5 * time.Millisecond},
 			Handler: a.HandleMessages,
 		}},
-		Workers: a.Workers(),
+		Workers: append(a.Workers(), a.ReportWorkers()...),
 	}, nil
 }

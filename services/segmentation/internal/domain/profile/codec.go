@@ -109,11 +109,77 @@ func (s *Snapshot) MarshalBinary() ([]byte, error) {
 
 // UnmarshalBinary decodes what MarshalBinary wrote.
 func (s *Snapshot) UnmarshalBinary(b []byte) error {
+	*s = Snapshot{}
+	return s.decode(&reader{b: b})
+}
+
+// Decoder decodes many snapshots one after the other into one reused
+// Snapshot, for passes over the whole population (previews, recomputes):
+// slices and maps of the previous snapshot are reused, and short strings
+// that repeat across profiles (currencies, countries, categories,
+// channels, stages) are shared instead of allocated for every profile.
+// Allocation was most of the cost of decoding. A Decoder is not safe for
+// concurrent use; use one per goroutine.
+type Decoder struct {
+	s      Snapshot
+	intern map[string]string
+	// recent is a direct-mapped table in front of intern: most repeated
+	// strings are found by one comparison instead of a map lookup.
+	recent [256]string
+	// Buffers of earlier snapshots, kept across snapshots that have none.
+	orders   []OrderFact
+	inter    []Interaction
+	cart     []CartItem
+	consents map[string]bool
+	attrs    map[string]string
+}
+
+// maxInterned bounds a Decoder's string table; values that never repeat
+// (order ids) must not grow it without limit.
+const maxInterned = 4096
+
+// NewDecoder returns a Decoder.
+func NewDecoder() *Decoder { return &Decoder{intern: make(map[string]string, 256)} }
+
+// Decode decodes b. The snapshot is valid until the next call of Decode;
+// callers must not keep it, or anything it references, beyond that.
+func (d *Decoder) Decode(b []byte) (*Snapshot, error) {
+	s := &d.s
+	// The category maps of earlier orders are reused below.
+	cats := make([]map[string]int64, 0, cap(d.orders))
+	for _, o := range d.orders[:cap(d.orders)] {
+		cats = append(cats, o.Categories)
+	}
+	*s = Snapshot{}
+	r := &reader{b: b, intern: d.intern, recent: &d.recent, cats: cats, d: d}
+	err := s.decode(r)
+	if s.Orders != nil {
+		d.orders = s.Orders
+	}
+	if s.Interactions != nil {
+		d.inter = s.Interactions
+	}
+	if s.CartItems != nil {
+		d.cart = s.CartItems
+	}
+	if s.Traits.Consents != nil {
+		d.consents = s.Traits.Consents
+	}
+	if s.Traits.Attributes != nil {
+		d.attrs = s.Traits.Attributes
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Snapshot) decode(r *reader) error {
+	b := r.b
 	if len(b) == 0 || b[0] != snapshotVersion {
 		return ErrSnapshotFormat
 	}
-	r := &reader{b: b[1:]}
-	*s = Snapshot{}
+	r.b = b[1:]
 	t := &s.Traits
 	t.Currency = r.str()
 	t.OrderCount = int(r.int())
@@ -149,50 +215,94 @@ func (s *Snapshot) UnmarshalBinary(b []byte) error {
 	t.DaysSinceSignup = int(r.int())
 	t.DaysUntilBirthday = int(r.int())
 	if n, ok := r.len(); ok {
-		t.Consents = make(map[string]bool, n)
+		if r.d != nil && r.d.consents != nil {
+			t.Consents = r.d.consents
+			clear(t.Consents)
+		} else {
+			t.Consents = make(map[string]bool, n)
+		}
 		for range n {
 			k := r.str()
 			t.Consents[k] = r.bool()
 		}
+	} else {
+		t.Consents = nil
 	}
 	if n, ok := r.len(); ok {
-		t.Attributes = make(map[string]string, n)
+		if r.d != nil && r.d.attrs != nil {
+			t.Attributes = r.d.attrs
+			clear(t.Attributes)
+		} else {
+			t.Attributes = make(map[string]string, n)
+		}
 		for range n {
 			k := r.str()
 			t.Attributes[k] = r.str()
 		}
+	} else {
+		t.Attributes = nil
 	}
 	if n, ok := r.len(); ok {
-		s.Orders = make([]OrderFact, n)
+		if r.d != nil {
+			s.Orders = r.d.orders
+		}
+		if s.Orders == nil {
+			s.Orders = make([]OrderFact, 0, n)
+		}
+		s.Orders = slices.Grow(s.Orders[:0], n)[:n]
 		for i := range s.Orders {
 			o := &s.Orders[i]
-			o.ID, o.At, o.Channel, o.Currency, o.Net = r.str(), r.time(), r.str(), r.str(), r.int()
+			o.ID, o.At, o.Channel, o.Currency, o.Net = r.rawStr(), r.time(), r.str(), r.str(), r.int()
+			o.Categories = nil
 			if m, ok := r.len(); ok {
-				o.Categories = make(map[string]int64, m)
+				if i < len(r.cats) && r.cats[i] != nil {
+					o.Categories = r.cats[i]
+					clear(o.Categories)
+				} else {
+					o.Categories = make(map[string]int64, m)
+				}
 				for range m {
 					k := r.str()
 					o.Categories[k] = r.int()
 				}
 			}
 		}
+	} else {
+		s.Orders = nil
 	}
 	if n, ok := r.len(); ok {
-		s.Interactions = make([]Interaction, n)
+		if r.d != nil {
+			s.Interactions = r.d.inter
+		}
+		if s.Interactions == nil {
+			s.Interactions = make([]Interaction, 0, n)
+		}
+		s.Interactions = slices.Grow(s.Interactions[:0], n)[:n]
 		for i := range s.Interactions {
 			x := &s.Interactions[i]
-			x.EventID, x.Kind, x.At = r.str(), InteractionKind(r.str()), r.time()
+			x.EventID, x.Kind, x.At = r.rawStr(), InteractionKind(r.str()), r.time()
 			x.SKU, x.Category, x.Channel = r.str(), r.str(), r.str()
 			x.Quantity, x.Price = r.int(), r.int()
 		}
+	} else {
+		s.Interactions = nil
 	}
 	s.SignedUpAt = r.time()
 	s.Birthday = r.time()
 	if n, ok := r.len(); ok {
-		s.CartItems = make([]CartItem, n)
+		if r.d != nil {
+			s.CartItems = r.d.cart
+		}
+		if s.CartItems == nil {
+			s.CartItems = make([]CartItem, 0, n)
+		}
+		s.CartItems = slices.Grow(s.CartItems[:0], n)[:n]
 		for i := range s.CartItems {
 			c := &s.CartItems[i]
 			c.SKU, c.Category, c.Quantity, c.Price = r.str(), r.str(), r.int(), r.int()
 		}
+	} else {
+		s.CartItems = nil
 	}
 	s.CartActivity = r.time()
 	s.At = r.time()
@@ -251,6 +361,14 @@ func (w *writer) time(t time.Time) {
 type reader struct {
 	b   []byte
 	err error
+	// intern, when set, shares repeated short strings (a Decoder's table),
+	// with recent in front of it.
+	intern map[string]string
+	recent *[256]string
+	// cats are category maps of a previous snapshot to reuse, by order.
+	cats []map[string]int64
+	// d, when set, lends its buffers.
+	d *Decoder
 }
 
 var errShort = errors.New("truncated")
@@ -292,7 +410,37 @@ func (r *reader) float() float64 {
 	return v
 }
 
+// str reads a string that may repeat across profiles (interned when the
+// reader has a table).
 func (r *reader) str() string {
+	n := r.uint()
+	if n > uint64(len(r.b)) {
+		r.fail()
+		return ""
+	}
+	raw := r.b[:n]
+	r.b = r.b[n:]
+	if r.intern == nil || n > 32 || n == 0 {
+		return string(raw)
+	}
+	slot := &r.recent[(n*31+uint64(raw[0])*7+uint64(raw[n-1]))&255]
+	if *slot == string(raw) { // compared without allocating
+		return *slot
+	}
+	s, ok := r.intern[string(raw)] // no allocation for the lookup
+	if !ok {
+		s = string(raw)
+		if len(r.intern) < maxInterned {
+			r.intern[s] = s
+		}
+	}
+	*slot = s
+	return s
+}
+
+// rawStr reads a string that is unique to its profile (an id): never
+// interned, so it cannot crowd the table.
+func (r *reader) rawStr() string {
 	n := r.uint()
 	if n > uint64(len(r.b)) {
 		r.fail()

@@ -71,3 +71,38 @@ func FuzzSnapshotDecoding(f *testing.F) {
 		}
 	})
 }
+
+func TestADecoderReusingItsSnapshotDecodesEachLikeUnmarshalBinary(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
+	rich := richProfile(t)
+	bigger := richProfile(t)
+	if err := bigger.ApplyOrder(OrderEvent{EventID: "o2", At: at, OrderID: "o2", Status: StatusCompleted, PlacedAt: at.AddDate(0, 0, -1), Channel: "app", Currency: "EUR", Total: 900,
+		Lines: []Line{{SKU: "k", Category: "kitchen", Quantity: 1, Amount: 900}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Larger, smaller, empty and larger again, so reused slices and maps
+	// must shrink and grow without leftovers.
+	d := NewDecoder()
+	for i, p := range []*Profile{bigger, rich, New("c0"), bigger, rich} {
+		s := TakeSnapshot(p, at, DefaultConfig("EUR"), nil)
+		b, err := s.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want Snapshot
+		if err := want.UnmarshalBinary(b); err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Decode(b)
+		if err != nil {
+			t.Fatalf("snapshot %d: %v", i, err)
+		}
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("snapshot %d: decoder gave\n%+v\nwant\n%+v", i, *got, want)
+		}
+	}
+	if _, err := d.Decode([]byte{9}); !errors.Is(err, ErrSnapshotFormat) {
+		t.Errorf("foreign bytes: expected ErrSnapshotFormat, got %v", err)
+	}
+}

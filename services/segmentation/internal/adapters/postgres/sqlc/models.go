@@ -6,11 +6,39 @@ package sqlc
 
 import (
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
+
+type AnonymousEvent struct {
+	AnonymousID string
+	EventID     string
+	EventTime   time.Time
+	Payload     []byte
+}
+
+type AnonymousLink struct {
+	AnonymousID string
+	CustomerID  string
+	LinkedAt    time.Time
+}
 
 type ClvModel struct {
 	FittedAt time.Time
 	Model    []byte
+}
+
+type CountedOrder struct {
+	CustomerID string
+	OrderID    interface{}
+	PlacedAt   time.Time
+	Currency   interface{}
+	Net        int64
+}
+
+type CustomerActivity struct {
+	CustomerID string
+	At         time.Time
 }
 
 type Membership struct {
@@ -33,6 +61,7 @@ type Profile struct {
 	RfmScoredAt *time.Time
 	Version     int64
 	UpdatedAt   time.Time
+	ChangedXid  pgtype.Uint64
 }
 
 type ProfileFact struct {
@@ -44,6 +73,14 @@ type RfmRun struct {
 	ScoredAt   time.Time
 	Population int64
 	Sizes      []byte
+}
+
+type SchedulerRun struct {
+	Name       string
+	StartedAt  time.Time
+	FinishedAt *time.Time
+	LastError  string
+	Runs       int64
 }
 
 type Segment struct {
@@ -64,4 +101,22 @@ type SegmentSize struct {
 	SegmentID string
 	At        time.Time
 	Size      int64
+}
+
+type StatsActivity struct {
+	CustomerID string
+	At         time.Time
+}
+
+type StatsOrder struct {
+	CustomerID string
+	OrderID    string
+	PlacedAt   time.Time
+	Currency   string
+	Net        int64
+}
+
+type StatsSync struct {
+	ID      bool
+	Horizon pgtype.Uint64
 }
