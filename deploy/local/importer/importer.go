@@ -64,6 +64,10 @@ func Events(rows []onlineretail.Row, limit int) ([]events.Event, Summary) {
 	var out []timed
 	seenCustomer := map[string]bool{}
 	seenProduct := map[string]bool{}
+	// orderLines are the imported lines of each order, which refunds name
+	// by line id.
+	orderLines := map[string][]*commercev1.OrderLine{}
+	refunded := map[string]int64{}
 	for _, inv := range invoices {
 		if inv.IsCancellation() {
 			continue
@@ -89,6 +93,7 @@ func Events(rows []onlineretail.Row, limit int) ([]events.Event, Summary) {
 		if ok {
 			out = append(out, timed{inv.Time, ev})
 			sum.Orders++
+			orderLines[inv.ID] = ev.Payload.(*commercev1.OrderEvent).GetLines()
 		}
 	}
 	for _, r := range matching.Refunds {
@@ -98,7 +103,7 @@ func Events(rows []onlineretail.Row, limit int) ([]events.Event, Summary) {
 		if len(r.Lines) == 0 {
 			continue
 		}
-		out = append(out, timed{r.Time, refundEvent(r)})
+		out = append(out, timed{r.Time, refundEvent(r, orderLines[r.OrderID], refunded)})
 		sum.Refunds++
 	}
 	slices.SortStableFunc(out, func(a, b timed) int { return a.at.Compare(b.at) })
@@ -227,15 +232,37 @@ func orderEvent(inv onlineretail.Invoice) (events.Event, bool) {
 
 func lineID(i int) string { return fmt.Sprintf("L%03d", i+1) }
 
-// refundEvent takes back the matched lines of one earlier order. The
-// refunded line names the order's line by SKU; the amount is at the price
-// the cancellation carries.
-func refundEvent(r onlineretail.Refund) events.Event {
+// refundEvent takes back the matched lines of one earlier order. Each
+// refunded line names the order's line by its line id (consumers match
+// refunds to what the order earned by it); when the order has the stock code
+// on several lines, the units go to the first line that still has units not
+// refunded by an earlier cancellation (refunded counts them per order line
+// across calls). The amount is at the price the cancellation carries.
+func refundEvent(r onlineretail.Refund, orderLines []*commercev1.OrderLine, refunded map[string]int64) events.Event {
 	lines := make([]*commercev1.RefundedLine, 0, len(r.Lines))
 	for _, l := range r.Lines {
-		lines = append(lines, &commercev1.RefundedLine{Sku: l.StockCode, Quantity: l.Quantity, Amount: gbp(l.Quantity * l.UnitPriceMinor)})
+		left := l.Quantity
+		for _, ol := range orderLines {
+			if left == 0 {
+				break
+			}
+			key := r.OrderID + "/" + ol.GetLineId()
+			if ol.GetSku() != l.StockCode || refunded[key] >= ol.GetQuantity() {
+				continue
+			}
+			n := min(left, ol.GetQuantity()-refunded[key])
+			refunded[key] += n
+			left -= n
+			lines = append(lines, &commercev1.RefundedLine{LineId: ol.GetLineId(), Sku: l.StockCode, Quantity: n, Amount: gbp(n * l.UnitPriceMinor)})
+		}
+		if left > 0 {
+			// More units cancelled than the order still has: the data's
+			// matching allows it only for units bought before it starts;
+			// they stay named by SKU alone.
+			lines = append(lines, &commercev1.RefundedLine{Sku: l.StockCode, Quantity: left, Amount: gbp(left * l.UnitPriceMinor)})
+		}
 	}
-	slices.SortFunc(lines, func(a, b *commercev1.RefundedLine) int { return cmp.Compare(a.Sku, b.Sku) })
+	slices.SortStableFunc(lines, func(a, b *commercev1.RefundedLine) int { return cmp.Compare(a.LineId, b.LineId) })
 	ts := timestamppb.New(r.Time)
 	refundID := r.CancellationID + "/" + r.OrderID
 	return events.Event{

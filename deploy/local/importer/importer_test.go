@@ -73,6 +73,9 @@ func TestEventsComeInTimeOrderWithCustomersAndProductsFirst(t *testing.T) {
 	if r102.GetQuantity() != 3 || r100.GetQuantity() != 1 {
 		t.Errorf("refunded 3 of order 102 and 1 of order 100? got %d and %d", r102.GetQuantity(), r100.GetQuantity())
 	}
+	if r102.GetLineId() != "L001" || r100.GetLineId() != "L001" {
+		t.Errorf("refunded lines name lines %q and %q, want the orders' line L001", r102.GetLineId(), r100.GetLineId())
+	}
 }
 
 func TestEventIDsDependOnlyOnTheSourceRows(t *testing.T) {
@@ -209,14 +212,33 @@ func TestTheFullImportSummaryMatchesTheDataset(t *testing.T) {
 			sum.Customers, sum.Orders, sum.AnonymousInvoices, len(customers), len(orders), len(anonymous))
 	}
 	refunds := 0
+	// Every refunded line names a line of its order by id, with that line's
+	// SKU, and no line gives back more units than it had.
+	ordered := map[string]*commercev1.OrderLine{}
+	given := map[string]int64{}
 	for _, ev := range evs {
 		o, ok := ev.Payload.(*commercev1.OrderEvent)
+		if ok && o.GetKind() == commercev1.OrderEvent_KIND_COMPLETED {
+			for _, l := range o.GetLines() {
+				ordered[o.GetOrderId()+"/"+l.GetLineId()] = l
+			}
+		}
 		if !ok || o.GetKind() != commercev1.OrderEvent_KIND_REFUNDED {
 			continue
 		}
 		refunds++
 		if !orders[o.GetOrderId()] {
 			t.Fatalf("refund %s names order %s, which was not imported", o.GetRefundId(), o.GetOrderId())
+		}
+		for _, l := range o.GetRefundedLines() {
+			key := o.GetOrderId() + "/" + l.GetLineId()
+			ol := ordered[key]
+			if ol == nil || ol.GetSku() != l.GetSku() {
+				t.Fatalf("refund %s: line %q (%s) is no line of order %s", o.GetRefundId(), l.GetLineId(), l.GetSku(), o.GetOrderId())
+			}
+			if given[key] += l.GetQuantity(); given[key] > ol.GetQuantity() {
+				t.Fatalf("refund %s: line %s gives back %d units in all, the order had %d", o.GetRefundId(), key, given[key], ol.GetQuantity())
+			}
 		}
 	}
 	if refunds != sum.Refunds || refunds == 0 {
