@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Index is the in-memory catalog every request reads. Products are kept by
@@ -11,14 +12,20 @@ import (
 // is a binary search rather than a scan of the catalog. It is safe for
 // concurrent use; writes are rare (catalog updates) and reads are per request.
 type Index struct {
-	mu    sync.RWMutex
-	byID  map[string]Product
+	mu sync.RWMutex
+	// byID holds pointers so that the request path can read a product
+	// without copying its 250 bytes (see Ref); a stored product is
+	// replaced by a new pointer on upsert, never modified in place.
+	byID  map[string]*Product
 	byCat map[string][]Product // sorted by price then id
+	// version counts applied upserts, so a cache of looked-up products
+	// can tell that it may be stale (see Version).
+	version atomic.Uint64
 }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
-	return &Index{byID: make(map[string]Product), byCat: make(map[string][]Product)}
+	return &Index{byID: make(map[string]*Product), byCat: make(map[string][]Product)}
 }
 
 // Upsert stores p unless a newer version is already present (UpdatedAt
@@ -31,10 +38,12 @@ func (x *Index) Upsert(p Product) bool {
 		if old.UpdatedAt.After(p.UpdatedAt) {
 			return false
 		}
-		x.removeFromCategory(old)
+		x.removeFromCategory(*old)
 	}
 	p.categoryKey = strings.Join(p.CategoryPath, "/")
-	x.byID[p.ID] = p
+	stored := p
+	x.version.Add(1)
+	x.byID[p.ID] = &stored
 	key := p.CategoryKey()
 	list := x.byCat[key]
 	i, _ := slices.BinarySearchFunc(list, p, comparePrice)
@@ -71,8 +80,28 @@ func (x *Index) Get(id string) (Product, bool) {
 	x.mu.RLock()
 	p, ok := x.byID[id]
 	x.mu.RUnlock()
+	if !ok {
+		return Product{}, false
+	}
+	return *p, true
+}
+
+// Ref returns the stored product with the given id without copying it,
+// for the request path, which reads thousands of products per second. The
+// product is shared and must not be modified; it stays valid (as the
+// version current at the call) after later upserts, which store a new
+// product rather than change this one.
+func (x *Index) Ref(id string) (*Product, bool) {
+	x.mu.RLock()
+	p, ok := x.byID[id]
+	x.mu.RUnlock()
 	return p, ok
 }
+
+// Version changes whenever an upsert is applied. Pointers returned by Ref
+// while Version returned v are still the current products while it still
+// returns v, which lets the engine cache them.
+func (x *Index) Version() uint64 { return x.version.Load() }
 
 // Len is the number of products, the denominator of catalog coverage.
 func (x *Index) Len() int {

@@ -199,7 +199,7 @@ func (b Boost) Validate() error {
 
 // applies reports whether the boost is active for this customer and
 // product at now.
-func (b Boost) applies(p catalog.Product, segments map[string]bool, tier string, now time.Time) bool {
+func (b Boost) applies(p *catalog.Product, segments map[string]bool, tier string, now time.Time) bool {
 	if (!b.From.IsZero() && now.Before(b.From)) || (!b.Until.IsZero() && !now.Before(b.Until)) {
 		return false
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +77,10 @@ type Engine struct {
 	// viewed is the co-view model, swapped whole when it is rebuilt
 	// (SetViewed); nil without one.
 	viewed atomic.Pointer[cooccur.Model]
+	// trendKeys caches categoryTrendKeys: category key -> []string.
+	trendKeys sync.Map
+	// boards caches boardProducts: trending key -> *boardCache.
+	boards sync.Map
 }
 
 // NewEngine validates the configuration and the required models.
@@ -110,7 +115,8 @@ func (e *Engine) Config() Config { return *e.cfg.Load() }
 
 // candidate is one product under consideration.
 type candidate struct {
-	p        catalog.Product
+	// p is the catalog's shared product, read only.
+	p        *catalog.Product
 	tier     int
 	score    float64
 	reason   Reason
@@ -118,6 +124,9 @@ type candidate struct {
 	// bestScore is the largest single contribution, whose reason is kept.
 	bestScore float64
 }
+
+// rejected marks a product in run.cands that failed eligibleProduct.
+const rejected = -1
 
 // run holds everything one request computes once and every stage reads.
 type run struct {
@@ -132,8 +141,12 @@ type run struct {
 	bought   map[string]bool
 	served   map[uint32]bool
 	segments map[string]bool
-	checked  map[string]bool // id -> eligible, memoized
-	cands    map[string]*candidate
+	// cands indexes arena, which holds the candidates by value so that a
+	// request allocates one growing slice rather than one per candidate;
+	// a product the rules removed maps to rejected, so one lookup answers
+	// both "already a candidate" and "already refused".
+	cands map[string]int32
+	arena []candidate
 	// eligible counts candidates that can fill a page: with a diversity
 	// cap, a category counts at most cap of its candidates, so a plan whose
 	// candidates all share one category still falls back to trending and
@@ -142,6 +155,24 @@ type run struct {
 	capN     int
 	perCat   map[string]int
 	pending  []pendingOffer
+
+	// Scratch kept between requests by runPool (see scratch.go).
+	units   map[string]int
+	rankCat map[string]int
+	uses    map[string]int
+	list    []*candidate
+	ids     []string
+	pop     []float64
+	// boardIDs and boardProds collect a trending board's visit for the
+	// board cache.
+	boardIDs   []string
+	boardProds []*catalog.Product
+	keys       []string
+	scores     map[string]personalAcc
+	catInt     map[string]float64
+	pos        []personalAnchor
+	neg        []personalAnchor
+	ranked     []personalScore
 }
 
 // Recommend answers one request at now. It returns a *domain.ValidationError
@@ -161,26 +192,20 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	if err != nil {
 		return Response{}, err
 	}
-	r := &run{
-		e: e, cfg: cfg, req: req, cust: cust, now: now,
-		aff:      cfg.Weights.Affinities(cust.Events, cfg.Decay, now),
-		context:  set(req.ProductIDs),
-		excluded: set(req.ExcludeIDs),
-		bought:   purchased(cust.Events),
-		served:   make(map[uint32]bool, len(served)),
-		segments: set(cust.Segments),
-		checked:  make(map[string]bool, 4*req.Limit),
-		cands:    make(map[string]*candidate, 4*req.Limit),
-	}
+	r := getRun()
+	defer putRun(r)
+	r.e, r.cfg, r.req, r.cust, r.now = e, cfg, req, cust, now
+	r.aff = cfg.Weights.Affinities(cust.Events, cfg.Decay, now)
+	fillSet(r.context, req.ProductIDs)
+	fillSet(r.excluded, req.ExcludeIDs)
+	purchasedInto(r.bought, r.units, cust.Events)
+	fillSet(r.segments, cust.Segments)
 	for _, h := range served {
 		r.served[h] = true
 	}
 	r.capN = req.MaxPerCategory
 	if r.capN == 0 {
 		r.capN = cfg.MaxPerCategory
-	}
-	if r.capN > 0 {
-		r.perCat = make(map[string]int)
 	}
 	plan := Plan(req.Placement, req.Strategy)
 	need := req.Limit * 3
@@ -222,23 +247,27 @@ func (r *run) generate(s Strategy, tier int) {
 // eligibleProduct applies the business rules that remove a product outright. It
 // runs before ranking and before the limit is cut, so filtered products
 // leave room for the next ones instead of leaving holes.
-func (r *run) eligibleProduct(id string) (catalog.Product, bool) {
-	if ok, seen := r.checked[id]; seen && !ok {
-		return catalog.Product{}, false
+//
+// Only offer calls it, for a product that is not yet a candidate; offer
+// records a rejection in cands (as rejected), so each product is looked up
+// and checked once per request.
+//
+// p is the product when the caller already looked it up, nil to look it
+// up here.
+func (r *run) eligibleProduct(id string, p *catalog.Product) (*catalog.Product, bool) {
+	if p == nil {
+		p, _ = r.e.m.Catalog.Ref(id)
 	}
-	p, ok := r.e.m.Catalog.Get(id)
-	verdict := ok && r.passes(p)
-	r.checked[id] = verdict
-	return p, verdict
+	return p, p != nil && r.passes(p)
 }
 
-func (r *run) passes(p catalog.Product) bool {
+func (r *run) passes(p *catalog.Product) bool {
 	switch {
 	case !p.Stock.Available():
 		return false
 	case r.context[p.ID], r.excluded[p.ID]:
 		return false
-	case r.served[fingerprintID(p.ID)]:
+	case len(r.served) > 0 && r.served[fingerprintID(p.ID)]:
 		return false
 	case r.bought[p.ID] && p.Kind != catalog.Consumable:
 		// Durables (and products of unknown kind, to be safe) are not
@@ -273,10 +302,21 @@ func (r *run) passes(p catalog.Product) bool {
 // or re-explain it. Within a tier scores add up, and the reason is the one
 // behind the largest single contribution.
 func (r *run) offer(id string, tier int, s Strategy, score float64, reason Reason) {
+	r.offerProduct(id, nil, tier, s, score, reason)
+}
+
+// offerProduct is offer for a caller that has already looked the product
+// up (p, id's catalog entry), saving a second catalog lookup; p nil looks
+// it up.
+func (r *run) offerProduct(id string, p *catalog.Product, tier int, s Strategy, score float64, reason Reason) {
 	if !(score > 0) {
 		return
 	}
-	if c, ok := r.cands[id]; ok {
+	if i, ok := r.cands[id]; ok {
+		if i == rejected {
+			return
+		}
+		c := &r.arena[i]
 		if c.tier != tier {
 			return
 		}
@@ -287,13 +327,13 @@ func (r *run) offer(id string, tier int, s Strategy, score float64, reason Reaso
 		c.score += score
 		return
 	}
-	p, ok := r.eligibleProduct(id)
+	p, ok := r.eligibleProduct(id, p)
 	if !ok {
+		r.cands[id] = rejected
 		return
 	}
-	c := &candidate{p: p, tier: tier, score: score, reason: reason, strategy: s}
-	c.bestScore = score
-	r.cands[id] = c
+	r.cands[id] = int32(len(r.arena))
+	r.arena = append(r.arena, candidate{p: p, tier: tier, score: score, reason: reason, strategy: s, bestScore: score})
 	if r.capN > 0 {
 		key := p.CategoryKey()
 		r.perCat[key]++
@@ -308,20 +348,39 @@ func (r *run) offer(id string, tier int, s Strategy, score float64, reason Reaso
 // cap and cuts the page. more reports whether eligible items remain after
 // the page.
 func (r *run) rank(tiers int) ([]Item, bool) {
-	list := make([]*candidate, 0, len(r.cands))
+	list := r.list[:0]
 	lead := 0.0
 	if r.cfg.TrendingPrior > 0 {
-		if top := r.e.m.Trending.Top(trending.GlobalKey, 1, r.now); len(top) > 0 {
-			lead = top[0].Score
-		}
+		// Visit rather than Top: the same leader without allocating a list.
+		r.e.m.Trending.Visit(trending.GlobalKey, 1, r.now, func(e trending.Entry) bool {
+			lead = e.Score
+			return false
+		})
 	}
-	for _, c := range r.cands {
+	ids := r.ids[:0]
+	for i := range r.arena {
+		c := &r.arena[i]
 		c.score *= r.boost(c.p)
 		if lead > 0 && (c.strategy == CrossSell || c.strategy == Personalized) {
-			c.score *= 1 + r.cfg.TrendingPrior*max(0, r.e.m.Trending.Score(trending.GlobalKey, c.p.ID, r.now))/lead
+			ids = append(ids, c.p.ID)
 		}
 		list = append(list, c)
 	}
+	r.list = list
+	if len(ids) > 0 {
+		// One read of the board for every candidate's trending score.
+		pop := slices.Grow(r.pop[:0], len(ids))[:len(ids)]
+		r.e.m.Trending.ScoresInto(trending.GlobalKey, ids, r.now, pop)
+		j := 0
+		for _, c := range list {
+			if c.strategy == CrossSell || c.strategy == Personalized {
+				c.score *= 1 + r.cfg.TrendingPrior*max(0, pop[j])/lead
+				j++
+			}
+		}
+		r.pop = pop
+	}
+	r.ids = ids
 	order := func(a, b *candidate) int {
 		if a.tier != b.tier {
 			return cmp.Compare(a.tier, b.tier)
@@ -336,7 +395,7 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 		// Walk best first and discount each candidate by how many better
 		// ones share its anchor; the discounts keep tiers apart because
 		// they only lower scores within a tier's (0, inf) range.
-		uses := make(map[string]int)
+		uses := r.uses
 		for _, c := range list {
 			if (c.strategy != CrossSell && c.strategy != Personalized) || c.reason.ProductID == "" {
 				continue
@@ -348,7 +407,7 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 		slices.SortFunc(list, order)
 	}
 	capN := r.capN
-	perCat := make(map[string]int)
+	perCat := r.rankCat
 	items := make([]Item, 0, r.req.Limit)
 	more := false
 	for _, c := range list {
@@ -364,7 +423,7 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 		}
 		perCat[key]++
 		if c.reason.ProductID != "" && c.reason.Title == "" {
-			if a, ok := r.e.m.Catalog.Get(c.reason.ProductID); ok {
+			if a, ok := r.e.m.Catalog.Ref(c.reason.ProductID); ok {
 				c.reason.Title = a.Title
 			}
 		}
@@ -380,7 +439,7 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 	return items, more
 }
 
-func (r *run) boost(p catalog.Product) float64 {
+func (r *run) boost(p *catalog.Product) float64 {
 	f := 1 + r.cfg.MarginBoost*p.MarginRatio()
 	for _, b := range r.cfg.Boosts {
 		if b.applies(p, r.segments, r.cust.Tier, r.now) {
@@ -390,18 +449,9 @@ func (r *run) boost(p catalog.Product) float64 {
 	return f
 }
 
-func set(ids []string) map[string]bool {
-	m := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		m[id] = true
-	}
-	return m
-}
-
-// purchased returns the products the customer still owns: units bought
-// minus units refunded is positive.
-func purchased(events []interaction.Event) map[string]bool {
-	units := make(map[string]int)
+// purchasedInto fills out with the products the customer still owns: units
+// bought minus units refunded is positive. units is empty scratch.
+func purchasedInto(out map[string]bool, units map[string]int, events []interaction.Event) {
 	for _, e := range events {
 		q := max(e.Quantity, 1)
 		switch e.Kind {
@@ -411,11 +461,9 @@ func purchased(events []interaction.Event) map[string]bool {
 			units[e.ProductID] -= q
 		}
 	}
-	out := make(map[string]bool, len(units))
 	for id, n := range units {
 		if n > 0 {
 			out[id] = true
 		}
 	}
-	return out
 }

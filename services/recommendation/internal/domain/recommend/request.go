@@ -157,16 +157,20 @@ func (r Request) Validate(cfg Config) error {
 		return domain.Invalid("product_ids", fmt.Sprintf("at most %d, got %d", cfg.MaxProductIDs, len(r.ProductIDs)))
 	}
 	for i, id := range r.ProductIDs {
-		if err := domain.ValidateID(fmt.Sprintf("product_ids[%d]", i), id); err != nil {
-			return err
+		// The indexed field name is formatted only for the error: a
+		// request validates every id, and formatting each cost an allocation.
+		if domain.ValidateID("product_ids", id) != nil {
+			return domain.ValidateID(fmt.Sprintf("product_ids[%d]", i), id)
 		}
 	}
 	if len(r.ExcludeIDs) > cfg.MaxExcludeIDs {
 		return domain.Invalid("exclude_ids", fmt.Sprintf("at most %d, got %d", cfg.MaxExcludeIDs, len(r.ExcludeIDs)))
 	}
 	for i, id := range r.ExcludeIDs {
-		if err := domain.ValidateID(fmt.Sprintf("exclude_ids[%d]", i), id); err != nil {
-			return err
+		// The indexed field name is formatted only for the error: a
+		// request validates every id, and formatting each cost an allocation.
+		if domain.ValidateID("exclude_ids", id) != nil {
+			return domain.ValidateID(fmt.Sprintf("exclude_ids[%d]", i), id)
 		}
 	}
 	for _, f := range []struct {

@@ -113,10 +113,11 @@ func (r *run) personalizeCrossSell(offers []pendingOffer) {
 func (r *run) upsell(tier int) {
 	lo, hi := r.cfg.UpsellMinRatio, r.cfg.UpsellMaxRatio
 	for _, a := range r.req.ProductIDs {
-		anchor, ok := r.e.m.Catalog.Get(a)
-		if !ok || anchor.Price.Minor <= 0 {
+		ap, ok := r.e.m.Catalog.Ref(a)
+		if !ok || ap.Price.Minor <= 0 {
 			continue
 		}
+		anchor := *ap
 		p := float64(anchor.Price.Minor)
 		scanned := 0
 		viewed := r.e.viewed.Load()
@@ -190,7 +191,8 @@ func (r *run) personalized(tier int) {
 		return
 	}
 	type anchor = personalAnchor
-	var pos, neg []anchor
+	pos, neg := r.pos[:0], r.neg[:0]
+	defer func() { r.pos, r.neg = pos[:0], neg[:0] }()
 	for id, a := range r.aff {
 		switch {
 		case a.Weight > 0:
@@ -213,9 +215,9 @@ func (r *run) personalized(tier int) {
 	// Small values, not pointers or full Reasons: a personalized request
 	// touches a few thousand neighbours, and their bookkeeping was its
 	// largest cost. anchor indexes pos; -1 marks a negative-only score.
-	type acc = personalAcc
-	scores := make(map[string]acc, 256)
-	catInterest := make(map[string]float64, len(pos))
+	// The maps are the run's pooled scratch (personalAcc values).
+	scores := r.scores
+	catInterest := r.catInt
 	total := 0.0
 	add := func(id string, v float64, anchor int32) {
 		s, ok := scores[id]
@@ -231,7 +233,7 @@ func (r *run) personalized(tier int) {
 	reasons := make([]Reason, len(pos))
 	viewed := r.e.viewed.Load()
 	for ai, an := range pos {
-		if p, ok := r.e.m.Catalog.Get(an.id); ok {
+		if p, ok := r.e.m.Catalog.Ref(an.id); ok {
 			catInterest[p.CategoryKey()] += an.a.Weight
 			total += an.a.Weight
 		}
@@ -258,7 +260,8 @@ func (r *run) personalized(tier int) {
 	// category re-rank moves a score by at most 1+CategoryAffinity, so
 	// keeping ten times the page is ample.
 	type scored = personalScore
-	ranked := make([]scored, 0, len(scores))
+	ranked := r.ranked[:0]
+	defer func() { r.ranked = ranked[:0] }()
 	for id, s := range scores {
 		if s.score > 0 && s.anchor >= 0 {
 			ranked = append(ranked, scored{id, s.score})
@@ -275,12 +278,13 @@ func (r *run) personalized(tier int) {
 	}
 	for _, c := range ranked {
 		id, s := c.id, scores[c.id]
+		var p *catalog.Product
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
-			if p, ok := r.e.m.Catalog.Get(id); ok {
+			if p, _ = r.e.m.Catalog.Ref(id); p != nil {
 				s.score *= 1 + r.cfg.CategoryAffinity*catInterest[p.CategoryKey()]/total
 			}
 		}
-		r.offer(id, tier, Personalized, s.score, reasons[s.anchor])
+		r.offerProduct(id, p, tier, Personalized, s.score, reasons[s.anchor])
 	}
 }
 
@@ -377,12 +381,13 @@ func (r *run) blendLatent(ranked []personalScore, scores map[string]personalAcc,
 		if b.anchor < 0 {
 			continue
 		}
+		var p *catalog.Product
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
-			if p, ok := r.e.m.Catalog.Get(id); ok {
+			if p, _ = r.e.m.Catalog.Ref(id); p != nil {
 				b.score *= 1 + r.cfg.CategoryAffinity*catInterest[p.CategoryKey()]/total
 			}
 		}
-		r.offer(id, tier, Personalized, b.score, reasons[b.anchor])
+		r.offerProduct(id, p, tier, Personalized, b.score, reasons[b.anchor])
 	}
 	return true
 }
@@ -396,7 +401,7 @@ func (r *run) buyAgain(tier int) {
 		}
 	}
 	for _, d := range replenish.DueItems(ps, r.now, r.cfg.Replenish, r.e.m.Typical) {
-		if p, ok := r.e.m.Catalog.Get(d.ProductID); !ok || p.Kind != catalog.Consumable {
+		if p, ok := r.e.m.Catalog.Ref(d.ProductID); !ok || p.Kind != catalog.Consumable {
 			continue
 		}
 		r.offer(d.ProductID, tier, BuyAgain, d.Score, Reason{Kind: ReasonBuyAgain, ProductID: d.ProductID, Since: r.now.Sub(d.LastPurchase)})
@@ -414,7 +419,7 @@ func (r *run) cartTopUp(tier int) {
 	}
 	var value int64
 	for _, id := range r.req.ProductIDs {
-		if p, ok := r.e.m.Catalog.Get(id); ok && p.Price.Currency == th.Currency {
+		if p, ok := r.e.m.Catalog.Ref(id); ok && p.Price.Currency == th.Currency {
 			value += p.Price.Minor
 		}
 	}
@@ -447,32 +452,32 @@ func (r *run) cartTopUp(tier int) {
 	slices.Sort(ids)
 	amount := catalog.Money{Minor: gap, Currency: th.Currency}
 	for _, id := range ids {
-		p, ok := r.e.m.Catalog.Get(id)
+		p, ok := r.e.m.Catalog.Ref(id)
 		if !ok || p.Price.Currency != th.Currency || p.Price.Minor < gap {
 			continue
 		}
 		over := float64(p.Price.Minor-gap) / float64(gap)
-		r.offer(id, tier, CartTopUp, fit[id]/(1+over), Reason{Kind: ReasonCartTopUp, Amount: amount})
+		r.offerProduct(id, p, tier, CartTopUp, fit[id]/(1+over), Reason{Kind: ReasonCartTopUp, Amount: amount})
 	}
 }
 
 // trendingKeys lists trending boards from most to least specific: the
 // categories of the products in context (leaf first, then parents), the
 // customer's segments, then the whole shop.
+//
+// The list is the run's scratch (a linear scan dedupes it: it holds a
+// handful of keys), so a caller must be done with it before calling again.
 func (r *run) trendingKeys() []string {
-	var keys []string
-	seen := make(map[string]bool)
+	keys := r.keys[:0]
 	addKey := func(k string) {
-		if !seen[k] {
-			seen[k] = true
+		if !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}
 	}
 	for _, id := range r.req.ProductIDs {
-		if p, ok := r.e.m.Catalog.Get(id); ok {
-			ks := trending.CategoryKeys(p.CategoryPath)
-			for i := len(ks) - 1; i >= 0; i-- {
-				addKey(ks[i])
+		if p, ok := r.e.m.Catalog.Ref(id); ok {
+			for _, k := range r.e.categoryTrendKeys(p.CategoryKey(), p.CategoryPath) {
+				addKey(k)
 			}
 		}
 	}
@@ -480,6 +485,7 @@ func (r *run) trendingKeys() []string {
 		addKey(trending.SegmentKey(s))
 	}
 	addKey(trending.GlobalKey)
+	r.keys = keys
 	return keys
 }
 
@@ -489,6 +495,7 @@ func (r *run) trendingKeys() []string {
 // category" outranks "popular overall".
 func (r *run) trending(tier int) {
 	need := r.req.Limit * 3
+	version := r.e.m.Catalog.Version()
 	for i, key := range r.trendingKeys() {
 		if r.eligible >= need && i > 0 {
 			return
@@ -502,6 +509,13 @@ func (r *run) trending(tier int) {
 		}
 		w := 1 / float64(1+i)
 		lead := 0.0
+		// The board's products come from the cache of its last visit
+		// while the board's order and the catalog are unchanged, which
+		// saves a catalog lookup per entry; see boardProducts.
+		cached := r.e.boardProducts(key, version)
+		seen := r.boardIDs[:0]
+		prods := r.boardProds[:0]
+		missed := false
 		r.e.m.Trending.Visit(key, r.cfg.TrendingDepth, r.now, func(e trending.Entry) bool {
 			if lead == 0 {
 				lead = e.Score
@@ -509,10 +523,22 @@ func (r *run) trending(tier int) {
 			if lead <= 0 {
 				return false
 			}
-			r.offer(e.ID, tier, Trending, w*e.Score/lead, reason)
+			var p *catalog.Product
+			if j := len(seen); j < len(cached.ids) && cached.ids[j] == e.ID {
+				p = cached.prods[j]
+			} else {
+				p, _ = r.e.m.Catalog.Ref(e.ID)
+				missed = true
+			}
+			seen, prods = append(seen, e.ID), append(prods, p)
+			r.offerProduct(e.ID, p, tier, Trending, w*e.Score/lead, reason)
 			// The rest of this board ranks below what is collected; once
 			// there is enough to fill the page after the rules, stop.
 			return r.eligible < need
 		})
+		if missed {
+			r.e.storeBoardProducts(key, version, seen, prods)
+		}
+		r.boardIDs, r.boardProds = seen[:0], prods[:0]
 	}
 }

@@ -249,6 +249,25 @@ func (b *Board) Score(key, id string, now time.Time) float64 {
 	return bd.scores[id] * math.Exp2(-b.exponent(now))
 }
 
+// ScoresInto sets out[i] to ids[i]'s decayed score under key at now, the
+// same values as Score, under one read lock: ranking a request's
+// candidates reads a few dozen scores, and taking the lock and computing
+// the decay for each was a tenth of the request's cost. out must be at
+// least as long as ids.
+func (b *Board) ScoresInto(key string, ids []string, now time.Time, out []float64) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	bd := b.keys[key]
+	if bd == nil {
+		clear(out[:len(ids)])
+		return
+	}
+	f := math.Exp2(-b.exponent(now))
+	for i, id := range ids {
+		out[i] = bd.scores[id] * f
+	}
+}
+
 // Key names. Keeping them here means the consumer that records and the
 // engine that reads agree on spelling.
 
