@@ -6785,7 +6785,16 @@ type Challenge struct {
 	// When created.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// When last changed.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// Rolling per-member window in days: progress counts only orders within
+	// this many days of the member's first qualifying order (the window's
+	// start); a later qualifying order starts a fresh window. 0 = the whole
+	// challenge period. At most 3650.
+	WindowDays int32 `protobuf:"varint,15,opt,name=window_days,json=windowDays,proto3" json:"window_days,omitempty"`
+	// A repeatable challenge can be completed again: after a completion the
+	// member's next qualifying order starts a new round, and each completion
+	// is rewarded once.
+	Repeatable    bool `protobuf:"varint,16,opt,name=repeatable,proto3" json:"repeatable,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6916,6 +6925,20 @@ func (x *Challenge) GetUpdatedAt() *timestamppb.Timestamp {
 		return x.UpdatedAt
 	}
 	return nil
+}
+
+func (x *Challenge) GetWindowDays() int32 {
+	if x != nil {
+		return x.WindowDays
+	}
+	return 0
+}
+
+func (x *Challenge) GetRepeatable() bool {
+	if x != nil {
+		return x.Repeatable
+	}
+	return false
 }
 
 // ListChallengesRequest pages through the challenges.
@@ -7442,7 +7465,20 @@ type MemberChallenge struct {
 	// What is left to reach the target.
 	Remaining int64 `protobuf:"varint,3,opt,name=remaining,proto3" json:"remaining,omitempty"`
 	// When the member met the goal; unset while in progress.
-	CompletedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	CompletedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=completed_at,json=completedAt,proto3" json:"completed_at,omitempty"`
+	// True when the goal was met but the challenge's catalog reward could
+	// not be issued (out of stock or empty coupon pool): the completion is
+	// recorded and the prize is owed to the member.
+	RewardPending bool `protobuf:"varint,5,opt,name=reward_pending,json=rewardPending,proto3" json:"reward_pending,omitempty"`
+	// The catalog reward issued for the completion (zero points), when the
+	// challenge has a reward_id and it was issued.
+	RewardRedemption *Redemption `protobuf:"bytes,6,opt,name=reward_redemption,json=rewardRedemption,proto3" json:"reward_redemption,omitempty"`
+	// How many times the member completed the challenge (more than one only
+	// for repeatable challenges).
+	Completions int32 `protobuf:"varint,7,opt,name=completions,proto3" json:"completions,omitempty"`
+	// When the member's current rolling window closes (window_days
+	// challenges with an open window only).
+	WindowEndsAt  *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=window_ends_at,json=windowEndsAt,proto3" json:"window_ends_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -7501,6 +7537,34 @@ func (x *MemberChallenge) GetRemaining() int64 {
 func (x *MemberChallenge) GetCompletedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CompletedAt
+	}
+	return nil
+}
+
+func (x *MemberChallenge) GetRewardPending() bool {
+	if x != nil {
+		return x.RewardPending
+	}
+	return false
+}
+
+func (x *MemberChallenge) GetRewardRedemption() *Redemption {
+	if x != nil {
+		return x.RewardRedemption
+	}
+	return nil
+}
+
+func (x *MemberChallenge) GetCompletions() int32 {
+	if x != nil {
+		return x.Completions
+	}
+	return 0
+}
+
+func (x *MemberChallenge) GetWindowEndsAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WindowEndsAt
 	}
 	return nil
 }
@@ -7998,7 +8062,7 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
 	"updateMask\"N\n" +
 	"\x15UpdateProgramResponse\x125\n" +
-	"\aprogram\x18\x01 \x01(\v2\x1b.loyalty.v1.ProgramSettingsR\aprogram\"\xb7\x04\n" +
+	"\aprogram\x18\x01 \x01(\v2\x1b.loyalty.v1.ProgramSettingsR\aprogram\"\xf8\x04\n" +
 	"\tChallenge\x12!\n" +
 	"\fchallenge_id\x18\x01 \x01(\tR\vchallengeId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -8018,7 +8082,12 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x85\x01\n" +
+	"updated_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1f\n" +
+	"\vwindow_days\x18\x0f \x01(\x05R\n" +
+	"windowDays\x12\x1e\n" +
+	"\n" +
+	"repeatable\x18\x10 \x01(\bR\n" +
+	"repeatable\"\x85\x01\n" +
 	"\x15ListChallengesRequest\x12\x1b\n" +
 	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
 	"\n" +
@@ -8051,12 +8120,16 @@ const file_loyalty_v1_loyalty_service_proto_rawDesc = "" +
 	"\x1cListMemberChallengesResponse\x12;\n" +
 	"\n" +
 	"challenges\x18\x01 \x03(\v2\x1b.loyalty.v1.MemberChallengeR\n" +
-	"challenges\"\xbf\x01\n" +
+	"challenges\"\x8f\x03\n" +
 	"\x0fMemberChallenge\x123\n" +
 	"\tchallenge\x18\x01 \x01(\v2\x15.loyalty.v1.ChallengeR\tchallenge\x12\x1a\n" +
 	"\bprogress\x18\x02 \x01(\x03R\bprogress\x12\x1c\n" +
 	"\tremaining\x18\x03 \x01(\x03R\tremaining\x12=\n" +
-	"\fcompleted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt*\xa2\x03\n" +
+	"\fcompleted_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vcompletedAt\x12%\n" +
+	"\x0ereward_pending\x18\x05 \x01(\bR\rrewardPending\x12C\n" +
+	"\x11reward_redemption\x18\x06 \x01(\v2\x16.loyalty.v1.RedemptionR\x10rewardRedemption\x12 \n" +
+	"\vcompletions\x18\a \x01(\x05R\vcompletions\x12@\n" +
+	"\x0ewindow_ends_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\fwindowEndsAt*\xa2\x03\n" +
 	"\x0fTransactionType\x12 \n" +
 	"\x1cTRANSACTION_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TRANSACTION_TYPE_ACCRUAL\x10\x01\x12\x1f\n" +
@@ -8465,83 +8538,85 @@ var file_loyalty_v1_loyalty_service_proto_depIdxs = []int32{
 	105, // 153: loyalty.v1.ListMemberChallengesResponse.challenges:type_name -> loyalty.v1.MemberChallenge
 	94,  // 154: loyalty.v1.MemberChallenge.challenge:type_name -> loyalty.v1.Challenge
 	106, // 155: loyalty.v1.MemberChallenge.completed_at:type_name -> google.protobuf.Timestamp
-	16,  // 156: loyalty.v1.LoyaltyService.GetMember:input_type -> loyalty.v1.GetMemberRequest
-	65,  // 157: loyalty.v1.LoyaltyService.GetMemberOffers:input_type -> loyalty.v1.GetMemberOffersRequest
-	69,  // 158: loyalty.v1.LoyaltyService.GetPointsReport:input_type -> loyalty.v1.GetPointsReportRequest
-	71,  // 159: loyalty.v1.LoyaltyService.ListRuleTotals:input_type -> loyalty.v1.ListRuleTotalsRequest
-	74,  // 160: loyalty.v1.LoyaltyService.GetPartnerSettlement:input_type -> loyalty.v1.GetPartnerSettlementRequest
-	77,  // 161: loyalty.v1.LoyaltyService.GetHoldoutLift:input_type -> loyalty.v1.GetHoldoutLiftRequest
-	18,  // 162: loyalty.v1.LoyaltyService.ListTransactions:input_type -> loyalty.v1.ListTransactionsRequest
-	20,  // 163: loyalty.v1.LoyaltyService.Earn:input_type -> loyalty.v1.EarnRequest
-	22,  // 164: loyalty.v1.LoyaltyService.Redeem:input_type -> loyalty.v1.RedeemRequest
-	26,  // 165: loyalty.v1.LoyaltyService.CreateHold:input_type -> loyalty.v1.CreateHoldRequest
-	28,  // 166: loyalty.v1.LoyaltyService.CaptureHold:input_type -> loyalty.v1.CaptureHoldRequest
-	30,  // 167: loyalty.v1.LoyaltyService.ReleaseHold:input_type -> loyalty.v1.ReleaseHoldRequest
-	80,  // 168: loyalty.v1.LoyaltyService.TransferPoints:input_type -> loyalty.v1.TransferPointsRequest
-	82,  // 169: loyalty.v1.LoyaltyService.SetTierOverride:input_type -> loyalty.v1.SetTierOverrideRequest
-	84,  // 170: loyalty.v1.LoyaltyService.ReverseRedemption:input_type -> loyalty.v1.ReverseRedemptionRequest
-	32,  // 171: loyalty.v1.LoyaltyService.CreateAdjustment:input_type -> loyalty.v1.CreateAdjustmentRequest
-	35,  // 172: loyalty.v1.LoyaltyService.ListRewards:input_type -> loyalty.v1.ListRewardsRequest
-	37,  // 173: loyalty.v1.LoyaltyService.GetReward:input_type -> loyalty.v1.GetRewardRequest
-	39,  // 174: loyalty.v1.LoyaltyService.CreateReward:input_type -> loyalty.v1.CreateRewardRequest
-	41,  // 175: loyalty.v1.LoyaltyService.UpdateReward:input_type -> loyalty.v1.UpdateRewardRequest
-	86,  // 176: loyalty.v1.LoyaltyService.AddCouponCodes:input_type -> loyalty.v1.AddCouponCodesRequest
-	47,  // 177: loyalty.v1.LoyaltyService.ListEarningRules:input_type -> loyalty.v1.ListEarningRulesRequest
-	49,  // 178: loyalty.v1.LoyaltyService.GetEarningRule:input_type -> loyalty.v1.GetEarningRuleRequest
-	51,  // 179: loyalty.v1.LoyaltyService.CreateEarningRule:input_type -> loyalty.v1.CreateEarningRuleRequest
-	53,  // 180: loyalty.v1.LoyaltyService.UpdateEarningRule:input_type -> loyalty.v1.UpdateEarningRuleRequest
-	57,  // 181: loyalty.v1.LoyaltyService.ListTiers:input_type -> loyalty.v1.ListTiersRequest
-	59,  // 182: loyalty.v1.LoyaltyService.GetTier:input_type -> loyalty.v1.GetTierRequest
-	61,  // 183: loyalty.v1.LoyaltyService.CreateTier:input_type -> loyalty.v1.CreateTierRequest
-	63,  // 184: loyalty.v1.LoyaltyService.UpdateTier:input_type -> loyalty.v1.UpdateTierRequest
-	90,  // 185: loyalty.v1.LoyaltyService.GetProgram:input_type -> loyalty.v1.GetProgramRequest
-	92,  // 186: loyalty.v1.LoyaltyService.UpdateProgram:input_type -> loyalty.v1.UpdateProgramRequest
-	95,  // 187: loyalty.v1.LoyaltyService.ListChallenges:input_type -> loyalty.v1.ListChallengesRequest
-	97,  // 188: loyalty.v1.LoyaltyService.GetChallenge:input_type -> loyalty.v1.GetChallengeRequest
-	99,  // 189: loyalty.v1.LoyaltyService.CreateChallenge:input_type -> loyalty.v1.CreateChallengeRequest
-	101, // 190: loyalty.v1.LoyaltyService.UpdateChallenge:input_type -> loyalty.v1.UpdateChallengeRequest
-	103, // 191: loyalty.v1.LoyaltyService.ListMemberChallenges:input_type -> loyalty.v1.ListMemberChallengesRequest
-	17,  // 192: loyalty.v1.LoyaltyService.GetMember:output_type -> loyalty.v1.GetMemberResponse
-	68,  // 193: loyalty.v1.LoyaltyService.GetMemberOffers:output_type -> loyalty.v1.GetMemberOffersResponse
-	70,  // 194: loyalty.v1.LoyaltyService.GetPointsReport:output_type -> loyalty.v1.GetPointsReportResponse
-	73,  // 195: loyalty.v1.LoyaltyService.ListRuleTotals:output_type -> loyalty.v1.ListRuleTotalsResponse
-	76,  // 196: loyalty.v1.LoyaltyService.GetPartnerSettlement:output_type -> loyalty.v1.GetPartnerSettlementResponse
-	79,  // 197: loyalty.v1.LoyaltyService.GetHoldoutLift:output_type -> loyalty.v1.GetHoldoutLiftResponse
-	19,  // 198: loyalty.v1.LoyaltyService.ListTransactions:output_type -> loyalty.v1.ListTransactionsResponse
-	21,  // 199: loyalty.v1.LoyaltyService.Earn:output_type -> loyalty.v1.EarnResponse
-	23,  // 200: loyalty.v1.LoyaltyService.Redeem:output_type -> loyalty.v1.RedeemResponse
-	27,  // 201: loyalty.v1.LoyaltyService.CreateHold:output_type -> loyalty.v1.CreateHoldResponse
-	29,  // 202: loyalty.v1.LoyaltyService.CaptureHold:output_type -> loyalty.v1.CaptureHoldResponse
-	31,  // 203: loyalty.v1.LoyaltyService.ReleaseHold:output_type -> loyalty.v1.ReleaseHoldResponse
-	81,  // 204: loyalty.v1.LoyaltyService.TransferPoints:output_type -> loyalty.v1.TransferPointsResponse
-	83,  // 205: loyalty.v1.LoyaltyService.SetTierOverride:output_type -> loyalty.v1.SetTierOverrideResponse
-	85,  // 206: loyalty.v1.LoyaltyService.ReverseRedemption:output_type -> loyalty.v1.ReverseRedemptionResponse
-	33,  // 207: loyalty.v1.LoyaltyService.CreateAdjustment:output_type -> loyalty.v1.CreateAdjustmentResponse
-	36,  // 208: loyalty.v1.LoyaltyService.ListRewards:output_type -> loyalty.v1.ListRewardsResponse
-	38,  // 209: loyalty.v1.LoyaltyService.GetReward:output_type -> loyalty.v1.GetRewardResponse
-	40,  // 210: loyalty.v1.LoyaltyService.CreateReward:output_type -> loyalty.v1.CreateRewardResponse
-	42,  // 211: loyalty.v1.LoyaltyService.UpdateReward:output_type -> loyalty.v1.UpdateRewardResponse
-	87,  // 212: loyalty.v1.LoyaltyService.AddCouponCodes:output_type -> loyalty.v1.AddCouponCodesResponse
-	48,  // 213: loyalty.v1.LoyaltyService.ListEarningRules:output_type -> loyalty.v1.ListEarningRulesResponse
-	50,  // 214: loyalty.v1.LoyaltyService.GetEarningRule:output_type -> loyalty.v1.GetEarningRuleResponse
-	52,  // 215: loyalty.v1.LoyaltyService.CreateEarningRule:output_type -> loyalty.v1.CreateEarningRuleResponse
-	54,  // 216: loyalty.v1.LoyaltyService.UpdateEarningRule:output_type -> loyalty.v1.UpdateEarningRuleResponse
-	58,  // 217: loyalty.v1.LoyaltyService.ListTiers:output_type -> loyalty.v1.ListTiersResponse
-	60,  // 218: loyalty.v1.LoyaltyService.GetTier:output_type -> loyalty.v1.GetTierResponse
-	62,  // 219: loyalty.v1.LoyaltyService.CreateTier:output_type -> loyalty.v1.CreateTierResponse
-	64,  // 220: loyalty.v1.LoyaltyService.UpdateTier:output_type -> loyalty.v1.UpdateTierResponse
-	91,  // 221: loyalty.v1.LoyaltyService.GetProgram:output_type -> loyalty.v1.GetProgramResponse
-	93,  // 222: loyalty.v1.LoyaltyService.UpdateProgram:output_type -> loyalty.v1.UpdateProgramResponse
-	96,  // 223: loyalty.v1.LoyaltyService.ListChallenges:output_type -> loyalty.v1.ListChallengesResponse
-	98,  // 224: loyalty.v1.LoyaltyService.GetChallenge:output_type -> loyalty.v1.GetChallengeResponse
-	100, // 225: loyalty.v1.LoyaltyService.CreateChallenge:output_type -> loyalty.v1.CreateChallengeResponse
-	102, // 226: loyalty.v1.LoyaltyService.UpdateChallenge:output_type -> loyalty.v1.UpdateChallengeResponse
-	104, // 227: loyalty.v1.LoyaltyService.ListMemberChallenges:output_type -> loyalty.v1.ListMemberChallengesResponse
-	192, // [192:228] is the sub-list for method output_type
-	156, // [156:192] is the sub-list for method input_type
-	156, // [156:156] is the sub-list for extension type_name
-	156, // [156:156] is the sub-list for extension extendee
-	0,   // [0:156] is the sub-list for field type_name
+	24,  // 156: loyalty.v1.MemberChallenge.reward_redemption:type_name -> loyalty.v1.Redemption
+	106, // 157: loyalty.v1.MemberChallenge.window_ends_at:type_name -> google.protobuf.Timestamp
+	16,  // 158: loyalty.v1.LoyaltyService.GetMember:input_type -> loyalty.v1.GetMemberRequest
+	65,  // 159: loyalty.v1.LoyaltyService.GetMemberOffers:input_type -> loyalty.v1.GetMemberOffersRequest
+	69,  // 160: loyalty.v1.LoyaltyService.GetPointsReport:input_type -> loyalty.v1.GetPointsReportRequest
+	71,  // 161: loyalty.v1.LoyaltyService.ListRuleTotals:input_type -> loyalty.v1.ListRuleTotalsRequest
+	74,  // 162: loyalty.v1.LoyaltyService.GetPartnerSettlement:input_type -> loyalty.v1.GetPartnerSettlementRequest
+	77,  // 163: loyalty.v1.LoyaltyService.GetHoldoutLift:input_type -> loyalty.v1.GetHoldoutLiftRequest
+	18,  // 164: loyalty.v1.LoyaltyService.ListTransactions:input_type -> loyalty.v1.ListTransactionsRequest
+	20,  // 165: loyalty.v1.LoyaltyService.Earn:input_type -> loyalty.v1.EarnRequest
+	22,  // 166: loyalty.v1.LoyaltyService.Redeem:input_type -> loyalty.v1.RedeemRequest
+	26,  // 167: loyalty.v1.LoyaltyService.CreateHold:input_type -> loyalty.v1.CreateHoldRequest
+	28,  // 168: loyalty.v1.LoyaltyService.CaptureHold:input_type -> loyalty.v1.CaptureHoldRequest
+	30,  // 169: loyalty.v1.LoyaltyService.ReleaseHold:input_type -> loyalty.v1.ReleaseHoldRequest
+	80,  // 170: loyalty.v1.LoyaltyService.TransferPoints:input_type -> loyalty.v1.TransferPointsRequest
+	82,  // 171: loyalty.v1.LoyaltyService.SetTierOverride:input_type -> loyalty.v1.SetTierOverrideRequest
+	84,  // 172: loyalty.v1.LoyaltyService.ReverseRedemption:input_type -> loyalty.v1.ReverseRedemptionRequest
+	32,  // 173: loyalty.v1.LoyaltyService.CreateAdjustment:input_type -> loyalty.v1.CreateAdjustmentRequest
+	35,  // 174: loyalty.v1.LoyaltyService.ListRewards:input_type -> loyalty.v1.ListRewardsRequest
+	37,  // 175: loyalty.v1.LoyaltyService.GetReward:input_type -> loyalty.v1.GetRewardRequest
+	39,  // 176: loyalty.v1.LoyaltyService.CreateReward:input_type -> loyalty.v1.CreateRewardRequest
+	41,  // 177: loyalty.v1.LoyaltyService.UpdateReward:input_type -> loyalty.v1.UpdateRewardRequest
+	86,  // 178: loyalty.v1.LoyaltyService.AddCouponCodes:input_type -> loyalty.v1.AddCouponCodesRequest
+	47,  // 179: loyalty.v1.LoyaltyService.ListEarningRules:input_type -> loyalty.v1.ListEarningRulesRequest
+	49,  // 180: loyalty.v1.LoyaltyService.GetEarningRule:input_type -> loyalty.v1.GetEarningRuleRequest
+	51,  // 181: loyalty.v1.LoyaltyService.CreateEarningRule:input_type -> loyalty.v1.CreateEarningRuleRequest
+	53,  // 182: loyalty.v1.LoyaltyService.UpdateEarningRule:input_type -> loyalty.v1.UpdateEarningRuleRequest
+	57,  // 183: loyalty.v1.LoyaltyService.ListTiers:input_type -> loyalty.v1.ListTiersRequest
+	59,  // 184: loyalty.v1.LoyaltyService.GetTier:input_type -> loyalty.v1.GetTierRequest
+	61,  // 185: loyalty.v1.LoyaltyService.CreateTier:input_type -> loyalty.v1.CreateTierRequest
+	63,  // 186: loyalty.v1.LoyaltyService.UpdateTier:input_type -> loyalty.v1.UpdateTierRequest
+	90,  // 187: loyalty.v1.LoyaltyService.GetProgram:input_type -> loyalty.v1.GetProgramRequest
+	92,  // 188: loyalty.v1.LoyaltyService.UpdateProgram:input_type -> loyalty.v1.UpdateProgramRequest
+	95,  // 189: loyalty.v1.LoyaltyService.ListChallenges:input_type -> loyalty.v1.ListChallengesRequest
+	97,  // 190: loyalty.v1.LoyaltyService.GetChallenge:input_type -> loyalty.v1.GetChallengeRequest
+	99,  // 191: loyalty.v1.LoyaltyService.CreateChallenge:input_type -> loyalty.v1.CreateChallengeRequest
+	101, // 192: loyalty.v1.LoyaltyService.UpdateChallenge:input_type -> loyalty.v1.UpdateChallengeRequest
+	103, // 193: loyalty.v1.LoyaltyService.ListMemberChallenges:input_type -> loyalty.v1.ListMemberChallengesRequest
+	17,  // 194: loyalty.v1.LoyaltyService.GetMember:output_type -> loyalty.v1.GetMemberResponse
+	68,  // 195: loyalty.v1.LoyaltyService.GetMemberOffers:output_type -> loyalty.v1.GetMemberOffersResponse
+	70,  // 196: loyalty.v1.LoyaltyService.GetPointsReport:output_type -> loyalty.v1.GetPointsReportResponse
+	73,  // 197: loyalty.v1.LoyaltyService.ListRuleTotals:output_type -> loyalty.v1.ListRuleTotalsResponse
+	76,  // 198: loyalty.v1.LoyaltyService.GetPartnerSettlement:output_type -> loyalty.v1.GetPartnerSettlementResponse
+	79,  // 199: loyalty.v1.LoyaltyService.GetHoldoutLift:output_type -> loyalty.v1.GetHoldoutLiftResponse
+	19,  // 200: loyalty.v1.LoyaltyService.ListTransactions:output_type -> loyalty.v1.ListTransactionsResponse
+	21,  // 201: loyalty.v1.LoyaltyService.Earn:output_type -> loyalty.v1.EarnResponse
+	23,  // 202: loyalty.v1.LoyaltyService.Redeem:output_type -> loyalty.v1.RedeemResponse
+	27,  // 203: loyalty.v1.LoyaltyService.CreateHold:output_type -> loyalty.v1.CreateHoldResponse
+	29,  // 204: loyalty.v1.LoyaltyService.CaptureHold:output_type -> loyalty.v1.CaptureHoldResponse
+	31,  // 205: loyalty.v1.LoyaltyService.ReleaseHold:output_type -> loyalty.v1.ReleaseHoldResponse
+	81,  // 206: loyalty.v1.LoyaltyService.TransferPoints:output_type -> loyalty.v1.TransferPointsResponse
+	83,  // 207: loyalty.v1.LoyaltyService.SetTierOverride:output_type -> loyalty.v1.SetTierOverrideResponse
+	85,  // 208: loyalty.v1.LoyaltyService.ReverseRedemption:output_type -> loyalty.v1.ReverseRedemptionResponse
+	33,  // 209: loyalty.v1.LoyaltyService.CreateAdjustment:output_type -> loyalty.v1.CreateAdjustmentResponse
+	36,  // 210: loyalty.v1.LoyaltyService.ListRewards:output_type -> loyalty.v1.ListRewardsResponse
+	38,  // 211: loyalty.v1.LoyaltyService.GetReward:output_type -> loyalty.v1.GetRewardResponse
+	40,  // 212: loyalty.v1.LoyaltyService.CreateReward:output_type -> loyalty.v1.CreateRewardResponse
+	42,  // 213: loyalty.v1.LoyaltyService.UpdateReward:output_type -> loyalty.v1.UpdateRewardResponse
+	87,  // 214: loyalty.v1.LoyaltyService.AddCouponCodes:output_type -> loyalty.v1.AddCouponCodesResponse
+	48,  // 215: loyalty.v1.LoyaltyService.ListEarningRules:output_type -> loyalty.v1.ListEarningRulesResponse
+	50,  // 216: loyalty.v1.LoyaltyService.GetEarningRule:output_type -> loyalty.v1.GetEarningRuleResponse
+	52,  // 217: loyalty.v1.LoyaltyService.CreateEarningRule:output_type -> loyalty.v1.CreateEarningRuleResponse
+	54,  // 218: loyalty.v1.LoyaltyService.UpdateEarningRule:output_type -> loyalty.v1.UpdateEarningRuleResponse
+	58,  // 219: loyalty.v1.LoyaltyService.ListTiers:output_type -> loyalty.v1.ListTiersResponse
+	60,  // 220: loyalty.v1.LoyaltyService.GetTier:output_type -> loyalty.v1.GetTierResponse
+	62,  // 221: loyalty.v1.LoyaltyService.CreateTier:output_type -> loyalty.v1.CreateTierResponse
+	64,  // 222: loyalty.v1.LoyaltyService.UpdateTier:output_type -> loyalty.v1.UpdateTierResponse
+	91,  // 223: loyalty.v1.LoyaltyService.GetProgram:output_type -> loyalty.v1.GetProgramResponse
+	93,  // 224: loyalty.v1.LoyaltyService.UpdateProgram:output_type -> loyalty.v1.UpdateProgramResponse
+	96,  // 225: loyalty.v1.LoyaltyService.ListChallenges:output_type -> loyalty.v1.ListChallengesResponse
+	98,  // 226: loyalty.v1.LoyaltyService.GetChallenge:output_type -> loyalty.v1.GetChallengeResponse
+	100, // 227: loyalty.v1.LoyaltyService.CreateChallenge:output_type -> loyalty.v1.CreateChallengeResponse
+	102, // 228: loyalty.v1.LoyaltyService.UpdateChallenge:output_type -> loyalty.v1.UpdateChallengeResponse
+	104, // 229: loyalty.v1.LoyaltyService.ListMemberChallenges:output_type -> loyalty.v1.ListMemberChallengesResponse
+	194, // [194:230] is the sub-list for method output_type
+	158, // [158:194] is the sub-list for method input_type
+	158, // [158:158] is the sub-list for extension type_name
+	158, // [158:158] is the sub-list for extension extendee
+	0,   // [0:158] is the sub-list for field type_name
 }
 
 func init() { file_loyalty_v1_loyalty_service_proto_init() }

@@ -35,16 +35,23 @@ SELECT id, status, spec, created_at, updated_at FROM challenges WHERE status = '
 -- name: MembersProgress :many
 -- The progress rows of the members in the challenges; the caller holds the
 -- members' locks, which serialize every change to their progress.
-SELECT challenge_id, member_id, by_order, progress, completed_at FROM challenge_progress
+SELECT challenge_id, member_id, by_order, progress, completed_at, window_start, completions FROM challenge_progress
 WHERE member_id = ANY(@member_ids::text[]) AND challenge_id = ANY(@challenge_ids::text[]);
 
 -- name: MemberProgress :many
-SELECT challenge_id, member_id, by_order, progress, completed_at FROM challenge_progress WHERE member_id = $1;
+SELECT challenge_id, member_id, by_order, progress, completed_at, window_start, completions FROM challenge_progress WHERE member_id = $1;
 
 -- name: SaveProgress :exec
 -- Writes many members' progress in one statement.
-INSERT INTO challenge_progress (challenge_id, member_id, by_order, progress, completed_at, updated_at)
-SELECT u.challenge_id, u.member_id, u.by_order, u.progress, u.completed_at, @updated_at::timestamptz
-FROM jsonb_to_recordset(@rows::jsonb) AS u(challenge_id text, member_id text, by_order jsonb, progress bigint, completed_at timestamptz)
+INSERT INTO challenge_progress (challenge_id, member_id, by_order, progress, completed_at, window_start, completions, updated_at)
+SELECT u.challenge_id, u.member_id, u.by_order, u.progress, u.completed_at, u.window_start, u.completions, @updated_at::timestamptz
+FROM jsonb_to_recordset(@rows::jsonb) AS u(challenge_id text, member_id text, by_order jsonb, progress bigint, completed_at timestamptz,
+    window_start timestamptz, completions integer)
 ON CONFLICT (member_id, challenge_id) DO UPDATE SET by_order = EXCLUDED.by_order, progress = EXCLUDED.progress,
-    completed_at = EXCLUDED.completed_at, updated_at = EXCLUDED.updated_at;
+    completed_at = EXCLUDED.completed_at, window_start = EXCLUDED.window_start, completions = EXCLUDED.completions,
+    updated_at = EXCLUDED.updated_at;
+
+-- name: MemberChallengeRedemptions :many
+-- The catalog rewards issued to a member for completed challenges; their ids
+-- are "challenge:<challenge id>:<round>:<member id>", one per completion.
+SELECT * FROM redemptions WHERE member_id = $1 AND id LIKE 'challenge:%';

@@ -27,7 +27,6 @@ type ChallengeConfig struct {
 func (c ChallengeConfig) Validate() error {
 	var v validation.Collector
 	v.Nest("", c.Challenge.Validate())
-	v.Check(c.Challenge.RewardID == "", "reward_id", "catalog rewards as challenge rewards are not supported yet; use reward_points")
 	v.Check(len(c.Description) <= 2000, "description", "must be at most 2000 characters")
 	v.Check(c.Status >= earning.StatusDraft && c.Status <= earning.StatusArchived, "status", "unknown status %d", c.Status)
 	return v.Err()
@@ -39,6 +38,15 @@ type MemberChallenge struct {
 	Progress    int64
 	Remaining   int64
 	CompletedAt time.Time
+	// RewardPending: the goal was met but the catalog reward could not be
+	// issued (out of stock, empty coupon pool).
+	RewardPending bool
+	// RewardRedemption is the catalog reward issued for the latest completion.
+	RewardRedemption *Redemption
+	// Completions counts the rounds completed (repeatable challenges).
+	Completions int
+	// WindowEndsAt closes the member's current rolling window (zero without one).
+	WindowEndsAt time.Time
 }
 
 func challengeRecord(r sqlc.Challenge) (Record[ChallengeConfig], error) {
@@ -57,6 +65,9 @@ func (u *Unit) CreateChallenge(ctx context.Context, c ChallengeConfig) (Record[C
 		c.Status = earning.StatusActive
 	}
 	if err := c.Validate(); err != nil {
+		return Record[ChallengeConfig]{}, err
+	}
+	if err := u.checkChallengeReward(ctx, c.Challenge.RewardID); err != nil {
 		return Record[ChallengeConfig]{}, err
 	}
 	b, err := json.Marshal(c)
@@ -90,6 +101,11 @@ func (u *Unit) UpdateChallenge(ctx context.Context, id string, fn func(*Challeng
 	}
 	if err := c.Validate(); err != nil {
 		return Record[ChallengeConfig]{}, err
+	}
+	if c.Challenge.RewardID != rec.Value.Challenge.RewardID {
+		if err := u.checkChallengeReward(ctx, c.Challenge.RewardID); err != nil {
+			return Record[ChallengeConfig]{}, err
+		}
 	}
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -145,6 +161,10 @@ func (a *App) MemberChallenges(ctx context.Context, memberID string) ([]MemberCh
 	if err != nil {
 		return nil, fmt.Errorf("progress of %s: %w", memberID, err)
 	}
+	prizes, err := memberChallengeRedemptions(ctx, q, memberID)
+	if err != nil {
+		return nil, err
+	}
 	byID := map[string]sqlc.MemberProgressRow{}
 	for _, p := range prog {
 		byID[p.ChallengeID] = p
@@ -158,9 +178,30 @@ func (a *App) MemberChallenges(ctx context.Context, memberID string) ([]MemberCh
 		}
 		p := byID[row.ID]
 		c := rec.Value.Challenge
-		mc := MemberChallenge{Challenge: rec, Progress: p.Progress, Remaining: max(c.Target-p.Progress, 0)}
+		cur := challenge.Progress{Completions: int(p.Completions)}
 		if p.CompletedAt != nil {
-			mc.CompletedAt, mc.Remaining = p.CompletedAt.UTC(), 0
+			cur.CompletedAt = p.CompletedAt.UTC()
+		}
+		if p.WindowStart != nil {
+			cur.WindowStart = p.WindowStart.UTC()
+		}
+		progress := p.Progress
+		if cleared := c.Current(cur, now); cleared.WindowStart.IsZero() && !cur.WindowStart.IsZero() {
+			// The window closed before completion: nothing counts now.
+			cur, progress = cleared, 0
+		}
+		mc := MemberChallenge{Challenge: rec, Progress: progress, Remaining: max(c.Target-progress, 0), Completions: cur.Completions,
+			WindowEndsAt: c.WindowEnd(cur)}
+		if !cur.CompletedAt.IsZero() {
+			mc.CompletedAt, mc.Remaining, mc.WindowEndsAt = cur.CompletedAt, 0, time.Time{}
+		}
+		if cur.Completions > 0 && c.RewardID != "" {
+			// The prize of the latest round, issued or still owed.
+			if r, ok := prizes[challengeRedemptionID(c.ID, memberID, cur.Completions)]; ok {
+				mc.RewardRedemption = &r
+			} else {
+				mc.RewardPending = true
+			}
 		}
 		shown[row.ID] = true
 		out = append(out, mc)
@@ -176,7 +217,7 @@ func (a *App) MemberChallenges(ctx context.Context, memberID string) ([]MemberCh
 		}
 	}
 	for _, p := range prog {
-		if p.CompletedAt == nil || shown[p.ChallengeID] {
+		if p.Completions == 0 || shown[p.ChallengeID] {
 			continue
 		}
 		row, err := q.GetChallenge(ctx, p.ChallengeID)
@@ -233,6 +274,8 @@ type progressRow struct {
 	ByOrder     map[string]int64 `json:"by_order"`
 	Progress    int64            `json:"progress"`
 	CompletedAt *time.Time       `json:"completed_at"`
+	WindowStart *time.Time       `json:"window_start"`
+	Completions int              `json:"completions"`
 }
 
 type progressKey struct{ challenge, member string }
@@ -253,6 +296,10 @@ func (u *Unit) loadProgress(ctx context.Context, members, challenges []string) (
 		if r.CompletedAt != nil {
 			p.CompletedAt = r.CompletedAt.UTC()
 		}
+		if r.WindowStart != nil {
+			p.WindowStart = r.WindowStart.UTC()
+		}
+		p.Completions = int(r.Completions)
 		out[progressKey{r.ChallengeID, r.MemberID}] = p
 	}
 	return out, nil
@@ -269,7 +316,8 @@ func (u *Unit) saveProgress(ctx context.Context, changed []challenge.Progress) e
 		if by == nil {
 			by = map[string]int64{}
 		}
-		rows[i] = progressRow{ChallengeID: p.ChallengeID, MemberID: p.MemberID, ByOrder: by, Progress: p.Value(), CompletedAt: tp(p.CompletedAt)}
+		rows[i] = progressRow{ChallengeID: p.ChallengeID, MemberID: p.MemberID, ByOrder: by, Progress: p.Value(), CompletedAt: tp(p.CompletedAt),
+			WindowStart: tp(p.WindowStart), Completions: p.Completions}
 	}
 	b, err := json.Marshal(rows)
 	if err != nil {
@@ -281,23 +329,30 @@ func (u *Unit) saveProgress(ctx context.Context, changed []challenge.Progress) e
 	return nil
 }
 
-// challengeReference is the completion credit's reference id: the entries'
-// bonus-once index refuses a second credit of the same challenge to the
-// same member, whatever happens above it.
-func challengeReference(id string) string { return "challenge:" + id }
+// challengeReference is the completion credit's reference id for a round:
+// the entries' bonus-once index refuses a second credit of the same round
+// to the same member, whatever happens above it. The first round keeps the
+// plain form so credits made before repeatable challenges existed match.
+func challengeReference(id string, round int) string {
+	if round <= 1 {
+		return "challenge:" + id
+	}
+	return fmt.Sprintf("challenge:%s#%d", id, round)
+}
 
 // recordChallenges counts freshly earned orders toward the open challenges
 // and credits each challenge's reward points, once, to the members who
 // completed it with them. It returns the points credited per member (for
-// their lifetime points). The members are locked by the caller, and their
+// their lifetime points) and the redemptions issuing the completed
+// challenges' catalog rewards, for the caller's batch. The members are locked by the caller, and their
 // accounts carry the credits into the caller's write.
-func (u *Unit) recordChallenges(ctx context.Context, orders []earning.Order, locked map[string]*store.Locked) (map[string]int64, error) {
+func (u *Unit) recordChallenges(ctx context.Context, orders []earning.Order, locked map[string]*store.Locked) (map[string]int64, []store.RedemptionRow, error) {
 	if len(orders) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	all, err := u.activeChallenges(ctx)
 	if err != nil || len(all) == 0 {
-		return nil, err
+		return nil, nil, err
 	}
 	var members, ids []string
 	for _, o := range orders {
@@ -310,9 +365,10 @@ func (u *Unit) recordChallenges(ctx context.Context, orders []earning.Order, loc
 	}
 	progress, err := u.loadProgress(ctx, members, ids)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	credited := map[string]int64{}
+	var prizes []store.RedemptionRow
 	changed := map[progressKey]bool{}
 	var order []progressKey
 	for _, o := range orders {
@@ -323,7 +379,8 @@ func (u *Unit) recordChallenges(ctx context.Context, orders []earning.Order, loc
 				p = challenge.Progress{ChallengeID: c.ID, MemberID: o.CustomerID}
 			}
 			next, completed := c.Record(p, o)
-			if len(next.ByOrder) == len(p.ByOrder) && !completed {
+			_, had := p.ByOrder[o.ID]
+			if _, has := next.ByOrder[o.ID]; (!has || had) && !completed {
 				continue
 			}
 			progress[k] = next
@@ -333,11 +390,20 @@ func (u *Unit) recordChallenges(ctx context.Context, orders []earning.Order, loc
 			}
 			if completed && c.RewardPoints > 0 {
 				if _, err := locked[o.CustomerID].Account.Credit(ledger.Credit{Type: ledger.TypeAccrual, Points: c.RewardPoints,
-					ReferenceID: challengeReference(c.ID), Description: "challenge completed: " + c.Name,
+					ReferenceID: challengeReference(c.ID, next.Completions), Description: "challenge completed: " + c.Name,
 					ExpiresAt: u.a.cfg.Program.Expiry.LotExpiry(u.now)}, u.now); err != nil {
-					return nil, fmt.Errorf("reward of challenge %s: %w", c.ID, err)
+					return nil, nil, fmt.Errorf("reward of challenge %s: %w", c.ID, err)
 				}
 				credited[o.CustomerID] += c.RewardPoints
+			}
+			if completed && c.RewardID != "" {
+				r, ok, err := u.issueChallengeReward(ctx, c.RewardID, c.ID, o.CustomerID, next.Completions)
+				if err != nil {
+					return nil, nil, fmt.Errorf("prize of challenge %s: %w", c.ID, err)
+				}
+				if ok {
+					prizes = append(prizes, r)
+				}
 			}
 		}
 	}
@@ -345,7 +411,7 @@ func (u *Unit) recordChallenges(ctx context.Context, orders []earning.Order, loc
 	for _, k := range order {
 		rows = append(rows, progress[k])
 	}
-	return credited, u.saveProgress(ctx, rows)
+	return credited, prizes, u.saveProgress(ctx, rows)
 }
 
 // reviseChallenges takes a refunded or cancelled order's part out of the
@@ -361,7 +427,10 @@ func (u *Unit) reviseChallenges(ctx context.Context, memberID string, o earning.
 		if r.CompletedAt != nil {
 			continue
 		}
-		var p challenge.Progress
+		p := challenge.Progress{Completions: int(r.Completions)}
+		if r.WindowStart != nil {
+			p.WindowStart = r.WindowStart.UTC()
+		}
 		if err := json.Unmarshal(r.ByOrder, &p.ByOrder); err != nil {
 			return fmt.Errorf("progress of %s in %s: %w", memberID, r.ChallengeID, err)
 		}

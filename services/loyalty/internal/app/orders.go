@@ -210,10 +210,11 @@ func (u *Unit) EarnOrders(ctx context.Context, cmds []EarnOrder) ([]Earned, []er
 	}
 	// Challenges count the orders earned now; a completion credits its
 	// reward to the member's account before the account is written.
-	bonus, err := u.recordChallenges(ctx, fresh, locked)
+	bonus, prizes, err := u.recordChallenges(ctx, fresh, locked)
 	if err != nil {
 		return nil, nil, err
 	}
+	b.Redemptions = append(b.Redemptions, prizes...)
 	for id, pts := range bonus {
 		tallies[id].earned += pts
 	}

@@ -41,6 +41,12 @@ func (u *Unit) ReverseRedemption(ctx context.Context, redemptionID, reason strin
 	if row.Status == "reversed" {
 		return Reversed{}, fmt.Errorf("redemption %s: %w", redemptionID, reward.ErrAlreadyReversed)
 	}
+	if row.EntryID == "" {
+		// A challenge prize cost no points, so there is nothing to give
+		// back: reversing it would only hand the member a second prize
+		// after their next order.
+		return Reversed{}, fmt.Errorf("redemption %s is a challenge prize: %w", redemptionID, ledger.ErrNotReversible)
+	}
 	er, err := u.st.Q.GetEntry(ctx, row.EntryID)
 	if err != nil {
 		return Reversed{}, notFound(err, "redemption entry "+row.EntryID)

@@ -16,7 +16,7 @@ func challengePB(r app.Record[app.ChallengeConfig]) *loyaltyv1.Challenge {
 		ChallengeId: c.ID, Name: c.Name, Description: r.Value.Description, Goal: goalPB[c.Goal], Target: c.Target,
 		Skus: c.SKUs, Categories: c.Categories, StartsAt: ts(c.StartsAt), EndsAt: ts(c.EndsAt),
 		RewardPoints: c.RewardPoints, RewardId: c.RewardID, Status: loyaltyv1.ConfigStatus(r.Value.Status),
-		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt),
+		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt), WindowDays: c.WindowDays, Repeatable: c.Repeatable,
 	}
 }
 
@@ -35,7 +35,7 @@ func challengeOf(p *loyaltyv1.Challenge) app.ChallengeConfig {
 	return app.ChallengeConfig{
 		Challenge: challenge.Challenge{ID: p.GetChallengeId(), Name: p.GetName(), Goal: goal, Target: p.GetTarget(),
 			SKUs: p.GetSkus(), Categories: p.GetCategories(), StartsAt: tm(p.GetStartsAt()), EndsAt: tm(p.GetEndsAt()),
-			RewardPoints: p.GetRewardPoints(), RewardID: p.GetRewardId()},
+			RewardPoints: p.GetRewardPoints(), RewardID: p.GetRewardId(), WindowDays: p.GetWindowDays(), Repeatable: p.GetRepeatable()},
 		Description: p.GetDescription(), Status: earning.Status(p.GetStatus()),
 	}
 }
@@ -106,8 +106,13 @@ func (s *Server) ListMemberChallenges(ctx context.Context, req *loyaltyv1.ListMe
 	}
 	out := &loyaltyv1.ListMemberChallengesResponse{}
 	for _, c := range cs {
-		out.Challenges = append(out.Challenges, &loyaltyv1.MemberChallenge{Challenge: challengePB(c.Challenge), Progress: c.Progress,
-			Remaining: c.Remaining, CompletedAt: ts(c.CompletedAt)})
+		mc := &loyaltyv1.MemberChallenge{Challenge: challengePB(c.Challenge), Progress: c.Progress,
+			Remaining: c.Remaining, CompletedAt: ts(c.CompletedAt), RewardPending: c.RewardPending,
+			Completions: int32(c.Completions), WindowEndsAt: ts(c.WindowEndsAt)}
+		if c.RewardRedemption != nil {
+			mc.RewardRedemption = redemptionPB(*c.RewardRedemption)
+		}
+		out.Challenges = append(out.Challenges, mc)
 	}
 	return out, nil
 }

@@ -176,6 +176,9 @@ func TestAnInvalidChallengeNamesTheField(t *testing.T) {
 		{"an end before the start", func(c *loyaltyv1.Challenge) { c.EndsAt = timestamppb.New(c.GetStartsAt().AsTime().Add(-time.Hour)) }, "challenge.ends_at"},
 		{"no reward", func(c *loyaltyv1.Challenge) { c.RewardPoints = 0 }, "challenge.reward"},
 		{"no name", func(c *loyaltyv1.Challenge) { c.Name = " " }, "challenge.name"},
+		{"an unknown catalog reward", func(c *loyaltyv1.Challenge) { c.RewardId = "no-such-reward" }, "challenge.reward_id"},
+		{"a negative window", func(c *loyaltyv1.Challenge) { c.WindowDays = -1 }, "challenge.window_days"},
+		{"a window over ten years", func(c *loyaltyv1.Challenge) { c.WindowDays = 3651 }, "challenge.window_days"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

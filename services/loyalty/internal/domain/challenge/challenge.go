@@ -1,8 +1,9 @@
 // Package challenge tracks stamp-card style challenges ("buy 4 cans, get 2
-// free"): a count or spend goal over a period, progress shown to the
-// member, and a reward issued exactly once when the goal is met. Progress
-// is kept per order id, so a redelivered order counts once and a cancelled
-// order can be taken out again before completion.
+// free"): a count or spend goal over a period, optionally within a rolling
+// per-member window, progress shown to the member, and a reward issued
+// exactly once when the goal is met (once per round when the challenge is
+// repeatable). Progress is kept per order id, so a redelivered order counts
+// once and a cancelled order can be taken out again before completion.
 package challenge
 
 import (
@@ -46,7 +47,18 @@ type Challenge struct {
 	// RewardPoints credited on completion (and/or RewardID issued).
 	RewardPoints int64
 	RewardID     string
+	// WindowDays, when positive, is a rolling per-member window: only
+	// orders within this many days of the member's first qualifying order
+	// (the window's start) count together; a qualifying order after the
+	// window closed starts a fresh window and progress.
+	WindowDays int32
+	// Repeatable challenges start a new round with the member's next
+	// qualifying order after a completion; each completion is rewarded once.
+	Repeatable bool
 }
+
+// MaxWindowDays bounds the rolling window (ten years).
+const MaxWindowDays = 3650
 
 // Validate checks the challenge.
 func (c Challenge) Validate() error {
@@ -58,6 +70,7 @@ func (c Challenge) Validate() error {
 	v.Check(c.EndsAt.After(c.StartsAt), "ends_at", "must be after starts_at")
 	v.Check(c.RewardPoints > 0 || c.RewardID != "", "reward", "needs reward points or a reward id")
 	v.Check(c.RewardPoints >= 0, "reward_points", "must not be negative")
+	v.Check(c.WindowDays >= 0 && c.WindowDays <= MaxWindowDays, "window_days", "must be 0 to %d, got %d", MaxWindowDays, c.WindowDays)
 	return v.Err()
 }
 
@@ -114,6 +127,30 @@ type Progress struct {
 	// ByOrder is what each order contributed; the key makes recording idempotent.
 	ByOrder     map[string]int64
 	CompletedAt time.Time
+	// WindowStart opened the member's current rolling window (zero when
+	// the challenge has none or no order counted yet).
+	WindowStart time.Time
+	// Completions counts the rounds completed; the reward of round n is
+	// issued when it becomes n, once.
+	Completions int
+}
+
+// WindowEnd is when the member's current window closes (zero without one).
+func (c Challenge) WindowEnd(p Progress) time.Time {
+	if c.WindowDays <= 0 || p.WindowStart.IsZero() {
+		return time.Time{}
+	}
+	return p.WindowStart.AddDate(0, 0, int(c.WindowDays))
+}
+
+// Current is the progress as it stands at t: a window that closed before
+// completion counts nothing any more (the next qualifying order opens a
+// fresh one).
+func (c Challenge) Current(p Progress, t time.Time) Progress {
+	if end := c.WindowEnd(p); !p.Completed() && !end.IsZero() && !t.Before(end) {
+		return Progress{ChallengeID: p.ChallengeID, MemberID: p.MemberID, Completions: p.Completions}
+	}
+	return p
 }
 
 // Value is the progress toward the target.
@@ -131,11 +168,12 @@ func (p Progress) Completed() bool { return !p.CompletedAt.IsZero() }
 // Remaining is what is left to reach the target.
 func (c Challenge) Remaining(p Progress) int64 { return max(c.Target-p.Value(), 0) }
 
-// Record adds an order and reports whether this call completed the
-// challenge; it is true exactly once per member, so the caller issues the
-// reward then and only then (in the same transaction).
+// Record adds an order and reports whether this call completed a round of
+// the challenge; it is true exactly once per round (once per member unless
+// the challenge is repeatable), so the caller issues the round's reward
+// then and only then (in the same transaction).
 func (c Challenge) Record(p Progress, o earning.Order) (Progress, bool) {
-	if p.Completed() || !c.Open(o.CompletedAt) {
+	if (p.Completed() && !c.Repeatable) || !c.Open(o.CompletedAt) {
 		return p, false
 	}
 	if _, seen := p.ByOrder[o.ID]; seen {
@@ -145,6 +183,14 @@ func (c Challenge) Record(p Progress, o earning.Order) (Progress, bool) {
 	if add == 0 {
 		return p, false
 	}
+	if p.Completed() {
+		// A repeatable challenge: this order opens the next round.
+		p = Progress{ChallengeID: p.ChallengeID, MemberID: p.MemberID, Completions: p.Completions}
+	}
+	p = c.Current(p, o.CompletedAt)
+	if c.WindowDays > 0 && p.WindowStart.IsZero() {
+		p.WindowStart = o.CompletedAt
+	}
 	p.ByOrder = maps.Clone(p.ByOrder)
 	if p.ByOrder == nil {
 		p.ByOrder = map[string]int64{}
@@ -152,6 +198,7 @@ func (c Challenge) Record(p Progress, o earning.Order) (Progress, bool) {
 	p.ByOrder[o.ID] = add
 	if p.Value() >= c.Target {
 		p.CompletedAt = o.CompletedAt
+		p.Completions++
 		return p, true
 	}
 	return p, false

@@ -25,6 +25,8 @@ type ChallengeProgress struct {
 	Progress    int64
 	CompletedAt *time.Time
 	UpdatedAt   time.Time
+	WindowStart *time.Time
+	Completions int32
 }
 
 type CouponCode struct {

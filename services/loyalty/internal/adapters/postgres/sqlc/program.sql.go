@@ -179,8 +179,50 @@ func (q *Queries) LockProgramSettings(ctx context.Context) (LockProgramSettingsR
 	return i, err
 }
 
+const memberChallengeRedemptions = `-- name: MemberChallengeRedemptions :many
+SELECT id, member_id, reward_id, points, value_minor, currency, coupon_code, product_id, status, entry_id, order_id, valid_until, created_at, reversed_at, reversal_reason FROM redemptions WHERE member_id = $1 AND id LIKE 'challenge:%'
+`
+
+// The catalog rewards issued to a member for completed challenges; their ids
+// are "challenge:<challenge id>:<round>:<member id>", one per completion.
+func (q *Queries) MemberChallengeRedemptions(ctx context.Context, memberID string) ([]Redemption, error) {
+	rows, err := q.db.Query(ctx, memberChallengeRedemptions, memberID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []Redemption
+	for rows.Next() {
+		var i Redemption
+		if err := rows.Scan(
+			&i.ID,
+			&i.MemberID,
+			&i.RewardID,
+			&i.Points,
+			&i.ValueMinor,
+			&i.Currency,
+			&i.CouponCode,
+			&i.ProductID,
+			&i.Status,
+			&i.EntryID,
+			&i.OrderID,
+			&i.ValidUntil,
+			&i.CreatedAt,
+			&i.ReversedAt,
+			&i.ReversalReason,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const memberProgress = `-- name: MemberProgress :many
-SELECT challenge_id, member_id, by_order, progress, completed_at FROM challenge_progress WHERE member_id = $1
+SELECT challenge_id, member_id, by_order, progress, completed_at, window_start, completions FROM challenge_progress WHERE member_id = $1
 `
 
 type MemberProgressRow struct {
@@ -189,6 +231,8 @@ type MemberProgressRow struct {
 	ByOrder     []byte
 	Progress    int64
 	CompletedAt *time.Time
+	WindowStart *time.Time
+	Completions int32
 }
 
 func (q *Queries) MemberProgress(ctx context.Context, memberID string) ([]MemberProgressRow, error) {
@@ -206,6 +250,8 @@ func (q *Queries) MemberProgress(ctx context.Context, memberID string) ([]Member
 			&i.ByOrder,
 			&i.Progress,
 			&i.CompletedAt,
+			&i.WindowStart,
+			&i.Completions,
 		); err != nil {
 			return nil, err
 		}
@@ -218,7 +264,7 @@ func (q *Queries) MemberProgress(ctx context.Context, memberID string) ([]Member
 }
 
 const membersProgress = `-- name: MembersProgress :many
-SELECT challenge_id, member_id, by_order, progress, completed_at FROM challenge_progress
+SELECT challenge_id, member_id, by_order, progress, completed_at, window_start, completions FROM challenge_progress
 WHERE member_id = ANY($1::text[]) AND challenge_id = ANY($2::text[])
 `
 
@@ -233,6 +279,8 @@ type MembersProgressRow struct {
 	ByOrder     []byte
 	Progress    int64
 	CompletedAt *time.Time
+	WindowStart *time.Time
+	Completions int32
 }
 
 // The progress rows of the members in the challenges; the caller holds the
@@ -252,6 +300,8 @@ func (q *Queries) MembersProgress(ctx context.Context, arg MembersProgressParams
 			&i.ByOrder,
 			&i.Progress,
 			&i.CompletedAt,
+			&i.WindowStart,
+			&i.Completions,
 		); err != nil {
 			return nil, err
 		}
@@ -264,11 +314,13 @@ func (q *Queries) MembersProgress(ctx context.Context, arg MembersProgressParams
 }
 
 const saveProgress = `-- name: SaveProgress :exec
-INSERT INTO challenge_progress (challenge_id, member_id, by_order, progress, completed_at, updated_at)
-SELECT u.challenge_id, u.member_id, u.by_order, u.progress, u.completed_at, $1::timestamptz
-FROM jsonb_to_recordset($2::jsonb) AS u(challenge_id text, member_id text, by_order jsonb, progress bigint, completed_at timestamptz)
+INSERT INTO challenge_progress (challenge_id, member_id, by_order, progress, completed_at, window_start, completions, updated_at)
+SELECT u.challenge_id, u.member_id, u.by_order, u.progress, u.completed_at, u.window_start, u.completions, $1::timestamptz
+FROM jsonb_to_recordset($2::jsonb) AS u(challenge_id text, member_id text, by_order jsonb, progress bigint, completed_at timestamptz,
+    window_start timestamptz, completions integer)
 ON CONFLICT (member_id, challenge_id) DO UPDATE SET by_order = EXCLUDED.by_order, progress = EXCLUDED.progress,
-    completed_at = EXCLUDED.completed_at, updated_at = EXCLUDED.updated_at
+    completed_at = EXCLUDED.completed_at, window_start = EXCLUDED.window_start, completions = EXCLUDED.completions,
+    updated_at = EXCLUDED.updated_at
 `
 
 type SaveProgressParams struct {
