@@ -279,7 +279,13 @@ func (r *Runner) Run(ctx context.Context) error {
 		StartOffset: kafka.FirstOffset,
 		MinBytes:    1,
 		MaxBytes:    10 << 20,
-		MaxWait:     time.Second,
+		// With MinBytes 1 the broker answers as soon as a record arrives,
+		// so this long poll adds no latency. It must stay long: kafka-go
+		// asks the broker for 3/4 of MaxWait and drops the connection
+		// (then pauses ReadBackoffMin, 100 ms, and redials) if the answer
+		// does not arrive within MaxWait, so a short MaxWait on a busy host
+		// turns scheduling delays into 100 ms stalls.
+		MaxWait: time.Second,
 		// Offsets are handed to the reader only after the database commit;
 		// with an interval the reader commits them in the background and
 		// once more when it is closed.

@@ -12,9 +12,13 @@ import (
 // NewWriter returns the kafka-go writer every producer uses. It waits for all
 // in-sync replicas (no acknowledged event is lost with a leader), partitions
 // by a hash of the key (per-customer order), never creates topics by accident
-// (a typo must fail, not create a one-partition topic), and flushes small
-// batches quickly because callers (the outbox relay) already batch. The topic
-// comes from each message, so one writer serves every topic.
+// (a typo must fail, not create a one-partition topic), and flushes after
+// 1 ms: callers (the outbox relay, the importer, the dead-letter path) hand
+// over whole batches in one synchronous WriteMessages call, whose messages
+// are grouped per partition under one lock whatever the timeout, so waiting
+// longer for more would only delay every call (a synchronous write always
+// waits out the timeout unless BatchSize is reached). The topic comes from
+// each message, so one writer serves every topic.
 func NewWriter(brokers []string) *kafka.Writer {
 	return &kafka.Writer{
 		Addr:                   kafka.TCP(brokers...),
@@ -23,7 +27,7 @@ func NewWriter(brokers []string) *kafka.Writer {
 		AllowAutoTopicCreation: false,
 		BatchSize:              500,
 		BatchBytes:             16 << 20,
-		BatchTimeout:           5 * time.Millisecond,
+		BatchTimeout:           time.Millisecond,
 		MaxAttempts:            5,
 		WriteBackoffMin:        50 * time.Millisecond,
 		WriteBackoffMax:        time.Second,
