@@ -480,6 +480,11 @@ func TestTheConsoleAndTheStorefrontWorkInABrowserAgainstTheLocalStack(t *testing
 			t.Errorf("outstanding points card missing, want the liability")
 		}
 		b.shot("12-overview")
+		// Referral conversions count every campaign, listed page by page.
+		campaigns := b.waitFor("the campaigns, page by page", `(async () => { let n = 0, tok = ""; do { const d = await fetch("/console/api/v1/referral/campaigns?pageSize=1" + (tok ? "&pageToken=" + encodeURIComponent(tok) : ""), {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token")}}).then((r) => r.json()); n += (d.campaigns || []).length; tok = d.nextPageToken || ""; } while (tok); return String(n); })()`)
+		if got := b.eval(`document.querySelector("#conversions small")?.textContent || ""`); !strings.HasPrefix(got, campaigns+" campaign") {
+			t.Errorf("conversions card = %q, want it to count all %s campaigns", got, campaigns)
+		}
 		// The import's points were issued now: the current months show them.
 		b.do("pick the last three months",
 			chromedp.SetValue(css("#window [name=months]"), "3"),
@@ -551,6 +556,41 @@ func TestTheConsoleAndTheStorefrontWorkInABrowserAgainstTheLocalStack(t *testing
 		if !strings.Contains(row, "category") && !strings.Contains(row, "home/garden") {
 			t.Errorf("edited rule row = %q, want its target kept", row)
 		}
+
+		// A rule whose award is its own rate is created and edited in the form.
+		b.do("choose a rate award", chromedp.SetValue(css("#rule-form [name=awardKind]"), "rate"))
+		b.eval(`document.querySelector("#rule-form [name=awardKind]").dispatchEvent(new Event("change")) && "ok"`)
+		b.do("a rate of 3 per 1.00 on candles",
+			chromedp.SetValue(css("#rule-form [name=name]"), "Candle rate"),
+			chromedp.SetValue(css("#rule-form [name=awardValue]"), "3"),
+			chromedp.SetValue(css("#rule-form [name=ratePer]"), "0"),
+			chromedp.SetValue(css("#rule-form [name=categories]"), "home/candles"),
+			chromedp.Click(css("#rule-form button[type=submit]")))
+		if got := b.waitFor("the rate error", `document.querySelector("#f-ratePer-err").textContent`); !strings.Contains(got, "more than 0") {
+			t.Errorf("rate amount error = %q, want it to ask for more than 0", got)
+		}
+		b.do("fix the amount", chromedp.SetValue(css("#rule-form [name=ratePer]"), "1.00"), chromedp.Click(css("#rule-form button[type=submit]")))
+		row = b.waitFor("the rate rule's row", `[...document.querySelectorAll("tr[data-rule]")].map((r) => r.innerText).find((t) => t.includes("Candle rate"))`)
+		if !strings.Contains(row, "3 per 1.00") {
+			t.Errorf("rate rule row = %q, want 3 per 1.00", row)
+		}
+		// The rule edited before is still there: the form created a new rule.
+		if got := b.eval(`String(document.querySelectorAll("tr[data-rule]").length)`); got != "2" {
+			t.Errorf("rules listed = %s, want 2 (the edited rule and the new rate rule)", got)
+		}
+		b.do("edit the rate", chromedp.Click(css(`button[aria-label="Edit Candle rate"]`)))
+		b.waitFor("the rate in the form", `document.querySelector("#rule-form [name=ruleId]").value && document.querySelector("#rule-form [name=awardKind]").value === "rate" && !document.querySelector("#rate-fields").hidden && document.querySelector("#rule-form [name=ratePer]").value === "1.00"`)
+		b.do("4 per 2.00, rounded half up", chromedp.SetValue(css("#rule-form [name=awardValue]"), "4"), chromedp.SetValue(css("#rule-form [name=ratePer]"), "2.00"),
+			chromedp.SetValue(css("#rule-form [name=rateRounding]"), "ROUNDING_HALF_UP"), chromedp.Click(css("#rule-form button[type=submit]")),
+			chromedp.WaitVisible(css("dialog.confirm")), chromedp.Click(css("#confirm-ok")))
+		b.waitFor("the changed rate", `[...document.querySelectorAll("tr[data-rule]")].map((r) => r.innerText).find((t) => t.includes("Candle rate") && t.includes("4 per 2.00"))`)
+		stored := b.waitFor("the stored rate", `fetch("/console/api/v1/loyalty/earning-rules?pageSize=200", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token")}}).then((r) => r.json()).then((d) => JSON.stringify(((d.rules || []).find((r) => r.name === "Candle rate") || {}).rate))`)
+		for _, want := range []string{`"points":"4"`, `"amountMinor":"200"`, `"rounding":"ROUNDING_HALF_UP"`} {
+			if !strings.Contains(stored, want) {
+				t.Errorf("stored rate = %s, want %s", stored, want)
+			}
+		}
+		b.shot("16b-rule-rate-edited")
 	})
 
 	t.Run("a marketer adds a coupon reward and uploads its codes with progress", func(t *testing.T) {
@@ -587,6 +627,43 @@ func TestTheConsoleAndTheStorefrontWorkInABrowserAgainstTheLocalStack(t *testing
 			t.Errorf("progress = %s, want 2500/2500", got)
 		}
 		b.shot("17-coupon-upload")
+
+		// Editing: the reward's cost, stock, per-member limit, validity and a
+		// tier restriction. A tier to restrict to comes from the API when
+		// the program has none yet.
+		tier := b.waitFor("a tier", `fetch("/console/api/v1/loyalty/tiers", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token")}}).then((r) => r.json()).then((d) => (d.tiers || [])[0] ? d.tiers[0].tierId :
+			fetch("/console/api/v1/loyalty/tiers", {method: "POST", headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token"), "Content-Type": "application/json"},
+				body: JSON.stringify({idempotencyKey: crypto.randomUUID(), tier: {name: "Gold", rank: 1, measure: "QUALIFYING_MEASURE_POINTS_EARNED", thresholdPoints: "100000", windowMonths: 12}})}).then((r) => r.json()).then((d) => d.tier && d.tier.tierId))`)
+		b.do("reload with the tier", chromedp.Reload(), chromedp.WaitVisible(css(`button[aria-label="Edit Tote bag coupon"]`)))
+		b.do("edit the reward", chromedp.Click(css(`button[aria-label="Edit Tote bag coupon"]`)))
+		b.waitFor("the reward in the form", `document.querySelector("#reward-form [name=rewardId]").value && document.querySelector("#reward-form [name=pointsCost]").value === "500"`)
+		b.do("ask for a negative stock", chromedp.SetValue(css("#reward-form [name=stock]"), "-1"), chromedp.Click(css("#reward-form button[type=submit]")))
+		if got := b.waitFor("the stock error", `document.querySelector("#f-stock-err").textContent`); !strings.Contains(got, "at least 0") {
+			t.Errorf("stock error = %q, want it to ask for at least 0", got)
+		}
+		b.do("change cost, stock, limit, validity and tiers",
+			chromedp.SetValue(css("#reward-form [name=pointsCost]"), "400"),
+			chromedp.SetValue(css("#reward-form [name=stock]"), "100"),
+			chromedp.SetValue(css("#reward-form [name=perMember]"), "2"),
+			chromedp.SetValue(css("#reward-form [name=validUntil]"), "2030-06-30T23:59"),
+			chromedp.Click(css(`#reward-form input[name=rewardTiers][value="`+tier+`"]`)),
+			chromedp.Click(css("#reward-form button[type=submit]")),
+			chromedp.WaitVisible(css("dialog.confirm")))
+		b.shot("17b-reward-edit-confirm")
+		b.do("confirm", chromedp.Click(css("#confirm-ok")))
+		row := b.waitFor("the changed row", `[...document.querySelectorAll("tr[data-reward]")].map((r) => r.innerText).find((t) => t.includes("Tote bag coupon") && t.includes("400 points"))`)
+		for _, want := range []string{"100", "2 per member", "2030-06-30 23:59"} {
+			if !strings.Contains(row, want) {
+				t.Errorf("reward row = %q, want %q", row, want)
+			}
+		}
+		stored := b.waitFor("the stored reward", `fetch("/console/api/v1/loyalty/rewards?pageSize=200", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token")}}).then((r) => r.json()).then((d) => JSON.stringify((d.rewards || []).find((r) => r.name === "Tote bag coupon")))`)
+		for _, want := range []string{`"pointsCost":"400"`, `"stock":"100"`, `"perMemberLimit":2`, `"tierIds":["` + tier + `"]`, `"validUntil":"2030-06-30T23:59:00Z"`, `"type":"REWARD_TYPE_COUPON"`} {
+			if !strings.Contains(stored, want) {
+				t.Errorf("stored reward = %s, want %s", stored, want)
+			}
+		}
+		b.shot("17c-reward-edited")
 	})
 
 	t.Run("a marketer creates a challenge", func(t *testing.T) {
@@ -606,6 +683,28 @@ func TestTheConsoleAndTheStorefrontWorkInABrowserAgainstTheLocalStack(t *testing
 			chromedp.Click(css("#challenge-form button[type=submit]")))
 		b.waitFor("the challenge row", `[...document.querySelectorAll("tr[data-challenge]")].some((r) => r.innerText.includes("Buy 4 mugs"))`)
 		b.shot("18-challenges")
+		b.do("edit it", chromedp.Click(css(`button[aria-label="Edit Buy 4 mugs"]`)))
+		b.waitFor("the challenge in the form", `document.querySelector("#challenge-form [name=challengeId]").value && document.querySelector("#challenge-form [name=target]").value === "4"`)
+		b.do("ask for an end before the start", chromedp.SetValue(css("#challenge-form [name=endsAt]"), "2025-01-01T00:00"), chromedp.Click(css("#challenge-form button[type=submit]")))
+		if got := b.waitFor("the end error", `document.querySelector("#f-endsAt-err").textContent`); !strings.Contains(got, "after the start") {
+			t.Errorf("end error = %q, want it to ask for an end after the start", got)
+		}
+		b.do("six mugs for 300 points", chromedp.SetValue(css("#challenge-form [name=name]"), "Buy 6 mugs"), chromedp.SetValue(css("#challenge-form [name=target]"), "6"),
+			chromedp.SetValue(css("#challenge-form [name=endsAt]"), "2030-01-01T00:00"), chromedp.SetValue(css("#challenge-form [name=rewardPoints]"), "300"),
+			chromedp.Click(css("#challenge-form button[type=submit]")), chromedp.WaitVisible(css("dialog.confirm")), chromedp.Click(css("#confirm-ok")))
+		row := b.waitFor("the changed row", `[...document.querySelectorAll("tr[data-challenge]")].map((r) => r.innerText).find((t) => t.includes("Buy 6 mugs"))`)
+		for _, want := range []string{"6 units of kitchen", "300 points"} {
+			if !strings.Contains(row, want) {
+				t.Errorf("challenge row = %q, want %q", row, want)
+			}
+		}
+		stored := b.waitFor("the stored challenge", `fetch("/console/api/v1/loyalty/challenges?pageSize=100", {headers: {Authorization: "Bearer " + sessionStorage.getItem("affinity.token")}}).then((r) => r.json()).then((d) => JSON.stringify((d.challenges || []).find((c) => c.name === "Buy 6 mugs")))`)
+		for _, want := range []string{`"target":"6"`, `"rewardPoints":"300"`, `"categories":["kitchen"]`} {
+			if !strings.Contains(stored, want) {
+				t.Errorf("stored challenge = %s, want %s", stored, want)
+			}
+		}
+		b.shot("18b-challenge-edited")
 	})
 
 	t.Run("the RFM grid renders after the demo import", func(t *testing.T) {

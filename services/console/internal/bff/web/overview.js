@@ -37,14 +37,19 @@ export async function overviewPage(main, heading) {
 }
 
 async function renderOverview(body, n, until) {
-  body.replaceChildren(h("p", {}, "Loading…"));
+  const prog = h("progress", { id: "referral-progress", "aria-label": "Referral campaigns summed", max: "1", value: "0" });
+  const progText = h("span", {}, "listing campaigns…");
+  body.replaceChildren(h("p", {}, "Loading…"), h("p", { role: "status" }, "Referral conversions: ", prog, " ", progText));
   delete body.dataset.loaded;
   const bounds = months(n, until);
   const q = (a, b) => "startTime=" + encodeURIComponent(a.toISOString()) + "&endTime=" + encodeURIComponent(b.toISOString());
   const popP = get("/v1/population/stats?" + q(bounds[0], bounds[n]) + "&interval=month");
   // Flows per month; the liability is always as of now, whatever the window.
   const pointsP = Promise.all(bounds.slice(0, n).map((b, i) => get("/v1/loyalty/reports/points?" + q(b, bounds[i + 1] < new Date() ? bounds[i + 1] : new Date()))));
-  const refP = referralConversions();
+  const refP = referralConversions((done, total, more) => {
+    prog.max = String(Math.max(total, 1)); prog.value = String(done);
+    progText.textContent = more ? total + " campaigns listed, more to come…" : done + " of " + total + " campaigns";
+  });
   // A newer window asked for while this one loaded wins.
   const gen = (body.gen = (body.gen || 0) + 1);
   const [pop, points, ref] = await Promise.all([popP, pointsP, refP]);
@@ -106,19 +111,44 @@ async function renderOverview(body, n, until) {
   body.append(sec3);
   if (!ref.ok) sec3.append(alertBox(ref.error));
   else if (!ref.campaigns.length) sec3.append(empty("No referral campaigns yet. Create one on the Referral page from the “Give 10, get 10” template."));
-  else sec3.append(h("div", { class: "charts" }, chart({ id: "chart-referral", title: "Conversions and sign-ups per campaign (all time)", labels: ref.campaigns.map((c) => c.name), series: [{ name: "Sign-ups", values: ref.campaigns.map((c) => c.signups) }, { name: "Conversions", values: ref.campaigns.map((c) => c.conversions) }] })));
+  else {
+    // The chart shows the 20 campaigns with the most conversions; the total
+    // above counts every campaign.
+    const top = [...ref.campaigns].sort((a, b) => b.conversions - a.conversions || b.signups - a.signups).slice(0, 20);
+    sec3.append(h("div", { class: "charts" }, chart({ id: "chart-referral", title: "Conversions and sign-ups per campaign (all time" + (top.length < ref.campaigns.length ? ", the " + top.length + " of " + ref.campaigns.length + " campaigns with the most conversions" : "") + ")", labels: top.map((c) => c.name), series: [{ name: "Sign-ups", values: top.map((c) => c.signups) }, { name: "Conversions", values: top.map((c) => c.conversions) }] })));
+  }
   body.dataset.loaded = "true";
 }
 
-// referralConversions sums every campaign's conversions (the first 20
-// campaigns; the Referral page shows each funnel in full).
-async function referralConversions() {
-  const res = await get("/v1/referral/campaigns?pageSize=20");
-  if (!res.ok) return { ok: false, error: res.error };
-  const cs = res.data.campaigns || [];
-  const stats = await Promise.all(cs.map((c) => get("/v1/referral/campaigns/" + encodeURIComponent(c.campaignId) + "/stats")));
-  const bad = stats.find((r) => !r.ok);
-  if (bad) return { ok: false, error: bad.error };
-  const campaigns = cs.map((c, i) => ({ name: c.name, signups: Number((stats[i].data.stats || {}).signups || 0), conversions: Number((stats[i].data.stats || {}).conversions || 0) }));
+// referralConversions pages through every campaign (ListCampaigns page
+// tokens) and sums their funnels (GetCampaignStats), a few calls at a time;
+// progress(done, total) reports how far it got, for programs with many
+// campaigns.
+export async function referralConversions(progress = () => {}) {
+  const cs = [];
+  let token = "";
+  do {
+    const res = await get("/v1/referral/campaigns?pageSize=200" + (token ? "&pageToken=" + encodeURIComponent(token) : ""));
+    if (!res.ok) return { ok: false, error: res.error };
+    cs.push(...(res.data.campaigns || []));
+    token = res.data.nextPageToken || "";
+    progress(0, cs.length, !!token);
+  } while (token);
+  const stats = new Array(cs.length);
+  let next = 0, done = 0, failed = null;
+  // Six at a time: the browser's limit per origin, so the rest of the
+  // overview's calls are not starved.
+  const worker = async () => {
+    while (next < cs.length && !failed) {
+      const i = next++;
+      const r = await get("/v1/referral/campaigns/" + encodeURIComponent(cs[i].campaignId) + "/stats");
+      if (!r.ok) { failed = r.error; return; }
+      stats[i] = r.data.stats || {};
+      progress(++done, cs.length, false);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(6, cs.length) }, worker));
+  if (failed) return { ok: false, error: failed };
+  const campaigns = cs.map((c, i) => ({ name: c.name, signups: Number(stats[i].signups || 0), conversions: Number(stats[i].conversions || 0) }));
   return { ok: true, campaigns, total: campaigns.reduce((a, c) => a + c.conversions, 0) };
 }

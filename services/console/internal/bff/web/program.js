@@ -146,7 +146,10 @@ function tierForm(listBox, cur) {
     field("Perks (one per line)", "perks", { multiline: true, rows: 3, field: "tier.benefits.perks" }, "Shown to members, e.g. Free shipping"),
     formError(),
     h("div", { class: "buttons" }, h("button", { type: "submit" }, "Save tier"), h("button", { type: "reset", class: "secondary" }, "New tier instead")));
-  form.addEventListener("reset", () => setTimeout(() => { form.querySelector("#tier-form-h").textContent = "New tier"; clearErrors(form); }));
+  // A hidden input's value is its default, which reset() keeps: the id is
+  // cleared by hand so the next save creates a tier instead of changing
+  // the last one edited.
+  form.addEventListener("reset", () => setTimeout(() => { form.elements.namedItem("tierId").value = ""; form.querySelector("#tier-form-h").textContent = "New tier"; clearErrors(form); }));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const vs = checkRequired(form, ["name", "rank", "threshold"]);
@@ -191,7 +194,7 @@ function fillTier(form, t) {
 // ---------------------------------------------------------------- earning rules
 
 const TRIGGERS = [["EARNING_TRIGGER_ORDER", "Order"], ["EARNING_TRIGGER_FIRST_ORDER", "First order"], ["EARNING_TRIGGER_SIGNUP", "Sign-up"], ["EARNING_TRIGGER_BIRTHDAY", "Birthday"], ["EARNING_TRIGGER_PRODUCT_REVIEW", "Product review"], ["EARNING_TRIGGER_CUSTOM_EVENT", "Custom event"]];
-const AWARDS = [["bonusPoints", "Bonus points"], ["multiplierPercent", "Multiplier on base points (%)"]];
+const AWARDS = [["bonusPoints", "Bonus points"], ["multiplierPercent", "Multiplier on base points (%)"], ["rate", "Own rate on the order value (points per amount)"]];
 
 async function rulesSection(box) {
   const listBox = h("section", { id: "rules", "aria-live": "polite" }, h("h2", {}, "Earning rules and campaigns"));
@@ -264,7 +267,7 @@ async function loadRules(listBox, saved) {
       h("td", {},
         st !== "CONFIG_STATUS_ACTIVE" && st !== "CONFIG_STATUS_ARCHIVED" ? h("button", { type: "button", "aria-label": "Activate " + r.name, onclick: () => act("CONFIG_STATUS_ACTIVE") }, "Activate") : null,
         st === "CONFIG_STATUS_ACTIVE" ? h("button", { type: "button", class: "secondary", "aria-label": "Pause " + r.name, onclick: () => act("CONFIG_STATUS_PAUSED") }, "Pause") : null,
-        st !== "CONFIG_STATUS_ARCHIVED" && !r.rate && ruleFormEl ? h("button", { type: "button", class: "secondary", "aria-label": "Edit " + r.name, onclick: () => fillRule(ruleFormEl, r) }, "Edit") : null,
+        st !== "CONFIG_STATUS_ARCHIVED" && ruleFormEl ? h("button", { type: "button", class: "secondary", "aria-label": "Edit " + r.name, onclick: () => fillRule(ruleFormEl, r) }, "Edit") : null,
         st !== "CONFIG_STATUS_ARCHIVED" ? h("button", { type: "button", class: "secondary", "aria-label": "Archive " + r.name, onclick: () => act("CONFIG_STATUS_ARCHIVED") }, "Archive") : null));
   })));
 }
@@ -280,7 +283,14 @@ function fillRule(form, r) {
     form.querySelector("button[type=submit]").textContent = "Save rule";
     set("ruleId", r.ruleId); set("name", r.name); set("description", r.description || ""); set("trigger", r.trigger || "EARNING_TRIGGER_ORDER");
     set("customEvent", r.customEventName || "");
-    set("awardKind", r.multiplierPercent ? "multiplierPercent" : "bonusPoints"); set("awardValue", r.multiplierPercent || r.bonusPoints || "");
+    set("awardKind", r.rate ? "rate" : r.multiplierPercent ? "multiplierPercent" : "bonusPoints");
+    set("awardValue", r.rate ? Number(r.rate.points || 0) : r.multiplierPercent || r.bonusPoints || "");
+    if (r.rate) {
+      set("ratePer", r.rate.per && r.rate.per.amountMinor ? (Number(r.rate.per.amountMinor) / 100).toFixed(2) : "");
+      if (r.rate.per && r.rate.per.currency) set("currency", r.rate.per.currency);
+      set("rateRounding", r.rate.rounding || "ROUNDING_DOWN");
+    }
+    form.elements.namedItem("awardKind").dispatchEvent(new Event("change"));
     set("startsAt", r.startsAt ? new Date(r.startsAt).toISOString().slice(0, 16) : ""); set("endsAt", r.endsAt ? new Date(r.endsAt).toISOString().slice(0, 16) : "");
     for (const cb of form.querySelectorAll("input[name=tierIds]")) cb.checked = (t.tierIds || []).includes(cb.value);
     for (const cb of form.querySelectorAll("input[name=segmentIds]")) cb.checked = (t.segmentIds || []).includes(cb.value);
@@ -309,7 +319,10 @@ function ruleForm(listBox, tiers, segments, cur) {
     field("Trigger", "trigger", { options: TRIGGERS, value: "EARNING_TRIGGER_ORDER", field: "rule.trigger" }),
     field("Custom event name (custom event trigger)", "customEvent", { field: "rule.custom_event_name" }),
     field("Award", "awardKind", { options: AWARDS, value: "bonusPoints", field: "award" }),
-    field("Award value", "awardValue", { type: "number", min: "1", step: "1", field: "rule.bonus_points", required: true }, "Bonus points, or a multiplier in percent (200 = double points)."),
+    field("Award value", "awardValue", { type: "number", min: "1", step: "1", field: "rule.bonus_points", required: true }, "Bonus points, a multiplier in percent (200 = double points), or the points of an own rate."),
+    h("fieldset", { id: "rate-fields", hidden: true }, h("legend", {}, "Own rate (instead of the base rate)"),
+      field("per amount spent (currency under Target)", "ratePer", { type: "number", min: "0.01", step: "0.01", value: "1.00", field: "rule.rate.per" }, "e.g. 3 points per 1.00"),
+      field("Rounding", "rateRounding", { options: ROUNDING, value: "ROUNDING_DOWN", field: "rule.rate.rounding" })),
     h("fieldset", {}, h("legend", {}, "Schedule"),
       field("Starts (UTC)", "startsAt", { type: "datetime-local", field: "rule.starts_at" }, "Empty: now."),
       field("Ends (UTC)", "endsAt", { type: "datetime-local", field: "rule.ends_at" }, "Empty: open-ended.")),
@@ -331,12 +344,19 @@ function ruleForm(listBox, tiers, segments, cur) {
     h("div", { class: "buttons" }, h("button", { type: "submit" }, "Create rule"), h("button", { type: "reset", class: "secondary" }, "Clear")));
   ruleFormEl = form;
   form.addEventListener("reset", () => setTimeout(() => {
+    form.elements.namedItem("ruleId").value = ""; // reset() keeps a hidden input's value
     form.querySelector("#rule-form-h").textContent = "New earning rule or campaign";
     form.querySelector("button[type=submit]").textContent = "Create rule";
     clearErrors(form);
   }));
-  const awardField = () => (value(form, "awardKind") === "bonusPoints" ? "rule.bonus_points" : "rule.multiplier_percent");
-  form.elements.namedItem("awardKind").addEventListener("change", () => { form.elements.namedItem("awardValue").dataset.field = awardField(); });
+  const awardField = () => ({ bonusPoints: "rule.bonus_points", multiplierPercent: "rule.multiplier_percent", rate: "rule.rate.points" })[value(form, "awardKind")];
+  // The rate's amount and rounding show only for a rate award.
+  const awardKindChanged = () => {
+    form.elements.namedItem("awardValue").dataset.field = awardField();
+    form.querySelector("#rate-fields").hidden = value(form, "awardKind") !== "rate";
+  };
+  form.elements.namedItem("awardKind").addEventListener("change", awardKindChanged);
+  form.addEventListener("reset", () => setTimeout(awardKindChanged));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     form.elements.namedItem("awardValue").dataset.field = awardField();
@@ -344,6 +364,9 @@ function ruleForm(listBox, tiers, segments, cur) {
     const av = value(form, "awardValue");
     if (av && !(Number.isInteger(Number(av)) && Number(av) > 0)) vs.push({ field: awardField(), description: "must be a whole number above 0" });
     if (av && value(form, "awardKind") === "multiplierPercent" && Number(av) <= 100) vs.push({ field: awardField(), description: "a multiplier must be above 100 (150 = 1.5×)" });
+    const rate = value(form, "awardKind") === "rate";
+    if (rate && !(Number(value(form, "ratePer")) > 0)) vs.push({ field: "rule.rate.per", description: "must be more than 0" });
+    if (rate && !/^[A-Z]{3}$/.test(value(form, "currency").toUpperCase())) vs.push({ field: "rule.target.min_order_value.currency", description: "must be three letters, e.g. EUR" });
     const s = value(form, "startsAt"), en = value(form, "endsAt");
     if (s && en && en <= s) vs.push({ field: "rule.ends_at", description: "must be after the start" });
     if (value(form, "trigger") === "EARNING_TRIGGER_CUSTOM_EVENT" && !value(form, "customEvent")) vs.push({ field: "rule.custom_event_name", description: "is required for a custom event" });
@@ -359,7 +382,9 @@ function ruleForm(listBox, tiers, segments, cur) {
       holdoutPercent: Number(value(form, "holdout") || 0), priority: Number(value(form, "priority") || 0), status: value(form, "status"),
     };
     if (value(form, "customEvent")) rule.customEventName = value(form, "customEvent");
-    if (value(form, "awardKind") === "bonusPoints") rule.bonusPoints = String(Number(av)); else rule.multiplierPercent = Number(av);
+    if (value(form, "awardKind") === "bonusPoints") rule.bonusPoints = String(Number(av));
+    else if (rate) rule.rate = { points: String(Number(av)), per: { amountMinor: minor(value(form, "ratePer")), currency: value(form, "currency").toUpperCase() }, rounding: value(form, "rateRounding") };
+    else rule.multiplierPercent = Number(av);
     if (value(form, "capDays")) rule.cap.period = (Number(value(form, "capDays")) * 86400) + "s";
     if (value(form, "minOrder")) rule.target.minOrderValue = { amountMinor: minor(value(form, "minOrder")), currency: value(form, "currency").toUpperCase() };
     if (s) rule.startsAt = fromLocalInput(s);
@@ -386,7 +411,9 @@ const REWARD_TYPES = [["REWARD_TYPE_FIXED_DISCOUNT", "Fixed discount"], ["REWARD
 async function rewardsSection(box) {
   const listBox = h("section", { id: "rewards", "aria-live": "polite" }, h("h2", {}, "Rewards catalog"));
   const upload = h("section", { id: "upload", "aria-live": "polite" });
-  box.append(listBox, upload, rewardForm(listBox, upload, await programCurrency()));
+  const [tiers, cur] = await Promise.all([get("/v1/loyalty/tiers"), programCurrency()]);
+  tierNames = Object.fromEntries((tiers.ok ? tiers.data.tiers || [] : []).map((t) => [t.tierId, t.name]));
+  box.append(listBox, upload, rewardForm(listBox, upload, cur, tiers.ok ? tiers.data.tiers || [] : []));
   await loadRewards(listBox, upload);
 }
 
@@ -407,16 +434,62 @@ async function loadRewards(listBox, upload, saved) {
   if (!res.ok) { listBox.append(alertBox(res.error)); return; }
   const rs = res.data.rewards || [];
   if (!rs.length) { listBox.append(empty("No rewards yet: members can still pay with points at checkout. Add one below; coupon rewards then need codes uploaded.")); return; }
-  listBox.append(table("Rewards", ["Name", "Gives", "Cost", "Stock", "Status", ""], rs.map((r) => h("tr", { "data-reward": r.rewardId },
+  listBox.append(table("Rewards", ["Name", "Gives", "Cost", "Stock", "Limits", "Valid", "Status", ""], rs.map((r) => h("tr", { "data-reward": r.rewardId },
     h("td", {}, r.name), h("td", {}, describeRewardValue(r)), h("td", {}, Number(r.pointsCost || 0) + " points"),
     h("td", {}, r.stock === undefined || r.stock === null ? "unlimited" : Number(r.stock)),
-    h("td", {}, label(r.status, "CONFIG_STATUS_")),
-    h("td", {}, r.type === "REWARD_TYPE_COUPON" ? h("button", { type: "button", class: "secondary", "aria-label": "Upload codes for " + r.name, onclick: () => couponUpload(upload, r) }, "Upload codes") : null)))));
+    h("td", {}, [Number(r.perMemberLimit) ? r.perMemberLimit + " per member" : "", (r.tierIds || []).length ? "tiers " + r.tierIds.map((id) => tierNames[id] || id).join(", ") : ""].filter(Boolean).join("; ") || "none"),
+    h("td", {}, schedule(r.validFrom, r.validUntil)),
+    h("td", { class: "status" }, label(r.status, "CONFIG_STATUS_")),
+    h("td", {},
+      rewardFormEl && r.status !== "CONFIG_STATUS_ARCHIVED" ? h("button", { type: "button", class: "secondary", "aria-label": "Edit " + r.name, onclick: () => fillReward(rewardFormEl, r) }, "Edit") : null,
+      r.type === "REWARD_TYPE_COUPON" ? h("button", { type: "button", class: "secondary", "aria-label": "Upload codes for " + r.name, onclick: () => couponUpload(upload, r) }, "Upload codes") : null)))));
 }
 
-function rewardForm(listBox, upload, cur) {
+// rewardFormEl is the reward form of the page, which "Edit" fills;
+// tierNames names the tiers a reward is restricted to.
+let rewardFormEl = null, tierNames = {};
+
+// localInput turns a timestamp into a datetime-local value in UTC.
+const localInput = (t) => (t ? new Date(t).toISOString().slice(0, 16) : "");
+
+// fillReward loads a reward into the form for editing. Its type stays: a
+// different kind of reward is a new reward.
+function fillReward(form, r) {
+  form.reset();
+  setTimeout(() => {
+    const set = (n, v) => { form.elements.namedItem(n).value = v === undefined || v === null ? "" : String(v); };
+    form.querySelector("#reward-form-h").textContent = "Edit “" + r.name + "”";
+    form.querySelector("button[type=submit]").textContent = "Save reward";
+    set("rewardId", r.rewardId); set("name", r.name); set("description", r.description || "");
+    set("type", r.type || "REWARD_TYPE_FIXED_DISCOUNT");
+    form.elements.namedItem("type").disabled = true;
+    set("pointsCost", Number(r.pointsCost || 0));
+    set("discount", r.discount && r.discount.amountMinor ? (Number(r.discount.amountMinor) / 100).toFixed(2) : "");
+    if (r.discount && r.discount.currency) set("currency", r.discount.currency);
+    set("percent", r.percentOffBps ? r.percentOffBps / 100 : ""); set("productId", r.productId || "");
+    set("stock", r.stock === undefined || r.stock === null ? "" : Number(r.stock));
+    set("perMember", r.perMemberLimit || 0);
+    for (const cb of form.querySelectorAll("input[name=rewardTiers]")) cb.checked = (r.tierIds || []).includes(cb.value);
+    set("validFrom", localInput(r.validFrom)); set("validUntil", localInput(r.validUntil));
+    set("status", r.status === "CONFIG_STATUS_ACTIVE" ? "CONFIG_STATUS_ACTIVE" : r.status === "CONFIG_STATUS_PAUSED" ? "CONFIG_STATUS_PAUSED" : "CONFIG_STATUS_DRAFT");
+    form.elements.namedItem("pointsCost").focus();
+  });
+}
+
+// tierChoice is the reward's tier restriction: checkboxes named after the
+// request field, with an error line of their own for the server's answer.
+function tierChoice(tiers) {
+  const box = checkboxes("Only members of these tiers", "rewardTiers", tiers.map((t) => [t.tierId, t.name]), "No tiers yet: every member may redeem it.");
+  box.dataset.field = "reward.tier_ids";
+  box.setAttribute("aria-describedby", "f-rewardTiers-err");
+  box.append(h("div", { class: "field-error", id: "f-rewardTiers-err", role: "alert" }));
+  return box;
+}
+
+function rewardForm(listBox, upload, cur, tiers) {
   const form = h("form", { id: "reward-form", novalidate: true },
-    h("h2", {}, "New reward"),
+    h("h2", { id: "reward-form-h" }, "New reward"),
+    h("input", { type: "hidden", name: "rewardId" }),
     field("Name", "name", { field: "reward.name", required: true, maxlength: 200 }),
     field("Description", "description", { field: "reward.description" }),
     field("Type", "type", { options: REWARD_TYPES, value: "REWARD_TYPE_FIXED_DISCOUNT", field: "reward.type" }),
@@ -427,12 +500,27 @@ function rewardForm(listBox, upload, cur) {
     field("Product id (free product)", "productId", { field: "reward.product_id" }),
     field("Stock (empty = unlimited)", "stock", { type: "number", min: "0", step: "1", field: "reward.stock" }),
     field("Per member limit (0 = unlimited)", "perMember", { type: "number", min: "0", step: "1", value: "0", field: "reward.per_member_limit" }),
-    field("Status", "status", { options: [["CONFIG_STATUS_DRAFT", "Draft"], ["CONFIG_STATUS_ACTIVE", "Active"]], value: "CONFIG_STATUS_ACTIVE", field: "reward.status" }),
+    tierChoice(tiers),
+    h("fieldset", {}, h("legend", {}, "Validity"),
+      field("Redeemable from (UTC)", "validFrom", { type: "datetime-local", field: "reward.valid_from" }, "Empty: at once."),
+      field("Redeemable until (UTC)", "validUntil", { type: "datetime-local", field: "reward.valid_until" }, "Empty: no end.")),
+    field("Status", "status", { options: [["CONFIG_STATUS_DRAFT", "Draft"], ["CONFIG_STATUS_ACTIVE", "Active"], ["CONFIG_STATUS_PAUSED", "Paused"]], value: "CONFIG_STATUS_ACTIVE", field: "reward.status" }),
     formError(),
-    h("button", { type: "submit" }, "Create reward"));
+    h("div", { class: "buttons" }, h("button", { type: "submit" }, "Create reward"), h("button", { type: "reset", class: "secondary" }, "Clear")));
+  rewardFormEl = form;
+  form.addEventListener("reset", () => setTimeout(() => {
+    form.elements.namedItem("rewardId").value = ""; // reset() keeps a hidden input's value
+    form.querySelector("#reward-form-h").textContent = "New reward";
+    form.querySelector("button[type=submit]").textContent = "Create reward";
+    form.elements.namedItem("type").disabled = false;
+    clearErrors(form);
+  }));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const vs = checkRequired(form, ["name", "pointsCost"]);
+    for (const n of ["stock", "perMember"]) { const v = value(form, n); if (v && !(Number.isInteger(Number(v)) && Number(v) >= 0)) vs.push({ field: form.elements.namedItem(n).dataset.field, description: "must be a whole number of at least 0" }); }
+    const vf = value(form, "validFrom"), vu = value(form, "validUntil");
+    if (vf && vu && vu <= vf) vs.push({ field: "reward.valid_until", description: "must be after the start" });
     const type = value(form, "type");
     const pc = value(form, "pointsCost");
     if (pc && !(Number.isInteger(Number(pc)) && Number(pc) > 0)) vs.push({ field: "reward.points_cost", description: "must be a whole number above 0" });
@@ -446,10 +534,23 @@ function rewardForm(listBox, upload, cur) {
     if (type === "REWARD_TYPE_PERCENT_DISCOUNT") reward.percentOffBps = Math.round(Number(value(form, "percent")) * 100);
     if (type === "REWARD_TYPE_FREE_PRODUCT") reward.productId = value(form, "productId");
     if (value(form, "stock")) reward.stock = String(Number(value(form, "stock")));
-    const res = await post("/v1/loyalty/rewards", { idempotencyKey: newKey(), reward });
+    reward.tierIds = [...form.querySelectorAll("input[name=rewardTiers]:checked")].map((x) => x.value);
+    if (vf) reward.validFrom = fromLocalInput(vf);
+    if (vu) reward.validUntil = fromLocalInput(vu);
+    const id = value(form, "rewardId");
+    if (id && !await confirmDialog("Save the changes to “" + reward.name + "”? Members see the new cost, stock and limits at once; redemptions already made keep their terms.", "Save reward")) return;
+    const btn = form.querySelector("button[type=submit]");
+    const label0 = btn.textContent;
+    btn.disabled = true; btn.textContent = id ? "Saving…" : "Creating…";
+    // The mask names every field of the form (lowerCamelCase in JSON), so
+    // an emptied stock or validity is cleared and the type, which the form
+    // does not change, is kept.
+    const res = id ? await patch("/v1/loyalty/rewards/" + encodeURIComponent(id), { idempotencyKey: newKey(), reward: { ...reward, rewardId: id }, updateMask: ["name", "description", "pointsCost", "discount", "percentOffBps", "productId", "stock", "perMemberLimit", "tierIds", "validFrom", "validUntil", "status"].join(",") })
+      : await post("/v1/loyalty/rewards", { idempotencyKey: newKey(), reward });
+    btn.disabled = false; btn.textContent = label0;
     if (!res.ok) { showErrors(form, res.error); return; }
     form.reset();
-    await loadRewards(listBox, upload, "Created “" + reward.name + "”." + (type === "REWARD_TYPE_COUPON" ? " Upload its codes with “Upload codes”." : ""));
+    await loadRewards(listBox, upload, (id ? "Saved “" : "Created “") + reward.name + "”." + (!id && type === "REWARD_TYPE_COUPON" ? " Upload its codes with “Upload codes”." : ""));
   });
   return form;
 }
@@ -524,8 +625,10 @@ const GOALS = [["CHALLENGE_GOAL_ITEM_COUNT", "Units bought"], ["CHALLENGE_GOAL_O
 async function challengesSection(box) {
   const listBox = h("section", { id: "challenges", "aria-live": "polite" }, h("h2", {}, "Challenges"));
   box.append(listBox);
+  // The form exists before the list so that the rows' Edit buttons have it.
+  const form = challengeForm(listBox);
   const ok = await loadChallenges(listBox);
-  if (ok) box.append(challengeForm(listBox));
+  if (ok) box.append(form);
 }
 
 function describeGoal(c) {
@@ -559,14 +662,37 @@ async function loadChallenges(listBox, saved) {
       h("td", {}, schedule(c.startsAt, c.endsAt)), h("td", { class: "status" }, label(st, "CONFIG_STATUS_")),
       h("td", {},
         st !== "CONFIG_STATUS_ACTIVE" && st !== "CONFIG_STATUS_ARCHIVED" ? h("button", { type: "button", "aria-label": "Activate " + c.name, onclick: () => act("CONFIG_STATUS_ACTIVE") }, "Activate") : null,
-        st === "CONFIG_STATUS_ACTIVE" ? h("button", { type: "button", class: "secondary", "aria-label": "Pause " + c.name, onclick: () => act("CONFIG_STATUS_PAUSED") }, "Pause") : null));
+        st === "CONFIG_STATUS_ACTIVE" ? h("button", { type: "button", class: "secondary", "aria-label": "Pause " + c.name, onclick: () => act("CONFIG_STATUS_PAUSED") }, "Pause") : null,
+        st !== "CONFIG_STATUS_ARCHIVED" && challengeFormEl ? h("button", { type: "button", class: "secondary", "aria-label": "Edit " + c.name, onclick: () => fillChallenge(challengeFormEl, c) }, "Edit") : null));
   })));
   return true;
 }
 
+// challengeFormEl is the challenge form of the page, which "Edit" fills.
+let challengeFormEl = null;
+
+// fillChallenge loads a challenge into the form for editing.
+function fillChallenge(form, c) {
+  form.reset();
+  setTimeout(() => {
+    const set = (n, v) => { form.elements.namedItem(n).value = v === undefined || v === null ? "" : String(v); };
+    form.querySelector("#challenge-form-h").textContent = "Edit “" + c.name + "”";
+    form.querySelector("button[type=submit]").textContent = "Save challenge";
+    set("challengeId", c.challengeId); set("name", c.name); set("description", c.description || "");
+    set("goal", c.goal || "CHALLENGE_GOAL_ITEM_COUNT");
+    set("target", c.goal === "CHALLENGE_GOAL_SPEND" ? (Number(c.target || 0) / 100).toFixed(2) : Number(c.target || 0));
+    set("skus", (c.skus || []).join(", ")); set("categories", (c.categories || []).join(", "));
+    set("startsAt", localInput(c.startsAt)); set("endsAt", localInput(c.endsAt));
+    set("rewardPoints", Number(c.rewardPoints || 0) || "");
+    set("status", ["CONFIG_STATUS_ACTIVE", "CONFIG_STATUS_PAUSED"].includes(c.status) ? c.status : "CONFIG_STATUS_DRAFT");
+    form.elements.namedItem("name").focus();
+  });
+}
+
 function challengeForm(listBox) {
   const form = h("form", { id: "challenge-form", novalidate: true },
-    h("h2", {}, "New challenge"),
+    h("h2", { id: "challenge-form-h" }, "New challenge"),
+    h("input", { type: "hidden", name: "challengeId" }),
     field("Name", "name", { field: "challenge.name", required: true, maxlength: 200 }),
     field("Description for members", "description", { field: "challenge.description" }),
     field("Goal", "goal", { options: GOALS, value: "CHALLENGE_GOAL_ITEM_COUNT", field: "challenge.goal" }),
@@ -576,9 +702,16 @@ function challengeForm(listBox) {
     field("Starts (UTC)", "startsAt", { type: "datetime-local", field: "challenge.starts_at", required: true }),
     field("Ends (UTC)", "endsAt", { type: "datetime-local", field: "challenge.ends_at", required: true }),
     field("Reward points", "rewardPoints", { type: "number", min: "1", step: "1", field: "challenge.reward_points", required: true }),
-    field("Status", "status", { options: [["CONFIG_STATUS_DRAFT", "Draft"], ["CONFIG_STATUS_ACTIVE", "Active"]], value: "CONFIG_STATUS_DRAFT", field: "challenge.status" }),
+    field("Status", "status", { options: [["CONFIG_STATUS_DRAFT", "Draft"], ["CONFIG_STATUS_ACTIVE", "Active"], ["CONFIG_STATUS_PAUSED", "Paused"]], value: "CONFIG_STATUS_DRAFT", field: "challenge.status" }),
     formError(),
-    h("button", { type: "submit" }, "Create challenge"));
+    h("div", { class: "buttons" }, h("button", { type: "submit" }, "Create challenge"), h("button", { type: "reset", class: "secondary" }, "Clear")));
+  challengeFormEl = form;
+  form.addEventListener("reset", () => setTimeout(() => {
+    form.elements.namedItem("challengeId").value = ""; // reset() keeps a hidden input's value
+    form.querySelector("#challenge-form-h").textContent = "New challenge";
+    form.querySelector("button[type=submit]").textContent = "Create challenge";
+    clearErrors(form);
+  }));
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const vs = checkRequired(form, ["name", "target", "startsAt", "endsAt", "rewardPoints"]);
@@ -593,10 +726,19 @@ function challengeForm(listBox) {
     const challenge = { name: value(form, "name"), description: value(form, "description"), goal: value(form, "goal"),
       target: String(spend ? Math.round(t * 100) : t), skus: list(value(form, "skus")), categories: list(value(form, "categories")),
       startsAt: fromLocalInput(value(form, "startsAt")), endsAt: fromLocalInput(value(form, "endsAt")), rewardPoints: String(Number(rp)), status: value(form, "status") };
-    const res = await post("/v1/loyalty/challenges", { idempotencyKey: newKey(), challenge });
+    const id = value(form, "challengeId");
+    if (id && !await confirmDialog("Save the changes to “" + challenge.name + "”? Members' progress is measured against the new goal from now on.", "Save challenge")) return;
+    const btn = form.querySelector("button[type=submit]");
+    const label0 = btn.textContent;
+    btn.disabled = true; btn.textContent = id ? "Saving…" : "Creating…";
+    // The mask names only the fields of the form, so the rest of the
+    // challenge (a reward to issue, fields newer than this page) is kept.
+    const res = id ? await patch("/v1/loyalty/challenges/" + encodeURIComponent(id), { idempotencyKey: newKey(), challenge: { ...challenge, challengeId: id }, updateMask: ["name", "description", "goal", "target", "skus", "categories", "startsAt", "endsAt", "rewardPoints", "status"].join(",") })
+      : await post("/v1/loyalty/challenges", { idempotencyKey: newKey(), challenge });
+    btn.disabled = false; btn.textContent = label0;
     if (!res.ok) { showErrors(form, res.error); return; }
     form.reset();
-    await loadChallenges(listBox, "Created “" + challenge.name + "”.");
+    await loadChallenges(listBox, (id ? "Saved “" : "Created “") + challenge.name + "”.");
   });
   return form;
 }
