@@ -5,10 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -52,10 +54,18 @@ func freePort(t testing.TB) int {
 // freeOffset finds a port offset at which every service port is free.
 func freeOffset(t testing.TB) int {
 	t.Helper()
-	for off := 1100; off <= 5000; off += 37 {
+	// A random start, so test binaries starting stacks at the same time
+	// (this package's tests, the console's browser tests) rarely probe the
+	// same offsets and race each other to bind them.
+	start := 1100 + 37*rand.IntN(100)
+	for i := range 106 {
+		off := 1100 + (start-1100+37*i)%(37*106)
 		ok := true
-		for _, s := range services {
+		for _, s := range append(slices.Clone(services), consoleApp) {
 			for _, p := range []int{s.grpcPort, s.httpPort, s.admPort} {
+				if p == 0 {
+					continue
+				}
 				l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+off))
 				if err != nil {
 					ok = false

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -76,7 +77,11 @@ func freePort(t *testing.T) int {
 func freeOffset(t *testing.T) int {
 	t.Helper()
 	ports := []int{50051, 50052, 50053, 50054, 8081, 8082, 8083, 8084, 8085, 9101, 9102, 9103, 9104, 9105}
-	for off := 1300; off <= 5000; off += 41 {
+	// A random start, so stacks started at the same time by other test
+	// binaries (deploy/local's) rarely probe the same offsets.
+	start := 1300 + 41*rand.IntN(90)
+	for i := range 90 {
+		off := 1300 + (start-1300+41*i)%(41*90)
 		ok := true
 		for _, p := range ports {
 			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+off))
