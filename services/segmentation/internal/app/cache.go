@@ -18,9 +18,9 @@ import (
 	"github.com/affinity-platform/affinity/services/segmentation/internal/domain/segment"
 )
 
-// profileCache holds every profile's encoded snapshot and RFM score in
-// memory, so a preview evaluates a rule over the population without
-// reading a million rows from PostgreSQL first. It holds the compact binary
+// profileCache holds every profile's encoded snapshot, RFM score and
+// version in memory, so a preview or a full recompute evaluates rules over
+// the population without reading a million rows from PostgreSQL first. It holds the compact binary
 // snapshots (a few hundred bytes each), not decoded ones (several KB):
 // decoding with a profile.Decoder per core is cheap enough to do on every
 // pass.
@@ -54,9 +54,11 @@ type profileCache struct {
 	syncMu     sync.Mutex
 }
 
-// cacheEntry is one profile: its id and snapshot, adjacent in a chunk, and
-// its stored RFM score.
+// cacheEntry is one profile: its id and snapshot, adjacent in a chunk, its
+// stored RFM score, and the profile version the snapshot belongs to (a full
+// recompute writes a change only while the profile still has it).
 type cacheEntry struct {
+	version    int64
 	chunk, off uint32
 	snapLen    uint32
 	idLen      uint16
@@ -118,8 +120,28 @@ func (c *profileCache) lookup(id string) int32 {
 	return -1
 }
 
-// set stores a profile, replacing its earlier version.
-func (c *profileCache) set(id string, snap []byte, r, f, m int32, group string) {
+// lookupBytes is lookup for an id in a reused row buffer; it allocates
+// nothing.
+func (c *profileCache) lookupBytes(id []byte) int32 {
+	h := uint64(14695981039346656037)
+	for _, b := range id {
+		h ^= uint64(b)
+		h *= 1099511628211
+	}
+	if i, ok := c.index[h]; ok {
+		if string(c.id(&c.entries[i])) == string(id) {
+			return i
+		}
+		if j, ok := c.collisions[string(id)]; ok {
+			return j
+		}
+	}
+	return -1
+}
+
+// set stores a profile, replacing its earlier version, and returns its
+// entry.
+func (c *profileCache) set(id string, snap []byte, r, f, m int32, group string) int32 {
 	g, ok := c.groupIdx[group]
 	if !ok {
 		g = uint8(len(c.groups))
@@ -128,11 +150,12 @@ func (c *profileCache) set(id string, snap []byte, r, f, m int32, group string) 
 	}
 	chunk, off := c.put(id, snap)
 	e := cacheEntry{chunk: chunk, off: off, snapLen: uint32(len(snap)), idLen: uint16(len(id)), r: int8(r), f: int8(f), m: int8(m), group: g}
-	if i := c.lookup(id); i >= 0 {
+	i := c.lookup(id)
+	if i >= 0 {
 		c.live -= int64(c.entries[i].idLen) + int64(c.entries[i].snapLen)
 		c.entries[i] = e
 	} else {
-		i := int32(len(c.entries))
+		i = int32(len(c.entries))
 		c.entries = append(c.entries, e)
 		if _, taken := c.index[hashID(id)]; taken {
 			c.collisions[id] = i
@@ -141,6 +164,7 @@ func (c *profileCache) set(id string, snap []byte, r, f, m int32, group string) 
 		}
 	}
 	c.live += int64(len(id) + len(snap))
+	return i
 }
 
 // compact copies the live bytes into fresh chunks when more than half of
@@ -209,10 +233,10 @@ func (a *App) SyncProfileCache(ctx context.Context) error {
 	c.mu.RUnlock()
 	var rows pgx.Rows
 	if loaded {
-		rows, err = tx.Query(ctx, `SELECT customer_id, snapshot, rfm_r, rfm_f, rfm_m, rfm_group FROM profiles WHERE changed_xid >= $1::text::xid8`,
+		rows, err = tx.Query(ctx, `SELECT customer_id, snapshot, rfm_r, rfm_f, rfm_m, rfm_group, version FROM profiles WHERE changed_xid >= $1::text::xid8`,
 			strconv.FormatUint(since, 10))
 	} else {
-		rows, err = tx.Query(ctx, `SELECT customer_id, snapshot, rfm_r, rfm_f, rfm_m, rfm_group FROM profiles`)
+		rows, err = tx.Query(ctx, `SELECT customer_id, snapshot, rfm_r, rfm_f, rfm_m, rfm_group, version FROM profiles`)
 	}
 	if err != nil {
 		return fmt.Errorf("profile cache: read profiles: %w", err)
@@ -225,6 +249,7 @@ func (a *App) SyncProfileCache(ctx context.Context) error {
 		snap    []byte
 		r, f, m int32
 		group   string
+		version int64
 	}
 	batch := make([]row, 0, 4096)
 	flush := func() {
@@ -234,7 +259,7 @@ func (a *App) SyncProfileCache(ctx context.Context) error {
 			c.index, c.collisions, c.groupIdx = map[uint64]int32{}, map[string]int32{}, map[string]uint8{}
 		}
 		for _, r := range batch {
-			c.set(r.id, r.snap, r.r, r.f, r.m, r.group)
+			c.entries[c.set(r.id, r.snap, r.r, r.f, r.m, r.group)].version = r.version
 		}
 		c.compact()
 		batch = batch[:0]
@@ -242,7 +267,7 @@ func (a *App) SyncProfileCache(ctx context.Context) error {
 	for rows.Next() {
 		raw := rows.RawValues()
 		var r row
-		if err := rows.Scan(nil, nil, &r.r, &r.f, &r.m, &r.group); err != nil {
+		if err := rows.Scan(nil, nil, &r.r, &r.f, &r.m, &r.group, &r.version); err != nil {
 			return fmt.Errorf("profile cache: scan: %w", err)
 		}
 		if len(raw[0]) > math.MaxUint16 || len(c.groupIdx) > 250 {

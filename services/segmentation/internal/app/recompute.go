@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -46,64 +48,162 @@ type RecomputeResult struct {
 	Changes  int
 }
 
-// decoded is a profile whose membership a full pass wants to change.
+// decoded is a profile whose membership a full pass wants to change, with
+// the profile version its snapshot belongs to.
 type decoded struct {
-	id   string
-	snap profile.Snapshot
+	id      string
+	version int64
+	snap    profile.Snapshot
 }
 
-// evalPage evaluates the scope on every profile of a page, on every core,
-// and returns the profiles whose membership would change, decoded. Each
-// worker decodes with its own reused profile.Decoder (decoding is most of
-// the cost of a full pass); only the few profiles that change are decoded
-// again into snapshots of their own.
-func evalPage(g *segment.Graph, scope []string, ids []string, raw [][]byte, scores []profile.RFMScore, ms map[string]map[string]bool,
-	now time.Time, cfg profile.Config, model *clv.Model) (map[string]*decoded, error) {
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(ids)/64))
+// evalCache evaluates the scope over every profile of the in-memory cache
+// (as of its last sync), on every core, from the stored memberships, and
+// returns the profiles whose membership would change, decoded, in customer
+// id order, and how many profiles it evaluated.
+//
+// It is a filter: a profile is kept at its first segment whose result
+// differs from the stored membership (the changes themselves, including
+// those of segments depending on it through in_segment, are computed again
+// under lock by applyPending). Until that first difference the memberships
+// a rule sees through in_segment are the stored ones, exactly as
+// segment.Graph.Evaluate would have them. Each worker decodes with its own
+// reused profile.Decoder and input, so a profile that does not change
+// allocates nothing.
+func (a *App) evalCache(ctx context.Context, g *segment.Graph, scope []string, now time.Time, model *clv.Model) ([]*decoded, int, error) {
+	c := &a.cache
+	// Read-locked for the whole pass: syncs wait, and the entries do not
+	// move under the workers.
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := len(c.entries)
+	// Memberships as one bit per segment and profile (entry), in the order
+	// of scope followed by the other segments its rules read.
+	segs := slices.Clone(scope)
+	rules := make([]*segment.Rule, len(scope))
+	for k, id := range scope {
+		rules[k], _ = g.Rule(id)
+		for _, ref := range rules[k].Segments() {
+			if !slices.Contains(segs, ref) {
+				segs = append(segs, ref)
+			}
+		}
+	}
+	words := (len(segs) + 63) / 64
+	member, err := a.cachedMemberships(ctx, segs, words)
+	if err != nil {
+		return nil, 0, err
+	}
+	workers := min(runtime.GOMAXPROCS(0), max(1, n/1024))
 	changed := make([][]int, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
 			d := profile.NewDecoder()
-			for i := w * len(ids) / workers; i < (w+1)*len(ids)/workers; i++ {
-				s, err := d.Decode(raw[i])
+			in := &segment.Input{Segments: map[string]bool{}, Now: now}
+			for i := w * n / workers; i < (w+1)*n/workers; i++ {
+				e := &c.entries[i]
+				s, err := d.Decode(c.snap(e))
 				if err != nil {
-					errs[w] = fmt.Errorf("decode snapshot %s: %w", ids[i], err)
+					errs[w] = fmt.Errorf("decode snapshot %s: %w", c.id(e), err)
 					return
 				}
-				s.Refresh(now, cfg, model)
-				s.Traits.RFM = scores[i]
-				if c, _, _ := g.Recompute(inputOf(ids[i], s, ms[ids[i]], now), scope); len(c) > 0 {
-					changed[w] = append(changed[w], i)
+				s.Refresh(now, a.traits, model)
+				s.Traits.RFM = profile.RFMScore{R: int(e.r), F: int(e.f), M: int(e.m), Group: c.groups[e.group]}
+				bits := member[i*words : (i+1)*words]
+				// Only the segments rules read are filled in; rules cannot
+				// read the customer id, so it is not materialised.
+				clear(in.Segments)
+				for k := len(scope); k < len(segs); k++ {
+					if bits[k/64]&(1<<(k%64)) != 0 {
+						in.Segments[segs[k]] = true
+					}
+				}
+				for k := range scope {
+					if bits[k/64]&(1<<(k%64)) != 0 {
+						in.Segments[segs[k]] = true
+					}
+				}
+				in.Traits, in.Orders, in.Interactions = s.Traits, s.Orders, s.Interactions
+				for k, r := range rules {
+					// A failing rule means "not a member", as in Evaluate.
+					v, _ := r.Eval(in)
+					if v != (bits[k/64]&(1<<(k%64)) != 0) {
+						changed[w] = append(changed[w], i)
+						break
+					}
 				}
 			}
 		})
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	pending := map[string]*decoded{}
+	var pending []*decoded
 	for _, idx := range changed {
 		for _, i := range idx {
-			d := &decoded{id: ids[i]}
-			if err := d.snap.UnmarshalBinary(raw[i]); err != nil {
-				return nil, fmt.Errorf("decode snapshot %s: %w", ids[i], err)
+			e := &c.entries[i]
+			d := &decoded{id: string(c.id(e)), version: e.version}
+			if err := d.snap.UnmarshalBinary(c.snap(e)); err != nil {
+				return nil, 0, fmt.Errorf("decode snapshot %s: %w", d.id, err)
 			}
-			d.snap.Refresh(now, cfg, model)
-			d.snap.Traits.RFM = scores[i]
-			pending[ids[i]] = d
+			d.snap.Refresh(now, a.traits, model)
+			d.snap.Traits.RFM = profile.RFMScore{R: int(e.r), F: int(e.f), M: int(e.m), Group: c.groups[e.group]}
+			pending = append(pending, d)
 		}
 	}
-	return pending, nil
+	slices.SortFunc(pending, func(x, y *decoded) int { return strings.Compare(x.id, y.id) })
+	return pending, n, nil
 }
 
-// Recompute evaluates the segments of the scope over every profile, in
-// pages of RecomputeBatch profiles, each page in its own transaction with
-// its profiles locked, so a concurrent event for the same customer waits
-// and no change is announced twice. Time-dependent traits are refreshed
-// from the stored snapshots, never recomputed from the facts.
+// cachedMemberships reads the stored members of segs into a bitset of
+// words words per cache entry (bit k of an entry: member of segs[k]), one
+// segment per query on two connections at once. Members whose profile the
+// cache does not hold yet (created after its sync) are left out: the event
+// path that created them evaluated them. Call with c.mu read-locked.
+func (a *App) cachedMemberships(ctx context.Context, segs []string, words int) ([]uint64, error) {
+	c := &a.cache
+	member := make([]uint64, len(c.entries)*words)
+	next := atomic.Int64{}
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for w := range errs {
+		wg.Go(func() {
+			for {
+				k := int(next.Add(1) - 1)
+				if k >= len(segs) {
+					return
+				}
+				rows, err := a.pool.Query(ctx, `SELECT customer_id FROM memberships WHERE segment_id = $1`, segs[k])
+				if err != nil {
+					errs[w] = fmt.Errorf("read members of %s: %w", segs[k], err)
+					return
+				}
+				for rows.Next() {
+					if i := c.lookupBytes(rows.RawValues()[0]); i >= 0 {
+						// Bits of other segments share the word: set atomically.
+						atomic.OrUint64(&member[int(i)*words+k/64], 1<<(k%64))
+					}
+				}
+				rows.Close()
+				if err := rows.Err(); err != nil {
+					errs[w] = fmt.Errorf("read members of %s: %w", segs[k], err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return member, errors.Join(errs...)
+}
+
+// Recompute evaluates the segments of the scope over every profile, from
+// the in-memory profile cache (synced first), and writes only the
+// membership changes, RecomputeBatch customers per transaction with their
+// profiles locked, so a concurrent event for the same customer waits and
+// no change is announced twice. Time-dependent traits are refreshed from
+// the stored snapshots, never recomputed from the facts.
 func (a *App) Recompute(ctx context.Context, scope Scope) (RecomputeResult, error) {
 	var res RecomputeResult
 	now := a.Now()
@@ -164,6 +264,13 @@ func (a *App) RecomputeSegments(ctx context.Context, ids ...string) (RecomputeRe
 	return a.recompute(ctx, scope, now)
 }
 
+// recompute evaluates the scope over every profile from the in-memory
+// profile cache, synced first so the pass sees every profile committed
+// before it started, and writes only the membership changes, in
+// transactions of at most RecomputeBatch customers each. A profile changed
+// after the sync has a newer version than the cached one and is left to
+// the event path that changed it (see applyPending), so no change is
+// announced twice.
 func (a *App) recompute(ctx context.Context, scope []string, now time.Time) (RecomputeResult, error) {
 	res := RecomputeResult{Segments: scope}
 	if len(scope) == 0 {
@@ -178,35 +285,36 @@ func (a *App) recompute(ctx context.Context, scope []string, now time.Time) (Rec
 	if err != nil {
 		return res, err
 	}
-	pages, stop := a.readPages(ctx, a.cfg.RecomputeBatch, true)
-	defer stop()
-	for pg := range pages {
-		if pg.err != nil {
-			return res, pg.err
-		}
+	if err := a.SyncProfileCache(ctx); err != nil {
+		return res, err
+	}
+	g, _, err := a.loadGraph(ctx, q)
+	if err != nil {
+		return res, err
+	}
+	// Segments deleted since the scope was chosen are skipped.
+	live := slices.DeleteFunc(slices.Clone(scope), func(id string) bool { _, ok := g.Rule(id); return !ok })
+	// Evaluate without locks (the steady state of a scheduled pass
+	// changes nothing and must not write); only customers whose
+	// membership changes are locked and checked again below.
+	pending, n, err := a.evalCache(ctx, g, live, now, model)
+	if err != nil {
+		return res, err
+	}
+	res.Profiles = n
+	for start := 0; start < len(pending); start += a.cfg.RecomputeBatch {
+		// The graph is read again per transaction, so a segment deleted
+		// meanwhile is neither written nor announced.
 		g, names, err := a.loadGraph(ctx, q)
 		if err != nil {
 			return res, err
 		}
-		// Segments deleted since the scope was chosen are skipped.
-		live := slices.DeleteFunc(slices.Clone(scope), func(id string) bool { _, ok := g.Rule(id); return !ok })
-		ids, raw, scores, version, ms := pg.ids, pg.raw, pg.scores, pg.version, pg.memberships
-		n := len(ids)
-		// Evaluate without locks (the steady state of a scheduled pass
-		// changes nothing and must not write); only customers whose
-		// membership changes are locked and checked again below.
-		pending, err := evalPage(g, live, ids, raw, scores, ms, now, a.traits, model)
+		live := slices.DeleteFunc(slices.Clone(live), func(id string) bool { _, ok := g.Rule(id); return !ok })
+		changed, err := a.applyPending(ctx, g, names, live, pending[start:min(len(pending), start+a.cfg.RecomputeBatch)], now)
 		if err != nil {
 			return res, err
 		}
-		if len(pending) > 0 {
-			changed, err := a.applyPending(ctx, g, names, live, pending, version, now)
-			if err != nil {
-				return res, err
-			}
-			res.Changes += changed
-		}
-		res.Profiles += n
+		res.Changes += changed
 	}
 	err = postgres.InTx(ctx, a.pool, func(tx pgx.Tx) error {
 		tq := sqlc.New(tx)
@@ -226,73 +334,17 @@ func (a *App) recompute(ctx context.Context, scope []string, now time.Time) (Rec
 	return res, err
 }
 
-// snapshotPage is one page of profiles read for a full pass.
-type snapshotPage struct {
-	ids         []string
-	raw         [][]byte
-	scores      []profile.RFMScore
-	version     map[string]int64
-	memberships map[string]map[string]bool
-	err         error
-}
-
-// readPages reads every profile in customer id order, one page ahead of
-// the caller, so reading the next page from PostgreSQL overlaps evaluating
-// this one. Memberships are read only when withMemberships. Call stop when
-// done reading early.
-func (a *App) readPages(ctx context.Context, size int, withMemberships bool) (<-chan snapshotPage, func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	out := make(chan snapshotPage, 1)
-	go func() {
-		defer close(out)
-		q := sqlc.New(a.pool)
-		after := ""
-		for {
-			rows, err := q.SnapshotPage(ctx, sqlc.SnapshotPageParams{CustomerID: after, Limit: int32(size)})
-			if err != nil {
-				out <- snapshotPage{err: fmt.Errorf("read profiles: %w", err)}
-				return
-			}
-			if len(rows) == 0 {
-				return
-			}
-			pg := snapshotPage{ids: make([]string, len(rows)), raw: make([][]byte, len(rows)), scores: make([]profile.RFMScore, len(rows)), version: make(map[string]int64, len(rows))}
-			for i, r := range rows {
-				pg.ids[i], pg.raw[i], pg.scores[i] = r.CustomerID, r.Snapshot, rfmScore(r.RfmR, r.RfmF, r.RfmM, r.RfmGroup)
-				pg.version[r.CustomerID] = r.Version
-			}
-			if withMemberships {
-				if pg.memberships, err = membershipsOf(ctx, q, pg.ids); err != nil {
-					pg.err = err
-				}
-			}
-			select {
-			case out <- pg:
-			case <-ctx.Done():
-				return
-			}
-			if pg.err != nil || len(rows) < size {
-				return
-			}
-			after = pg.ids[len(pg.ids)-1]
-		}
-	}()
-	return out, func() {
-		cancel()
-		// Drain, so the reader goroutine ends before stop returns.
-		for range out {
-		}
-	}
-}
-
 // applyPending locks the customers whose membership a recompute wants to
 // change, skips those whose profile changed since it was read (the event
-// path evaluated them with fresher data), evaluates the rest again on
-// their current memberships and stores and announces the changes.
-func (a *App) applyPending(ctx context.Context, g *segment.Graph, names map[string]string, scope []string, pending map[string]*decoded, version map[string]int64, now time.Time) (int, error) {
+// path evaluated them with fresher data, under the same lock, and
+// announced what changed), evaluates the rest again on their current
+// memberships and stores and announces the changes.
+func (a *App) applyPending(ctx context.Context, g *segment.Graph, names map[string]string, scope []string, pending []*decoded, now time.Time) (int, error) {
 	var p sqlc.LockUnchangedParams
-	for id := range pending {
-		p.Ids, p.Versions = append(p.Ids, id), append(p.Versions, version[id])
+	byID := make(map[string]*decoded, len(pending))
+	for _, d := range pending {
+		p.Ids, p.Versions = append(p.Ids, d.id), append(p.Versions, d.version)
+		byID[d.id] = d
 	}
 	changed := 0
 	err := postgres.InTx(ctx, a.pool, func(tx pgx.Tx) error {
@@ -308,7 +360,7 @@ func (a *App) applyPending(ctx context.Context, g *segment.Graph, names map[stri
 		}
 		var changes []segment.Change
 		for _, id := range locked {
-			d := pending[id]
+			d := byID[id]
 			c, _, _ := g.Recompute(inputOf(id, &d.snap, ms[id], now), scope)
 			changes = append(changes, c...)
 		}
