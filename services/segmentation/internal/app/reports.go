@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/affinity-platform/affinity/pkg/backoff"
 	"github.com/affinity-platform/affinity/pkg/postgres"
 
 	"github.com/affinity-platform/affinity/services/segmentation/internal/adapters/postgres/sqlc"
@@ -412,8 +413,40 @@ var ErrScoringRunning = errors.New("an RFM scoring is running; retry when it has
 // run the way RunScheduled does (same advisory lock, same scheduler_runs
 // row) but regardless of how recently it ran, so it never overlaps the
 // scheduled run or another on-demand one, and the scheduled run of the
-// same period is skipped after it.
+// same period is skipped after it. While another scoring runs it waits
+// for it (a replica's startup scoring, say) up to rfmWaitLimit, then gives
+// up with ErrScoringRunning.
 func (a *App) RecomputeRFM(ctx context.Context) (RFMReport, error) {
+	deadline := time.Now().Add(rfmWaitLimit)
+	for retry := 0; ; retry++ {
+		claimed, err := a.claimRFM(ctx)
+		if err != nil {
+			return RFMReport{}, err
+		}
+		if claimed {
+			break
+		}
+		if time.Now().After(deadline) || !backoff.Sleep(ctx, backoff.Delay(100*time.Millisecond, 2*time.Second, retry)) {
+			return RFMReport{}, ErrScoringRunning
+		}
+	}
+	rep, runErr := a.ScoreRFM(ctx)
+	msg := ""
+	if runErr != nil {
+		msg = runErr.Error()
+	}
+	if err := sqlc.New(a.pool).FinishPass(context.WithoutCancel(ctx), sqlc.FinishPassParams{Name: RFMPass, LastError: msg}); err != nil && runErr == nil {
+		runErr = fmt.Errorf("record rfm scoring: %w", err)
+	}
+	return rep, runErr
+}
+
+// rfmWaitLimit bounds how long an on-demand scoring waits for one already
+// running.
+const rfmWaitLimit = time.Minute
+
+// claimRFM claims the RFM scoring pass now, unless another scoring holds it.
+func (a *App) claimRFM(ctx context.Context) (bool, error) {
 	claimed := false
 	stale := max(3*a.cfg.ScoreEvery, 15*time.Minute)
 	err := postgres.InTx(ctx, a.pool, func(tx pgx.Tx) error {
@@ -431,18 +464,7 @@ func (a *App) RecomputeRFM(ctx context.Context) (RFMReport, error) {
 		return err
 	})
 	if err != nil {
-		return RFMReport{}, fmt.Errorf("claim rfm scoring: %w", err)
+		return false, fmt.Errorf("claim rfm scoring: %w", err)
 	}
-	if !claimed {
-		return RFMReport{}, ErrScoringRunning
-	}
-	rep, runErr := a.ScoreRFM(ctx)
-	msg := ""
-	if runErr != nil {
-		msg = runErr.Error()
-	}
-	if err := sqlc.New(a.pool).FinishPass(context.WithoutCancel(ctx), sqlc.FinishPassParams{Name: RFMPass, LastError: msg}); err != nil && runErr == nil {
-		runErr = fmt.Errorf("record rfm scoring: %w", err)
-	}
-	return rep, runErr
+	return claimed, nil
 }

@@ -374,22 +374,37 @@ func TestAnOnDemandRFMScoringNeverOverlapsTheScheduledOne(t *testing.T) {
 			close(started)
 			<-release
 			_, err := f.app.ScoreRFM(ctx)
+			// A run's time is its key in rfm_runs: the on-demand run
+			// waiting behind this one scores a minute later.
+			f.clock.Set(t0.Add(time.Minute))
 			return err
 		})
 		done <- err
 	}()
 	<-started
-	if _, err := f.app.RecomputeRFM(ctx); !errors.Is(err, app.ErrScoringRunning) {
-		t.Errorf("on-demand scoring while the scheduled one runs: %v, want ErrScoringRunning", err)
+	// A caller that cannot wait gets ErrScoringRunning when its context ends.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if _, err := f.app.RecomputeRFM(short); !errors.Is(err, app.ErrScoringRunning) {
+		t.Errorf("on-demand scoring while the scheduled one runs, with 300 ms to wait: %v, want ErrScoringRunning", err)
 	}
+	// One that can wait runs after the scheduled scoring, not beside it.
+	type result struct {
+		rep app.RFMReport
+		err error
+	}
+	waited := make(chan result, 1)
+	go func() {
+		rep, err := f.app.RecomputeRFM(ctx)
+		waited <- result{rep, err}
+	}()
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatalf("scheduled scoring: %v", err)
 	}
-	f.clock.Set(t0.Add(time.Minute)) // a run's time is its key in rfm_runs
-	rep, err := f.app.RecomputeRFM(ctx)
-	if err != nil || rep.Population != 1 {
-		t.Fatalf("on-demand scoring after the scheduled one = %+v, %v; want 1 customer scored", rep, err)
+	r := <-waited
+	if r.err != nil || r.rep.Population != 1 {
+		t.Fatalf("on-demand scoring waiting for the scheduled one = %+v, %v; want 1 customer scored", r.rep, r.err)
 	}
 	ran, err := f.app.RunScheduled(ctx, app.RFMPass, 24*time.Hour, func(context.Context) error { return nil })
 	if err != nil || ran {
