@@ -111,7 +111,7 @@ func machine() string {
 		}
 	}
 	pg := "PostgreSQL: not found"
-	if out, err := exec.Command("sh", "-c", "ls -d /usr/lib/postgresql/*/bin/postgres | tail -1 | xargs -I{} {} --version").Output(); err == nil {
+	if out, err := exec.Command("sh", "-c", `p=$(ls -d /usr/lib/postgresql/*/bin/postgres | tail -1) && "$p" --version`).Output(); err == nil {
 		pg = strings.TrimSpace(string(out))
 	}
 	return fmt.Sprintf("%d cores (%s), %s %s/%s, %s, measured %s",
