@@ -34,6 +34,10 @@ type queued struct {
 	args []any
 }
 
+// Deferring reports whether an Exec now is held back (the store then writes
+// small change sets as plain statements, which cost no extra round trip).
+func (p *pipeTx) Deferring() bool { return p.deferring }
+
 // Exec runs sql, or holds it back while deferring (its command tag is then
 // empty: callers that need it must run before deferWrites).
 func (p *pipeTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -63,17 +67,49 @@ func (p *pipeTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	return p.Tx.QueryRow(ctx, sql, args...)
 }
 
-// SendBatch sends the held-back writes first, so the batch sees them.
+// SendBatch sends the held-back writes first, so the batch sees them: in
+// the same round trip, ahead of the batch's own statements. A Redeem's
+// outbox events go out as a batch (the key locks and the insert), so its
+// ledger writes and its events share one round trip.
 func (p *pipeTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	if len(p.pending) == 0 {
+	if len(p.pending) == 0 || p.err != nil {
+		if err := p.flush(ctx); err != nil {
+			return errResults{err}
+		}
 		return p.Tx.SendBatch(ctx, b)
 	}
-	// A failed flush leaves the transaction aborted, so the batch fails
-	// too; the flush's own error is kept for the end of the unit, where
-	// InTx sees it (and retries a serialization failure).
-	_ = p.flush(ctx)
-	return p.Tx.SendBatch(ctx, b)
+	q := p.pending
+	p.pending, p.deferring = nil, false
+	all := &pgx.Batch{}
+	for _, w := range q {
+		all.Queue(w.sql, w.args...)
+	}
+	all.QueuedQueries = append(all.QueuedQueries, b.QueuedQueries...)
+	res := p.Tx.SendBatch(ctx, all)
+	for range q {
+		if _, err := res.Exec(); err != nil {
+			_ = res.Close()
+			// The transaction is aborted: the flush's error is kept for
+			// the end of the unit, where InTx sees it (and retries a
+			// serialization failure).
+			p.err = fmt.Errorf("pipelined write: %w", err)
+			return errResults{p.err}
+		}
+	}
+	// What is left are the caller's statements' results.
+	return res
 }
+
+// errResults is a batch that failed before its first statement.
+type errResults struct{ err error }
+
+func (r errResults) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, r.err }
+func (r errResults) Query() (pgx.Rows, error)         { return nil, r.err }
+func (r errResults) QueryRow() pgx.Row                { return errRow(r) }
+func (r errResults) Close() error                     { return r.err }
+
+// Tx is nil: the batch began no transaction.
+func (r errResults) Tx() pgx.Tx { return nil }
 
 // CopyFrom sends the held-back writes first.
 func (p *pipeTx) CopyFrom(ctx context.Context, table pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {

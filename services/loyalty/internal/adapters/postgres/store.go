@@ -25,11 +25,12 @@ var ErrNotFound = errors.New("not found")
 // Store runs the service's queries inside one transaction (or on a pool for
 // reads).
 type Store struct {
-	Q *sqlc.Queries
+	Q  *sqlc.Queries
+	db sqlc.DBTX
 }
 
 // New returns a Store on db (a pgx.Tx or a pool).
-func New(db sqlc.DBTX) *Store { return &Store{Q: sqlc.New(db)} }
+func New(db sqlc.DBTX) *Store { return &Store{Q: sqlc.New(db), db: db} }
 
 // Member is the member row beside the ledger state.
 type Member struct {
@@ -289,6 +290,17 @@ func (b *Batch) AddAccount(a *ledger.Account, earned, orders int64) {
 
 // Apply writes the batch.
 func (s *Store) Apply(ctx context.Context, b *Batch) error {
+	if s.direct(b) {
+		return s.applyDirect(ctx, b)
+	}
+	if c, ok := s.copyable(b); ok {
+		return s.applyCopy(ctx, c, b)
+	}
+	return s.applyJSON(ctx, b)
+}
+
+// applyJSON writes the batch in one loyalty_apply call.
+func (s *Store) applyJSON(ctx context.Context, b *Batch) error {
 	raw, err := json.Marshal(b)
 	if err != nil {
 		return fmt.Errorf("encode changes: %w", err)
