@@ -80,7 +80,7 @@ func running(t testing.TB) *platform {
 			Currency:     "GBP",
 		}
 		out := &syncBuffer{}
-		st, err := start(context.Background(), cfg, out)
+		st, cfg, err := startOnFreePorts(t, cfg, out)
 		if err != nil {
 			sharedErr = fmt.Errorf("start: %w\n%s", err, out)
 			_ = os.RemoveAll(dataDir)

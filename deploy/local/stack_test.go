@@ -82,6 +82,25 @@ func freeOffset(t testing.TB) int {
 	return 0
 }
 
+// startOnFreePorts starts the stack and, when a port probed free was taken
+// before a child bound it (the gRPC ports lie in the kernel's ephemeral
+// range, so any outgoing connection may grab one), starts it again on
+// fresh ports, up to three times. It returns the config that worked.
+func startOnFreePorts(t testing.TB, cfg Config, out *syncBuffer) (*stack, Config, error) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		st, err := start(context.Background(), cfg, out)
+		if err == nil || attempt == 3 || !strings.Contains(out.String(), "address already in use") {
+			return st, cfg, err
+		}
+		t.Logf("a port was taken while the stack started (attempt %d); starting again on other ports", attempt)
+		cfg.PostgresPort = freePort(t)
+		cfg.KafkaAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cfg.EntryAddr = fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		cfg.PortOffset = freeOffset(t)
+	}
+}
+
 func TestLocalStackServesEveryServiceThroughOneEntryAndRestartsOnItsData(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole platform")
@@ -105,7 +124,7 @@ func TestLocalStackServesEveryServiceThroughOneEntryAndRestartsOnItsData(t *test
 	}
 	ctx := context.Background()
 	out := &syncBuffer{}
-	st, err := start(ctx, cfg, out)
+	st, cfg, err := startOnFreePorts(t, cfg, out)
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, out)
 	}
