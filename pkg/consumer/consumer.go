@@ -146,6 +146,13 @@ type Options struct {
 	Payloads map[string]proto.Message
 	// Logger receives failures and dead letters (default slog.Default()).
 	Logger *slog.Logger
+	// HeartbeatInterval is how often a group member heartbeats, which is
+	// also how soon it notices a rebalance (default 500ms; kafka-go's own
+	// default is 3s). Members that start together join one after another,
+	// and until the first one rejoins every partition stays with it: with
+	// 3s, a backlog was mostly consumed by one member while the others
+	// waited.
+	HeartbeatInterval time.Duration
 }
 
 // Runner consumes Options.Topics and feeds the handler. Create it with New.
@@ -207,6 +214,9 @@ func New(pool *pgxpool.Pool, o Options, h Handler) *Runner {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.HeartbeatInterval <= 0 {
+		o.HeartbeatInterval = 500 * time.Millisecond
 	}
 	r := &Runner{
 		pool:   pool,
@@ -285,7 +295,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		// (then pauses ReadBackoffMin, 100 ms, and redials) if the answer
 		// does not arrive within MaxWait, so a short MaxWait on a busy host
 		// turns scheduling delays into 100 ms stalls.
-		MaxWait: time.Second,
+		MaxWait:           time.Second,
+		HeartbeatInterval: r.o.HeartbeatInterval,
 		// Offsets are handed to the reader only after the database commit;
 		// with an interval the reader commits them in the background and
 		// once more when it is closed.

@@ -10,6 +10,11 @@
 // Concurrent calls with one key are serialized by the primary key: the
 // second waits for the first transaction and then replays its response.
 //
+// Do costs its own round trips (the claim, and storing the response). Claim
+// offers the same guarantees in pieces a caller can queue into its own
+// pgx.Batch: the claim together with BEGIN and the call's first reads, the
+// stored response together with COMMIT (see Claim).
+//
 // Callers map the sentinel errors once, in their gRPC ports:
 // ErrMissingKey and ErrKeyTooLong to codes.InvalidArgument, ErrKeyReused to
 // codes.AlreadyExists (the key was already used for a different request; the

@@ -78,9 +78,9 @@
 // later event never overtakes an earlier one.
 //
 // Writers do not notify the relay (a NOTIFY would serialise their commits
-// again): the relay polls, immediately again while it finds rows, every few
-// milliseconds for a second after that, and at RelayOptions.PollInterval
-// when the outbox has been idle longer.
+// again): the relay polls, immediately again while it finds full batches,
+// every few milliseconds while it finds rows and for a second after that,
+// and at RelayOptions.PollInterval when the outbox has been idle longer.
 //
 // Only one relay works per database at a time (a session advisory lock on a
 // dedicated connection); other replicas wait as standbys and take over when
@@ -172,6 +172,13 @@ type header struct {
 // transaction adding events with one of those keys waits in Add until tx
 // commits or rolls back. That is what keeps per-key commit order (see the
 // package documentation); keep the time between Add and commit short.
+//
+// Add's statements are one pgx batch (locks, then insert), sent through
+// tx.SendBatch. A transaction wrapper may hold that batch back and send it
+// in the same pipeline as COMMIT (loyalty's Redeem does): the locks are
+// still taken before the insert draws its numbers and held until the
+// commit is visible, so the order argument is unchanged, and the locks are
+// held for less time.
 func Add(ctx context.Context, tx pgx.Tx, evs ...events.Event) error {
 	if len(evs) == 0 {
 		return nil

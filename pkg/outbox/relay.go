@@ -192,10 +192,18 @@ func (r *Relay) session(ctx context.Context) error {
 			return err
 		}
 		now := time.Now()
-		if n > 0 {
-			// More rows are probably waiting or about to commit.
+		if n >= r.o.BatchSize {
+			// A full batch: more rows are probably waiting.
 			lastFound = now
 			continue
+		}
+		if n > 0 {
+			// A partial batch took what had committed. Looking again at
+			// once finds a row or two: under a steady stream of small
+			// transactions that costs a query, a Kafka write and a
+			// delete per event or two, on the cores the writers need.
+			// Waiting activePoll lets a batch gather instead.
+			lastFound = now
 		}
 		wait := r.o.PollInterval
 		if now.Sub(lastFound) < activeWindow {

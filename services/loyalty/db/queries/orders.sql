@@ -23,3 +23,14 @@ SELECT count(*) FROM redemptions WHERE member_id = $1 AND reward_id = $2 AND sta
 -- clawback is charged to the same partner in the settlement report.
 SELECT COALESCE((SELECT partner_id FROM entries
     WHERE member_id = @member_id AND order_id = @order_id AND type = 'accrual' AND partner_id <> '' LIMIT 1), '')::text;
+
+-- name: MembersInDebtOpenLots :many
+-- The open lots of those locked members who have a deficit or a debt: an
+-- order batch credits points, and only a credit that settles a deficit or
+-- debt draws from the member's other lots (see
+-- postgres.Store.LockAccountsForAccrual).
+SELECT l.id, l.member_id, l.entry_id, l.source, l.order_id, l.partner_id, l.points, l.remaining, l.earned_at, l.pending_until, l.expires_at
+FROM lots l
+WHERE l.remaining > 0
+  AND l.member_id IN (SELECT m.customer_id FROM members m
+                      WHERE m.customer_id = ANY(@ids::text[]) AND (m.deficit > 0 OR m.debt > 0));

@@ -55,3 +55,24 @@ ON CONFLICT (member_id, challenge_id) DO UPDATE SET by_order = EXCLUDED.by_order
 -- The catalog rewards issued to a member for completed challenges; their ids
 -- are "challenge:<challenge id>:<round>:<member id>", one per completion.
 SELECT * FROM redemptions WHERE member_id = $1 AND id LIKE 'challenge:%';
+
+-- name: OweChallengePrize :exec
+-- A completed challenge's prize that could not be issued now.
+INSERT INTO challenge_prizes_owed (challenge_id, member_id, round, reward_id, owed_since)
+VALUES (@challenge_id, @member_id, @round, @reward_id, @owed_since)
+ON CONFLICT DO NOTHING;
+
+-- name: RewardsWithOwedPrizes :many
+SELECT DISTINCT reward_id FROM challenge_prizes_owed ORDER BY reward_id;
+
+-- name: OwedPrizes :many
+-- The prizes owed of one reward, oldest first, locked for the job that
+-- issues them.
+SELECT challenge_id, member_id, round, reward_id, owed_since FROM challenge_prizes_owed
+WHERE reward_id = @reward_id
+ORDER BY owed_since, challenge_id, member_id, round
+LIMIT @lim::int
+FOR UPDATE;
+
+-- name: SettleOwedPrize :exec
+DELETE FROM challenge_prizes_owed WHERE challenge_id = @challenge_id AND member_id = @member_id AND round = @round;

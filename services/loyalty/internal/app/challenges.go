@@ -403,6 +403,8 @@ func (u *Unit) recordChallenges(ctx context.Context, orders []earning.Order, loc
 				}
 				if ok {
 					prizes = append(prizes, r)
+				} else if err := u.owePrize(ctx, c.RewardID, c.ID, o.CustomerID, next.Completions); err != nil {
+					return nil, nil, err
 				}
 			}
 		}

@@ -30,6 +30,9 @@ type JobStats struct {
 	TierReviews    int
 	// Recognized is how many members recognition looked at.
 	Recognized int
+	// PrizesGranted counts owed challenge prizes issued now that their
+	// reward has stock again.
+	PrizesGranted int
 }
 
 // batch is how many members, holds or lots one job transaction handles, so
@@ -91,6 +94,7 @@ func (a *App) runJobs(ctx context.Context) (JobStats, error) {
 		st.Warnings += n.Warnings
 		st.TierReviews += n.TierReviews
 		st.Recognized += n.Recognized
+		st.PrizesGranted += n.PrizesGranted
 		if n == (JobStats{}) {
 			return st, nil
 		}
@@ -176,6 +180,9 @@ func (u *Unit) jobBatch(ctx context.Context, n *JobStats) error {
 			}
 		}
 		n.Warnings += len(lots)
+	}
+	if n.PrizesGranted, err = u.grantOwedPrizes(ctx, batch); err != nil {
+		return err
 	}
 	review, err := u.st.Q.MembersDueForReview(ctx, sqlc.MembersDueForReviewParams{Now: u.now, Lim: batch})
 	if err != nil {

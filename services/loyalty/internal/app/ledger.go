@@ -158,8 +158,9 @@ func (u *Unit) Redeem(ctx context.Context, r Redeem) (Redeemed, error) {
 	}
 	red.EntryID = e.ID
 	// Everything left is writes whose results nothing reads: the ledger
-	// changes, the events and the idempotency response go out together.
-	u.deferWrites()
+	// changes, the events and the idempotency response go out together
+	// (under DoPipelined with the COMMIT).
+	u.holdBackWrites()
 	var b store.Batch
 	b.AddAccount(acct, 0, 0)
 	b.Redemptions = append(b.Redemptions, store.RedemptionRow{ID: red.ID, MemberID: red.MemberID, RewardID: red.RewardID,

@@ -55,6 +55,21 @@ func (u *Unit) EarnOrder(ctx context.Context, cmd EarnOrder) (Earned, error) {
 // per-order outcome that does not fail the batch (invalid order, currency
 // mismatch, already earned); the returned error fails the whole batch.
 func (u *Unit) EarnOrders(ctx context.Context, cmds []EarnOrder) ([]Earned, []error, error) {
+	return u.earnOrders(ctx, cmds, false)
+}
+
+// IngestOrders earns a batch of orders like EarnOrders for a caller that
+// needs only the per-order outcomes (the order events' consumer): it reads
+// the members' lots only where a credit needs them (members with a deficit
+// or a debt, see store.LockAccountsForAccrual) and computes no balances.
+func (u *Unit) IngestOrders(ctx context.Context, cmds []EarnOrder) ([]error, error) {
+	_, errs, err := u.earnOrders(ctx, cmds, true)
+	return errs, err
+}
+
+// earnOrders is EarnOrders; lean skips the lots a pure credit does not need
+// and the balances in the results.
+func (u *Unit) earnOrders(ctx context.Context, cmds []EarnOrder, lean bool) ([]Earned, []error, error) {
 	results := make([]Earned, len(cmds))
 	errs := make([]error, len(cmds))
 	var memberIDs, orderIDs []string
@@ -78,7 +93,13 @@ func (u *Unit) EarnOrders(ctx context.Context, cmds []EarnOrder) ([]Earned, []er
 		return results, errs, nil
 	}
 	slices.Sort(memberIDs)
-	locked, err := u.st.LockAccounts(ctx, memberIDs, nil, newID, u.now)
+	var locked map[string]*store.Locked
+	var err error
+	if lean {
+		locked, err = u.st.LockAccountsForAccrual(ctx, memberIDs, newID, u.now)
+	} else {
+		locked, err = u.st.LockAccounts(ctx, memberIDs, nil, newID, u.now)
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -266,7 +287,7 @@ func (u *Unit) EarnOrders(ctx context.Context, cmds []EarnOrder) ([]Earned, []er
 		}
 	}
 	for i := range results {
-		if errs[i] != nil {
+		if errs[i] != nil || lean {
 			continue
 		}
 		l := locked[cmds[i].Order.CustomerID]

@@ -15,15 +15,27 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/affinity-platform/affinity/pkg/events"
+	"github.com/affinity-platform/affinity/pkg/localkafka"
 	"github.com/affinity-platform/affinity/pkg/pgtest"
 	loyaltyv1 "github.com/affinity-platform/affinity/proto/loyalty/v1"
+	"github.com/affinity-platform/affinity/proto/topics"
+	"github.com/affinity-platform/affinity/services/loyalty/internal/ports"
 )
 
 var (
 	benchDuration = flag.Duration("loyalty.bench.duration", 10*time.Second, "how long pgbench and the Redeem load run")
 	benchClients  = flag.Int("loyalty.bench.clients", 8, "concurrent clients of pgbench and of the Redeem load")
-	benchOrders   = flag.Int("loyalty.bench.orders", 20000, "order events the ingestion benchmark consumes")
+	benchOrders   = flag.Int("loyalty.bench.orders", 40000, "order events the ingestion benchmark consumes")
 	pgbenchPath   = flag.String("loyalty.bench.pgbench", "/usr/lib/postgresql/15/bin/pgbench", "pgbench binary")
+)
+
+// The ingestion runs as a deployment would: one consumer-group member per
+// partition of commerce.orders.v1 (the test broker makes 3), so that their
+// batches overlap: one's database writes with another's Go work, on both
+// cores, as pgbench's 8 clients use both.
+var (
+	benchConsumers = flag.Int("loyalty.bench.consumers", 3, "consumer-group members of the ingestion (LOYALTY_CONSUMERS)")
+	benchBatch     = flag.Int("loyalty.bench.batch", 2500, "most order events per transaction in the ingestion (LOYALTY_ORDER_BATCH_SIZE)")
 )
 
 // BenchmarkProgram measures, on one PostgreSQL cluster: pgbench's built-in
@@ -52,6 +64,7 @@ func BenchmarkProgram(b *testing.B) {
 	b.ReportMetric(ingest, "orders/s")
 	b.ReportMetric(rps/baseline, "redeem/pgbench")
 	b.ReportMetric(ingest/baseline, "ingest/pgbench")
+	b.ReportMetric(float64(*benchConsumers), "ingest-consumers")
 	// The same client count drives pgbench and the Redeem load, so the
 	// ratio compares equal concurrency.
 	b.ReportMetric(float64(*benchClients), "clients")
@@ -130,7 +143,8 @@ func redeemLoad(b *testing.B) (float64, time.Duration, time.Duration) {
 func ingestion(b *testing.B) float64 {
 	b.Helper()
 	n := *benchOrders
-	s := startWith(b, map[string]string{"LOYALTY_ORDER_BATCH_SIZE": "2500", "LOYALTY_EXPIRY": "fixed"}, func(brokers []string) {
+	s := startWith(b, map[string]string{"LOYALTY_ORDER_BATCH_SIZE": strconv.Itoa(*benchBatch), "LOYALTY_EXPIRY": "fixed",
+		"LOYALTY_CONSUMERS": strconv.Itoa(*benchConsumers)}, func(brokers []string) {
 		w := events.NewWriter(brokers)
 		defer w.Close()
 		msgs := make([]kafka.Message, 0, 1000)
@@ -145,8 +159,10 @@ func ingestion(b *testing.B) float64 {
 			}
 		}
 	})
-	// The consumer starts with the service; time from its first order to
-	// its last.
+	// The consumers start with the service; time from the first order
+	// ingested, once every consumer has its partitions, to the last. The
+	// members join one after another and each join stalls the group for a
+	// rebalance: a one-time cost of starting, not a rate.
 	var first time.Time
 	eventually(b, "the first order ingested", func() (bool, string) {
 		var got int
@@ -156,8 +172,15 @@ func ingestion(b *testing.B) float64 {
 		}
 		return got > 0, "none yet"
 	})
+	if want := min(*benchConsumers, localkafka.DefaultPartitions); want > 1 {
+		waitForGroup(b, s.brokers, want)
+		first = time.Now()
+	}
 	var firstCount int
 	_ = s.pool.QueryRow(context.Background(), "SELECT count(*) FROM orders").Scan(&firstCount)
+	if firstCount > n/2 {
+		b.Logf("warning: %d of %d orders were ingested before the consumer group was stable; raise -loyalty.bench.orders", firstCount, n)
+	}
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
 		var got int
@@ -175,4 +198,27 @@ func ingestion(b *testing.B) float64 {
 	rate := float64(n-firstCount) / time.Since(first).Seconds()
 	s.assertLedger(b)
 	return rate
+}
+
+// waitForGroup waits until the service's consumer group is stable with
+// want members that each hold partitions of commerce.orders.v1.
+func waitForGroup(b *testing.B, brokers []string, want int) {
+	b.Helper()
+	c := &kafka.Client{Addr: kafka.TCP(brokers...)}
+	eventually(b, fmt.Sprintf("%d consumers with their partitions", want), func() (bool, string) {
+		resp, err := c.DescribeGroups(context.Background(), &kafka.DescribeGroupsRequest{GroupIDs: []string{ports.Name}})
+		if err != nil || len(resp.Groups) != 1 {
+			return false, fmt.Sprintf("describe group: %v", err)
+		}
+		g := resp.Groups[0]
+		holding := 0
+		for _, m := range g.Members {
+			for _, t := range m.MemberAssignments.Topics {
+				if t.Topic == topics.CommerceOrders && len(t.Partitions) > 0 {
+					holding++
+				}
+			}
+		}
+		return g.GroupState == "Stable" && holding == want, fmt.Sprintf("%s, %d members, %d holding orders partitions", g.GroupState, len(g.Members), holding)
+	})
 }

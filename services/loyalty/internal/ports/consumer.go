@@ -57,7 +57,7 @@ func Handler(a *app.App, log *slog.Logger) consumer.Handler {
 				if len(pending) == 0 {
 					return nil
 				}
-				_, errs, err := u.EarnOrders(ctx, pending)
+				errs, err := u.IngestOrders(ctx, pending)
 				if err != nil {
 					return fmt.Errorf("earn %d orders: %w", len(pending), err)
 				}

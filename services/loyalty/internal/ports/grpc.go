@@ -212,7 +212,7 @@ func (s *Server) Redeem(ctx context.Context, req *loyaltyv1.RedeemRequest) (*loy
 	if c, ok := auth.ClaimsFrom(ctx); ok && c.Has(auth.RolePartner) && !c.Has(auth.RoleService) && !c.Has(auth.RoleCustomer) {
 		partner = c.Subject
 	}
-	return do(ctx, s, loyaltyv1.LoyaltyService_Redeem_FullMethodName, req.GetIdempotencyKey(), req,
+	return doPipelined(ctx, s, loyaltyv1.LoyaltyService_Redeem_FullMethodName, req.GetIdempotencyKey(), req,
 		func(ctx context.Context, u *app.Unit) (*loyaltyv1.RedeemResponse, error) {
 			r, err := u.Redeem(ctx, app.Redeem{MemberID: req.GetCustomerId(), RewardID: req.GetRewardId(), Points: req.GetPoints(), OrderID: req.GetOrderId(),
 				PartnerID: partner})

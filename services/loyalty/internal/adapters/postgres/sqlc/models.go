@@ -18,6 +18,14 @@ type Challenge struct {
 	UpdatedAt time.Time
 }
 
+type ChallengePrizesOwed struct {
+	ChallengeID string
+	MemberID    string
+	Round       int32
+	RewardID    string
+	OwedSince   time.Time
+}
+
 type ChallengeProgress struct {
 	ChallengeID string
 	MemberID    string

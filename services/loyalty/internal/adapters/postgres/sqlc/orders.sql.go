@@ -33,6 +33,64 @@ func (q *Queries) GetOrder(ctx context.Context, orderID string) (Order, error) {
 	return i, err
 }
 
+const membersInDebtOpenLots = `-- name: MembersInDebtOpenLots :many
+SELECT l.id, l.member_id, l.entry_id, l.source, l.order_id, l.partner_id, l.points, l.remaining, l.earned_at, l.pending_until, l.expires_at
+FROM lots l
+WHERE l.remaining > 0
+  AND l.member_id IN (SELECT m.customer_id FROM members m
+                      WHERE m.customer_id = ANY($1::text[]) AND (m.deficit > 0 OR m.debt > 0))
+`
+
+type MembersInDebtOpenLotsRow struct {
+	ID           string
+	MemberID     string
+	EntryID      string
+	Source       string
+	OrderID      string
+	PartnerID    string
+	Points       int64
+	Remaining    int64
+	EarnedAt     time.Time
+	PendingUntil *time.Time
+	ExpiresAt    *time.Time
+}
+
+// The open lots of those locked members who have a deficit or a debt: an
+// order batch credits points, and only a credit that settles a deficit or
+// debt draws from the member's other lots (see
+// postgres.Store.LockAccountsForAccrual).
+func (q *Queries) MembersInDebtOpenLots(ctx context.Context, ids []string) ([]MembersInDebtOpenLotsRow, error) {
+	rows, err := q.db.Query(ctx, membersInDebtOpenLots, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []MembersInDebtOpenLotsRow
+	for rows.Next() {
+		var i MembersInDebtOpenLotsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.MemberID,
+			&i.EntryID,
+			&i.Source,
+			&i.OrderID,
+			&i.PartnerID,
+			&i.Points,
+			&i.Remaining,
+			&i.EarnedAt,
+			&i.PendingUntil,
+			&i.ExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const orderPartner = `-- name: OrderPartner :one
 SELECT COALESCE((SELECT partner_id FROM entries
     WHERE member_id = $1 AND order_id = $2 AND type = 'accrual' AND partner_id <> '' LIMIT 1), '')::text

@@ -313,6 +313,97 @@ func (q *Queries) MembersProgress(ctx context.Context, arg MembersProgressParams
 	return items, nil
 }
 
+const oweChallengePrize = `-- name: OweChallengePrize :exec
+INSERT INTO challenge_prizes_owed (challenge_id, member_id, round, reward_id, owed_since)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT DO NOTHING
+`
+
+type OweChallengePrizeParams struct {
+	ChallengeID string
+	MemberID    string
+	Round       int32
+	RewardID    string
+	OwedSince   time.Time
+}
+
+// A completed challenge's prize that could not be issued now.
+func (q *Queries) OweChallengePrize(ctx context.Context, arg OweChallengePrizeParams) error {
+	_, err := q.db.Exec(ctx, oweChallengePrize,
+		arg.ChallengeID,
+		arg.MemberID,
+		arg.Round,
+		arg.RewardID,
+		arg.OwedSince,
+	)
+	return err
+}
+
+const owedPrizes = `-- name: OwedPrizes :many
+SELECT challenge_id, member_id, round, reward_id, owed_since FROM challenge_prizes_owed
+WHERE reward_id = $1
+ORDER BY owed_since, challenge_id, member_id, round
+LIMIT $2::int
+FOR UPDATE
+`
+
+type OwedPrizesParams struct {
+	RewardID string
+	Lim      int32
+}
+
+// The prizes owed of one reward, oldest first, locked for the job that
+// issues them.
+func (q *Queries) OwedPrizes(ctx context.Context, arg OwedPrizesParams) ([]ChallengePrizesOwed, error) {
+	rows, err := q.db.Query(ctx, owedPrizes, arg.RewardID, arg.Lim)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ChallengePrizesOwed
+	for rows.Next() {
+		var i ChallengePrizesOwed
+		if err := rows.Scan(
+			&i.ChallengeID,
+			&i.MemberID,
+			&i.Round,
+			&i.RewardID,
+			&i.OwedSince,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const rewardsWithOwedPrizes = `-- name: RewardsWithOwedPrizes :many
+SELECT DISTINCT reward_id FROM challenge_prizes_owed ORDER BY reward_id
+`
+
+func (q *Queries) RewardsWithOwedPrizes(ctx context.Context) ([]string, error) {
+	rows, err := q.db.Query(ctx, rewardsWithOwedPrizes)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var reward_id string
+		if err := rows.Scan(&reward_id); err != nil {
+			return nil, err
+		}
+		items = append(items, reward_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const saveProgress = `-- name: SaveProgress :exec
 INSERT INTO challenge_progress (challenge_id, member_id, by_order, progress, completed_at, window_start, completions, updated_at)
 SELECT u.challenge_id, u.member_id, u.by_order, u.progress, u.completed_at, u.window_start, u.completions, $1::timestamptz
@@ -347,6 +438,21 @@ type SeedProgramSettingsParams struct {
 // Several replicas may seed at once; the first one wins.
 func (q *Queries) SeedProgramSettings(ctx context.Context, arg SeedProgramSettingsParams) error {
 	_, err := q.db.Exec(ctx, seedProgramSettings, arg.Spec, arg.UpdatedAt)
+	return err
+}
+
+const settleOwedPrize = `-- name: SettleOwedPrize :exec
+DELETE FROM challenge_prizes_owed WHERE challenge_id = $1 AND member_id = $2 AND round = $3
+`
+
+type SettleOwedPrizeParams struct {
+	ChallengeID string
+	MemberID    string
+	Round       int32
+}
+
+func (q *Queries) SettleOwedPrize(ctx context.Context, arg SettleOwedPrizeParams) error {
+	_, err := q.db.Exec(ctx, settleOwedPrize, arg.ChallengeID, arg.MemberID, arg.Round)
 	return err
 }
 
