@@ -64,11 +64,11 @@ type Config struct {
 	// JobInterval is how often the expiry and tier-review jobs run.
 	JobInterval time.Duration `env:"LOYALTY_JOB_INTERVAL" envDefault:"1m"`
 	// OrderBatchSize is the most order events handled in one transaction.
-	OrderBatchSize int `env:"LOYALTY_ORDER_BATCH_SIZE" envDefault:"500"`
+	OrderBatchSize int `env:"LOYALTY_ORDER_BATCH_SIZE" envDefault:"2500"`
 	// Consumers is how many members of the consumer group each replica runs.
 	// Kafka gives each its own partitions, so their transactions run in
 	// parallel while one customer's events (one partition) stay in order.
-	Consumers int `env:"LOYALTY_CONSUMERS" envDefault:"1"`
+	Consumers int `env:"LOYALTY_CONSUMERS" envDefault:"3"`
 }
 
 // Validate checks the settings by building the program from them.
