@@ -41,6 +41,10 @@ func evaluate(args []string, out io.Writer) error {
 	fs.Float64Var(&lc.Regularization, "latent-regularization", lc.Regularization, "ALS regularization")
 	fs.Float64Var(&lc.Alpha, "latent-alpha", lc.Alpha, "ALS confidence per unit of purchase strength")
 	fs.DurationVar(&lc.HalfLife, "latent-half-life", lc.HalfLife, "fading of old purchases in the latent model's training")
+	fs.Float64Var(&lc.BM25K1, "latent-bm25-k1", lc.BM25K1, "BM25 saturation of purchase strengths in the latent model (0 = raw strengths)")
+	fs.Float64Var(&lc.BM25B, "latent-bm25-b", lc.BM25B, "BM25 length normalisation of purchase strengths in the latent model")
+	fs.Uint64Var(&lc.Seed, "latent-seed", lc.Seed, "random start of the latent model (to check a result is not one seed's luck)")
+	recent := fs.Int("recent-events", app.DefaultConfig().RecentEvents, "newest events per customer the engine and the latent model see (the service's RECO_RECENT_EVENTS; 0 = all)")
 	halfLife := fs.Duration("half-life", ec.Decay.HalfLife, "decay half-life of a customer's interactions")
 	trendHalfLife := fs.Duration("trending-half-life", app.DefaultConfig().TrendingHalfLife, "decay half-life of trending popularity (the service's RECO_TRENDING_HALF_LIFE)")
 	if err := fs.Parse(args); err != nil {
@@ -63,7 +67,7 @@ func evaluate(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	res, err := offline.Evaluate(d, offline.Options{Cutoff: at, K: *k, Cooccur: &cc, Engine: &ec, TrendingHalfLife: *trendHalfLife, Latent: &lc})
+	res, err := offline.Evaluate(d, offline.Options{Cutoff: at, K: *k, Cooccur: &cc, Engine: &ec, TrendingHalfLife: *trendHalfLife, Latent: &lc, RecentEvents: *recent})
 	if err != nil {
 		return err
 	}

@@ -48,7 +48,7 @@ type Config struct {
 	// TrendingPrior and AnchorDiversity tune cross-sell and personalized
 	// ranking (see recommend.Config).
 	TrendingPrior   float64 `env:"RECO_TRENDING_PRIOR" envDefault:"4"`
-	AnchorDiversity float64 `env:"RECO_ANCHOR_DIVERSITY" envDefault:"0.5"`
+	AnchorDiversity float64 `env:"RECO_ANCHOR_DIVERSITY" envDefault:"0.7"`
 	// BoostsJSON and ExperimentsJSON are the marketers' boosts and A/B
 	// experiments (JSON lists of recommend.Boost and experiment.Experiment).
 	BoostsJSON      string `env:"RECO_BOOSTS" envDefault:"[]"`
@@ -142,7 +142,7 @@ func (c Config) experiments() ([]experiment.Experiment, error) {
 // DefaultConfig is the configuration with every default, for tests and tools.
 func DefaultConfig() Config {
 	return Config{
-		CartThresholdCurrency: "EUR", UpsellMinRatio: 1.1, UpsellMaxRatio: 2, MarginBoost: 0.2, TrendingPrior: 4, AnchorDiversity: 0.5,
+		CartThresholdCurrency: "EUR", UpsellMinRatio: 1.1, UpsellMaxRatio: 2, MarginBoost: 0.2, TrendingPrior: 4, AnchorDiversity: 0.7,
 		BoostsJSON: "[]", ExperimentsJSON: "[]", RecentEvents: 200, PollInterval: 100 * time.Millisecond,
 		RefreshInterval: 5 * time.Minute, TrendingHalfLife: 72 * time.Hour, ReplenishInterval: time.Hour,
 		SnapshotInterval: 10 * time.Minute, LatentInterval: time.Hour,
@@ -223,6 +223,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, cfg Config, log *slog.Logger) 
 	}
 	if cfg.LatentInterval > 0 {
 		if err := a.restoreLatent(ctx); err != nil {
+			return nil, err
+		}
+		if err := a.restoreCoView(ctx); err != nil {
 			return nil, err
 		}
 	}

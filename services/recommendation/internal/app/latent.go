@@ -82,15 +82,13 @@ func (a *App) restoreLatent(ctx context.Context) error {
 
 // buildCoView rebuilds the co-view model (products looked at by the same
 // shopper: viewed, clicked, found by search or put in the cart) from the
-// customer states in memory and swaps it into the engine. Upsell reads it
-// as the substitution signal and personalized as extra neighbours.
+// customer states in memory, swaps it into the engine and snapshots it, so
+// a restart serves the same upsell substitution (restoreCoView). Upsell
+// reads it as the substitution signal and personalized as extra
+// neighbours.
 func (a *App) buildCoView(ctx context.Context) error {
 	start := time.Now()
-	cfg := cooccur.DefaultConfig()
-	// Every pair counts the same: a session has no order in which one
-	// item came "before" the other in the sense of a repeat purchase.
-	cfg.HistoryWeight = 0
-	m, err := cooccur.New(cfg)
+	m, err := cooccur.New(coViewConfig())
 	if err != nil {
 		return err
 	}
@@ -117,6 +115,45 @@ func (a *App) buildCoView(ctx context.Context) error {
 	a.engine.SetViewed(m)
 	st := m.Stats()
 	a.log.Info("co-view model built", "items", st.Items, "pairs", st.Pairs, "took", time.Since(start).String())
+	var buf bytes.Buffer
+	if err := m.Snapshot(&buf); err != nil {
+		return err
+	}
+	meta := cooccur.SnapshotMeta{Name: coViewSnapshot, TakenAt: a.Now(), Watermark: max(1, a.watermark())}
+	return store.New(a.pool).SaveSnapshot(ctx, meta, buf.Bytes())
+}
+
+// coViewSnapshot names the co-view model's snapshot.
+const coViewSnapshot = "viewed"
+
+// coViewConfig is the co-view model's configuration: the co-occurrence
+// defaults, with every pair counted the same, since a session has no
+// order in which one item came "before" the other in the sense of a
+// repeat purchase.
+func coViewConfig() cooccur.Config {
+	cfg := cooccur.DefaultConfig()
+	cfg.HistoryWeight = 0
+	return cfg
+}
+
+// restoreCoView serves the last built co-view model, if one is stored, so
+// that after a restart upsell ranks with the substitution signal it had
+// before, rather than without it until the first rebuild one
+// RECO_LATENT_INTERVAL later. An unreadable snapshot is ignored the same
+// way as the latent model's.
+func (a *App) restoreCoView(ctx context.Context) error {
+	meta, data, ok, err := store.New(a.pool).LoadSnapshot(ctx, coViewSnapshot)
+	if err != nil || !ok {
+		return err
+	}
+	m, err := cooccur.Restore(bytes.NewReader(data), coViewConfig())
+	if err != nil {
+		a.log.Warn("co-view snapshot unusable; upsell ranks without substitution until the next rebuild", "err", err)
+		return nil
+	}
+	m.Refresh()
+	a.engine.SetViewed(m)
+	a.log.Info("co-view snapshot restored", "taken_at", meta.TakenAt, "bytes", len(data))
 	return nil
 }
 

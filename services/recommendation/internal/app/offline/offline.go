@@ -36,6 +36,9 @@ import (
 type Dataset struct {
 	Purchases []evaluation.Purchase
 	Products  map[string]catalog.Product
+	// Quantities are the units of each (order, product), summed over the
+	// order's lines, as the service's purchase events carry them.
+	Quantities map[[2]string]int
 	// Skipped counts the rows left out: returns, anonymous rows and
 	// non-product stock codes (postage, fees, manual adjustments).
 	Skipped int
@@ -82,7 +85,7 @@ func parseOnlineRetail(r io.Reader) (Dataset, error) {
 			return Dataset{}, fmt.Errorf("header %v lacks column %s", head, n)
 		}
 	}
-	d := Dataset{Products: map[string]catalog.Product{}}
+	d := Dataset{Products: map[string]catalog.Product{}, Quantities: map[[2]string]int{}}
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -104,6 +107,7 @@ func parseOnlineRetail(r io.Reader) (Dataset, error) {
 		}
 		cust = strings.TrimSuffix(cust, ".0")
 		d.Purchases = append(d.Purchases, evaluation.Purchase{CustomerID: cust, ProductID: code, OrderID: inv, At: at})
+		d.Quantities[[2]string{inv, code}] += q
 		p := d.Products[code]
 		if p.ID == "" || at.After(p.UpdatedAt) {
 			// The latest price and title win, as a catalog feed would.
@@ -144,6 +148,9 @@ type Options struct {
 	// Latent is the latent-factor (implicit ALS) model's settings; nil
 	// means latent.DefaultConfig.
 	Latent *latent.Config
+	// RecentEvents keeps each customer's newest events only, as the
+	// service's RECO_RECENT_EVENTS does; 0 keeps every event.
+	RecentEvents int
 }
 
 // Row is one strategy's scores.
@@ -176,6 +183,31 @@ var Strategies = []string{"popularity", "trending", "cross_sell", "personalized_
 // Evaluate trains on the purchases before the cutoff and scores every
 // strategy on each customer's new purchases after it.
 func Evaluate(d Dataset, o Options) (Result, error) {
+	t, err := prepare(d, o)
+	if err != nil {
+		return t.res, err
+	}
+	return t.score(t.engineConfig)
+}
+
+// trained is what an evaluation trains once: the split, the models and the
+// customers' histories. Engine settings can then be scored against the same
+// models (score), which is how the defaults were searched.
+type trained struct {
+	o            Options
+	products     int
+	truth        map[string]map[string]bool
+	idx          *catalog.Index
+	bought       *cooccur.Model
+	board        *trending.Board
+	holder       *latent.Holder
+	h            *history
+	engineConfig recommend.Config
+	res          Result
+}
+
+// prepare splits the dataset and trains the models on the training part.
+func prepare(d Dataset, o Options) (*trained, error) {
 	if o.K <= 0 {
 		o.K = 10
 	}
@@ -191,53 +223,70 @@ func Evaluate(d Dataset, o Options) (Result, error) {
 		o.TrendingHalfLife = 60 * 24 * time.Hour
 	}
 	train, test := evaluation.TimeSplit(d.Purchases, o.Cutoff)
-	truth := evaluation.GroundTruth(train, test)
-	res := Result{Train: len(train), Test: len(test), Customers: len(truth), Products: len(d.Products)}
+	t := &trained{o: o, products: len(d.Products), truth: evaluation.GroundTruth(train, test), engineConfig: ec}
+	t.res = Result{Train: len(train), Test: len(test), Customers: len(t.truth), Products: len(d.Products)}
 
-	idx := catalog.NewIndex()
+	t.idx = catalog.NewIndex()
 	for _, p := range d.Products {
-		idx.Upsert(p)
+		t.idx.Upsert(p)
 	}
-	bought, err := cooccur.New(cc)
-	if err != nil {
-		return res, err
+	var err error
+	if t.bought, err = cooccur.New(cc); err != nil {
+		return t, err
 	}
-	board, err := trending.New(trending.Config{HalfLife: o.TrendingHalfLife, TopK: 500}, o.Cutoff.AddDate(-1, 0, 0))
-	if err != nil {
-		return res, err
+	if t.board, err = trending.New(trending.Config{HalfLife: o.TrendingHalfLife, TopK: 500}, o.Cutoff.AddDate(-1, 0, 0)); err != nil {
+		return t, err
 	}
 	start := time.Now()
-	h := replay(train, bought, board, cc.MaxHistory)
-	res.Build, res.Model = time.Since(start), bought.Stats()
+	t.h = replay(train, d.Quantities, t.bought, t.board, cc.MaxHistory)
+	if o.RecentEvents > 0 {
+		// The service holds each customer's newest RECO_RECENT_EVENTS
+		// interactions; requests and the latent model's training see no
+		// more. The baseline and the ground truth keep the full history.
+		for c, evs := range t.h.events {
+			if len(evs) > o.RecentEvents {
+				t.h.events[c] = evs[len(evs)-o.RecentEvents:]
+			}
+		}
+	}
+	t.res.Build, t.res.Model = time.Since(start), t.bought.Stats()
 	lc := latent.DefaultConfig()
 	if o.Latent != nil {
 		lc = *o.Latent
 	}
 	start = time.Now()
-	lat, err := latent.TrainEvents(context.Background(), lc, h.events, o.Cutoff)
+	lat, err := latent.TrainEvents(context.Background(), lc, t.h.events, o.Cutoff)
 	if err != nil {
-		return res, err
+		return t, err
 	}
-	res.LatentBuild, res.LatentBytes = time.Since(start), lat.Bytes()
-	h.latent = lat
-	holder := &latent.Holder{}
-	holder.Store(lat)
+	t.res.LatentBuild, t.res.LatentBytes = time.Since(start), lat.Bytes()
+	t.h.latent = lat
+	t.holder = &latent.Holder{}
+	t.holder.Store(lat)
+	return t, nil
+}
+
+// score asks engines with settings ec for every test customer's lists and
+// scores them.
+func (t *trained) score(ec recommend.Config) (Result, error) {
+	res, o := t.res, t.o
 	// The co-occurrence-only engine is the same engine without the model,
 	// for the row that shows whether the model earns its place.
 	cooc := ec
 	cooc.LatentWeight = 0
-	coocEngine, err := recommend.NewEngine(cooc, recommend.Models{Catalog: idx, Bought: bought, Trending: board})
+	coocEngine, err := recommend.NewEngine(cooc, recommend.Models{Catalog: t.idx, Bought: t.bought, Trending: t.board})
 	if err != nil {
 		return res, err
 	}
+	engine, err := recommend.NewEngine(ec, recommend.Models{Catalog: t.idx, Bought: t.bought, Trending: t.board, Latent: t.holder})
+	if err != nil {
+		return res, err
+	}
+	h := *t.h
 	h.cooc = coocEngine
-	engine, err := recommend.NewEngine(ec, recommend.Models{Catalog: idx, Bought: bought, Trending: board, Latent: holder})
-	if err != nil {
-		return res, err
-	}
 
-	custs := make([]string, 0, len(truth))
-	for c := range truth {
+	custs := make([]string, 0, len(t.truth))
+	for c := range t.truth {
 		custs = append(custs, c)
 	}
 	slices.Sort(custs)
@@ -248,13 +297,13 @@ func Evaluate(d Dataset, o Options) (Result, error) {
 	for w := range workers {
 		accs[w] = map[string]*evaluation.Accumulator{}
 		for _, n := range Strategies {
-			accs[w][n] = evaluation.NewAccumulator(o.K, len(d.Products))
+			accs[w][n] = evaluation.NewAccumulator(o.K, t.products)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(custs); i += workers {
-				if err := h.score(engine, o, custs[i], truth[custs[i]], accs[w]); err != nil {
+				if err := h.score(engine, o, custs[i], t.truth[custs[i]], accs[w]); err != nil {
 					errs[w] = err
 					return
 				}
@@ -287,7 +336,7 @@ type history struct {
 
 // replay folds the training orders in time order exactly as the service
 // does: each basket paired with the customer's earlier items, newest first.
-func replay(train []evaluation.Purchase, bought *cooccur.Model, board *trending.Board, maxHistory int) *history {
+func replay(train []evaluation.Purchase, qty map[[2]string]int, bought *cooccur.Model, board *trending.Board, maxHistory int) *history {
 	type order struct {
 		cust  string
 		at    time.Time
@@ -331,7 +380,7 @@ func replay(train []evaluation.Purchase, bought *cooccur.Model, board *trending.
 			board.Add(trending.GlobalKey, it, 1, o.at)
 			counts[it]++
 			h.owned[o.cust][it] = true
-			h.events[o.cust] = append(h.events[o.cust], interaction.Event{CustomerID: o.cust, ProductID: it, Kind: interaction.Purchase, Quantity: 1, At: o.at, OrderID: id})
+			h.events[o.cust] = append(h.events[o.cust], interaction.Event{CustomerID: o.cust, ProductID: it, Kind: interaction.Purchase, Quantity: max(1, qty[[2]string{id, it}]), At: o.at, OrderID: id})
 		}
 	}
 	for id := range counts {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/affinity-platform/affinity/services/recommendation/internal/app"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/evaluation"
 )
 
@@ -68,11 +69,13 @@ func datasetPath(t *testing.T) string {
 }
 
 // On the split (train on the ten months before October 2011, test
-// on the rest), cross-sell and personalized must beat the popularity
-// baseline by the margins measured when the defaults were chosen (see
-// docs/recommendation.md): at least 2x on NDCG@10 and 1.6x on hit rate@10.
-// The goal is 2x on both; hit rate falls short and the test guards
-// what is reached.
+// on the rest), with the service's defaults (RECO_RECENT_EVENTS included),
+// cross-sell and personalized must beat the popularity baseline by the
+// margins measured when the defaults were chosen (see
+// docs/recommendation.md): at least 2x on NDCG@10, and on hit rate@10 a
+// little below what was measured. The goal is 2x on both:
+// personalized reaches it (2.00-2.02x over three random starts of the
+// latent model), cross-sell does not (about 1.8x).
 func TestOnlineRetailEvaluationBeatsThePopularityBaseline(t *testing.T) {
 	if !*retail {
 		t.Skip("pass -retail to run the Online Retail evaluation")
@@ -88,7 +91,8 @@ func TestOnlineRetailEvaluationBeatsThePopularityBaseline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Evaluate(d, Options{Cutoff: time.Date(2011, 10, 1, 0, 0, 0, 0, time.UTC), TrendingHalfLife: 72 * time.Hour})
+	cfg := app.DefaultConfig()
+	res, err := Evaluate(d, Options{Cutoff: time.Date(2011, 10, 1, 0, 0, 0, 0, time.UTC), TrendingHalfLife: cfg.TrendingHalfLife, RecentEvents: cfg.RecentEvents})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,8 +107,9 @@ func TestOnlineRetailEvaluationBeatsThePopularityBaseline(t *testing.T) {
 		rows[row.Name] = row.Report
 	}
 	// The margins reached (docs/recommendation.md), a little below the
-	// measured 1.84x and 1.98x so a change of seed does not fail them.
-	for name, hit := range map[string]float64{"cross_sell": 1.75, "personalized": 1.9} {
+	// measured 1.79x and 2.02x, which a different random start of the
+	// latent model moves by about 0.02x.
+	for name, hit := range map[string]float64{"cross_sell": 1.75, "personalized": 1.95} {
 		row := rows[name]
 		if row.NDCG < 2*base.NDCG {
 			t.Errorf("%s NDCG@10 %.4f, want at least 2x the baseline's %.4f", name, row.NDCG, base.NDCG)

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,44 @@ type Index struct {
 	// version counts applied upserts, so a cache of looked-up products
 	// can tell that it may be stale (see Version).
 	version atomic.Uint64
+	// byRef holds the same pointers as byID by interned id, in fixed-size
+	// chunks of atomic pointers, so the request path reads a product with
+	// two loads and no lock or hash (see At). The directory is replaced,
+	// never modified, when it grows.
+	byRef atomic.Pointer[[]*[refChunk]refSlot]
+}
+
+// refSlot is a stored product by ref and the attributes the business
+// rules and ranking read for every product a request considers, packed
+// next to the pointer: reading them touches this slot's cache line
+// rather than the product, which lies anywhere on the heap. Each word is
+// written atomically on upsert; a reader racing an upsert may see fields
+// of either version, as it may see either product.
+type refSlot struct {
+	p      atomic.Pointer[Product]
+	attrs  atomic.Uint64
+	margin atomic.Uint64
+}
+
+// Attrs are a product's rule attributes as RefAttrs returns them.
+type Attrs struct {
+	// Category is the product's CategoryRef.
+	Category int32
+	// Available is Stock.Available(); Consumable is Kind == Consumable.
+	Available, Consumable bool
+	// MarginRatio is the product's MarginRatio().
+	MarginRatio float64
+}
+
+func packAttrs(p *Product) (uint64, uint64) {
+	a := uint64(uint32(p.category))
+	if p.Stock.Available() {
+		a |= 1 << 32
+	}
+	if p.Kind == Consumable {
+		a |= 1 << 33
+	}
+	return a, math.Float64bits(p.MarginRatio())
 }
 
 // NewIndex returns an empty index.
@@ -41,9 +80,15 @@ func (x *Index) Upsert(p Product) bool {
 		x.removeFromCategory(*old)
 	}
 	p.categoryKey = strings.Join(p.CategoryPath, "/")
+	p.ref, p.category = Intern(p.ID), internCategory(p.categoryKey)
 	stored := p
 	x.version.Add(1)
 	x.byID[p.ID] = &stored
+	s := x.slot(p.ref)
+	a, m := packAttrs(&stored)
+	s.attrs.Store(a)
+	s.margin.Store(m)
+	s.p.Store(&stored)
 	key := p.CategoryKey()
 	list := x.byCat[key]
 	i, _ := slices.BinarySearchFunc(list, p, comparePrice)
@@ -86,16 +131,67 @@ func (x *Index) Get(id string) (Product, bool) {
 	return *p, true
 }
 
+// slot returns the atomic pointer of ref, growing the directory; the
+// caller holds the write lock.
+func (x *Index) slot(ref int32) *refSlot {
+	var dir []*[refChunk]refSlot
+	if d := x.byRef.Load(); d != nil {
+		dir = *d
+	}
+	for int(ref/refChunk) >= len(dir) {
+		grown := append(dir[:len(dir):len(dir)], new([refChunk]refSlot))
+		x.byRef.Store(&grown)
+		dir = grown
+	}
+	return &dir[ref/refChunk][ref%refChunk]
+}
+
+// At returns the stored product whose Ref is ref, or nil, without a lock:
+// the request path's lookup. The product is shared and read only, like
+// Ref's.
+func (x *Index) At(ref int32) *Product {
+	d := x.byRef.Load()
+	if d == nil || ref < 0 || int(ref/refChunk) >= len(*d) {
+		return nil
+	}
+	return (*d)[ref/refChunk][ref%refChunk].p.Load()
+}
+
+// RefAttrs returns the stored product whose Ref is ref (nil if none) and
+// its rule attributes, without reading the product itself: the request
+// path checks and ranks most products from these alone.
+func (x *Index) RefAttrs(ref int32) (*Product, Attrs) {
+	d := x.byRef.Load()
+	if d == nil || ref < 0 || int(ref/refChunk) >= len(*d) {
+		return nil, Attrs{}
+	}
+	s := &(*d)[ref/refChunk][ref%refChunk]
+	p := s.p.Load()
+	if p == nil {
+		return nil, Attrs{}
+	}
+	a := s.attrs.Load()
+	return p, Attrs{Category: int32(uint32(a)), Available: a&(1<<32) != 0, Consumable: a&(1<<33) != 0, MarginRatio: math.Float64frombits(s.margin.Load())}
+}
+
+// AttrsOf returns p's rule attributes, as RefAttrs does for a stored
+// product.
+func AttrsOf(p *Product) Attrs {
+	return Attrs{Category: p.category, Available: p.Stock.Available(), Consumable: p.Kind == Consumable, MarginRatio: p.MarginRatio()}
+}
+
 // Ref returns the stored product with the given id without copying it,
 // for the request path, which reads thousands of products per second. The
 // product is shared and must not be modified; it stays valid (as the
 // version current at the call) after later upserts, which store a new
 // product rather than change this one.
 func (x *Index) Ref(id string) (*Product, bool) {
-	x.mu.RLock()
-	p, ok := x.byID[id]
-	x.mu.RUnlock()
-	return p, ok
+	r, ok := Lookup(id)
+	if !ok {
+		return nil, false
+	}
+	p := x.At(r)
+	return p, p != nil
 }
 
 // Version changes whenever an upsert is applied. Pointers returned by Ref

@@ -85,6 +85,9 @@ type Product struct {
 	// categoryKey caches CategoryKey for products held by an Index, since
 	// every rule and ranking step of a request asks for it.
 	categoryKey string
+	// ref and category are the interned id and category key of a product
+	// held by an Index (see Intern), set on upsert.
+	ref, category int32
 	// UpdatedAt orders catalog updates: an upsert older than the stored
 	// product is ignored, so replaying or reordering product events converges.
 	UpdatedAt time.Time
@@ -126,6 +129,14 @@ func (p Product) CategoryKey() string {
 	}
 	return strings.Join(p.CategoryPath, "/")
 }
+
+// Ref is the product's interned id (see Intern); valid for products
+// returned by an Index.
+func (p *Product) Ref() int32 { return p.ref }
+
+// CategoryRef is the interned full category key of a product returned by
+// an Index: equal for products of the same category, below Categories().
+func (p *Product) CategoryRef() int32 { return p.category }
 
 // Leaf is the most specific category, the one upsell and diversity use.
 func (p Product) Leaf() string {

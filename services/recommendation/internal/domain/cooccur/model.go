@@ -35,6 +35,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 )
 
 // Measure selects the scoring formula.
@@ -126,29 +129,56 @@ type cell struct {
 
 type row struct {
 	pairs map[int32]cell
-	// top is the ranked neighbour list, rebuilt lazily when dirty. It is
-	// replaced, never modified in place, so readers may hold it.
-	top   []Neighbor
-	dirty bool
+	// dirty and dirtiedAt (the model's write count when the row last
+	// changed or was marked for re-ranking) are written under the write
+	// lock.
+	dirty     bool
+	dirtiedAt uint64
+	// ranked is the ranked neighbour list, rebuilt lazily under the read
+	// lock when the row changed after it was ranked. It is replaced,
+	// never modified in place, so readers may hold it.
+	ranked atomic.Pointer[rankedRow]
 }
 
-// Neighbor is a scored co-occurring product.
+// rankedRow is a row's neighbour list as ranked at model write count at.
+type rankedRow struct {
+	at  uint64
+	top []Neighbor
+}
+
+// touch marks row i changed by the current write; the caller holds the
+// write lock.
+func (m *Model) touch(i int32) {
+	m.rows[i].dirty = true
+	m.rows[i].dirtiedAt = m.writes
+}
+
+// Neighbor is a scored co-occurring product. It holds no pointers: the
+// ranked lists of every product stay in memory, and a string id per
+// neighbour made them millions of pointers for every garbage collection
+// to trace.
 type Neighbor struct {
-	ID    string
+	// Ref is the product's interned id (catalog.Intern); ID spells it.
+	Ref   int32
 	Score float64
 	// Basket and History are the raw counts behind the score, so a caller
 	// can say "bought together" or "customers who bought X also bought".
 	Basket, History float64
 }
 
+// ID is the neighbour's product id.
+func (n Neighbor) ID() string { return catalog.Name(n.Ref) }
+
 // Model is the co-occurrence model. It is safe for concurrent use: updates
 // take a write lock for the few rows they touch, and reads of an unchanged
 // item's neighbours share a read lock and allocate nothing.
 type Model struct {
-	cfg    Config
-	mu     sync.RWMutex
-	ids    []string
-	index  map[string]int32
+	cfg   Config
+	mu    sync.RWMutex
+	ids   []string
+	index map[string]int32
+	// refs[i] is ids[i] interned process-wide (catalog.Intern).
+	refs   []int32
 	counts []float64
 	// powA[i] = max(counts[i],1)^Alpha and powB[i] = ...^(1-Alpha), kept
 	// with the counts so that ranking a row of a thousand pairs needs no
@@ -156,6 +186,10 @@ type Model struct {
 	powA, powB []float64
 	rows       []*row
 	baskets    float64
+	// writes counts changes under the write lock, so a neighbour list
+	// ranked under the read lock is stored only if nothing changed
+	// meanwhile (see Neighbors).
+	writes uint64
 }
 
 // New returns an empty model.
@@ -175,6 +209,7 @@ func (m *Model) intern(id string) int32 {
 	}
 	i := int32(len(m.ids))
 	m.ids = append(m.ids, id)
+	m.refs = append(m.refs, catalog.Intern(id))
 	m.index[id] = i
 	m.counts = append(m.counts, 0)
 	m.powA = append(m.powA, 1)
@@ -231,12 +266,13 @@ func (m *Model) Observe(basket, history []string, weight float64) {
 
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.writes++
 	m.baskets = math.Max(0, m.baskets+weight)
 	idx := make([]int32, len(items))
 	for k, id := range items {
 		idx[k] = m.intern(id)
 		m.setCount(idx[k], math.Max(0, m.counts[idx[k]]+weight))
-		m.rows[idx[k]].dirty = true
+		m.touch(idx[k])
 	}
 	pw := weight
 	if len(items) > 2 {
@@ -250,7 +286,7 @@ func (m *Model) Observe(basket, history []string, weight float64) {
 	}
 	for _, h := range hist {
 		hi := m.intern(h)
-		m.rows[hi].dirty = true
+		m.touch(hi)
 		for _, a := range idx {
 			m.add(a, hi, 0, weight)
 			m.add(hi, a, 0, weight)
@@ -355,19 +391,42 @@ func (m *Model) Neighbors(id string, k int) []Neighbor {
 		return nil
 	}
 	r := m.rows[i]
-	if !r.dirty {
-		top := r.top
-		m.mu.RUnlock()
-		return top[:min(k, len(top))]
+	f := r.ranked.Load()
+	if f == nil || (r.dirty && f.at < r.dirtiedAt) {
+		// Ranked under the read lock, so other requests go on reading
+		// while a stale list (after new orders or a Refresh) is rebuilt;
+		// ranking under the write lock stalled every request for as
+		// long. No write can interleave while the read lock is held, so
+		// requests that rank the same row at once store the same list.
+		f = &rankedRow{at: m.writes, top: m.rank(i, r)}
+		r.ranked.Store(f)
 	}
 	m.mu.RUnlock()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if r.dirty {
-		r.top = m.rank(i, r)
-		r.dirty = false
+	return f.top[:min(k, len(f.top))]
+}
+
+// RankAll ranks every neighbour list that is stale (after a start, new
+// orders or a Refresh), so requests find them ranked instead of ranking
+// them on first use: after a start that was most of the first minutes'
+// request cost. It takes the read lock a batch of rows at a time, so
+// requests and writers go on meanwhile, and stops early when ctx ends.
+// Meant for a background goroutine after loading and after each Refresh.
+func (m *Model) RankAll(ctx context.Context) {
+	const batch = 256
+	for start := 0; ctx.Err() == nil; start += batch {
+		m.mu.RLock()
+		n := len(m.rows)
+		for i := start; i < min(start+batch, n); i++ {
+			r := m.rows[i]
+			if f := r.ranked.Load(); f == nil || (r.dirty && f.at < r.dirtiedAt) {
+				r.ranked.Store(&rankedRow{at: m.writes, top: m.rank(int32(i), r)})
+			}
+		}
+		m.mu.RUnlock()
+		if start+batch >= n {
+			return
+		}
 	}
-	return r.top[:min(k, len(r.top))]
 }
 
 func (m *Model) rank(i int32, r *row) []Neighbor {
@@ -377,13 +436,13 @@ func (m *Model) rank(i int32, r *row) []Neighbor {
 		if s <= 0 {
 			continue
 		}
-		out = append(out, Neighbor{ID: m.ids[j], Score: s, Basket: float64(c.basket), History: float64(c.history)})
+		out = append(out, Neighbor{Ref: m.refs[j], Score: s, Basket: float64(c.basket), History: float64(c.history)})
 	}
 	slices.SortFunc(out, func(x, y Neighbor) int {
 		if c := cmp.Compare(y.Score, x.Score); c != 0 {
 			return c
 		}
-		return strings.Compare(x.ID, y.ID)
+		return strings.Compare(x.ID(), y.ID())
 	})
 	if len(out) > m.cfg.TopK {
 		out = slices.Clip(out[:m.cfg.TopK])
@@ -398,8 +457,9 @@ func (m *Model) rank(i int32, r *row) []Neighbor {
 func (m *Model) Refresh() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, r := range m.rows {
-		r.dirty = true
+	m.writes++
+	for i := range m.rows {
+		m.touch(int32(i))
 	}
 }
 

@@ -2,12 +2,15 @@ package cooccur
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 )
 
 func mustNew(t testing.TB, cfg Config) *Model {
@@ -22,7 +25,7 @@ func mustNew(t testing.TB, cfg Config) *Model {
 func ids(ns []Neighbor) []string {
 	out := make([]string, len(ns))
 	for i, n := range ns {
-		out[i] = n.ID
+		out[i] = n.ID()
 	}
 	return out
 }
@@ -217,7 +220,7 @@ func TestMaxPairsPerItemBoundsMemoryAndKeepsStrongPairs(t *testing.T) {
 	if n > cfg.MaxPairsPerItem {
 		t.Fatalf("expected at most %d pairs for hub, got %d", cfg.MaxPairsPerItem, n)
 	}
-	if got := m.Neighbors("hub", 1); len(got) != 1 || got[0].ID != "strong" {
+	if got := m.Neighbors("hub", 1); len(got) != 1 || got[0].ID() != "strong" {
 		t.Fatalf("expected the strong pair to survive pruning, got %v", got)
 	}
 }
@@ -362,7 +365,7 @@ func FuzzObserve(f *testing.F) {
 				t.Fatalf("negative count for %q", id)
 			}
 			for _, n := range m.Neighbors(id, 10) {
-				if n.ID == id {
+				if n.ID() == id {
 					t.Fatalf("item %q is its own neighbour", id)
 				}
 				if math.IsNaN(n.Score) || n.Score <= 0 {
@@ -402,5 +405,63 @@ func TestConcurrentObserveAndServeAreSafe(t *testing.T) {
 				m.Refresh()
 			}
 		}
+	}
+}
+
+func TestNeighborsCarryInternedRefsAndFollowRefresh(t *testing.T) {
+	t.Parallel()
+	m := mustNew(t, DefaultConfig())
+	m.Observe([]string{"ref-a", "ref-b"}, nil, 1)
+	m.Observe([]string{"ref-a", "ref-c"}, nil, 1)
+	m.Observe([]string{"ref-a", "ref-c"}, nil, 1)
+	for _, n := range m.Neighbors("ref-a", 5) {
+		if want := catalog.Intern(n.ID()); n.Ref != want {
+			t.Fatalf("expected neighbour %s to carry ref %d, got %d", n.ID(), want, n.Ref)
+		}
+	}
+	before := m.Neighbors("ref-b", 5)
+	// An order that does not touch ref-b leaves its ranked list alone; a
+	// Refresh re-ranks it with the new popularity of its neighbours.
+	for range 20 {
+		m.Observe([]string{"ref-a", "ref-d"}, nil, 1)
+	}
+	if got := m.Neighbors("ref-b", 5); &got[0] != &before[0] {
+		t.Fatalf("expected ref-b's list to be kept when no order touched it")
+	}
+	m.Refresh()
+	after := m.Neighbors("ref-b", 5)
+	if !(after[0].Score < before[0].Score) {
+		t.Fatalf("expected ref-a's higher popularity to lower its score after a refresh, before %v after %v", before[0].Score, after[0].Score)
+	}
+}
+
+func TestRankAllRanksWhatNeighborsWouldRank(t *testing.T) {
+	t.Parallel()
+	lazy := mustNew(t, DefaultConfig())
+	eager := mustNew(t, DefaultConfig())
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		basket := []string{fmt.Sprintf("rankall-%d", rng.IntN(600)), fmt.Sprintf("rankall-%d", rng.IntN(600)), fmt.Sprintf("rankall-%d", rng.IntN(40))}
+		lazy.Observe(basket, nil, 1)
+		eager.Observe(basket, nil, 1)
+	}
+	eager.RankAll(context.Background())
+	for i := range 600 {
+		id := fmt.Sprintf("rankall-%d", i)
+		r := eager.rows[eager.index[id]]
+		if f := r.ranked.Load(); f == nil {
+			t.Fatalf("expected %s ranked by RankAll", id)
+		}
+		if got, want := eager.Neighbors(id, 20), lazy.Neighbors(id, 20); !slices.Equal(got, want) {
+			t.Fatalf("expected %s's neighbours ranked eagerly to equal the lazy ones %v, got %v", id, want, got)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	stopped := mustNew(t, DefaultConfig())
+	stopped.Observe([]string{"rankall-x", "rankall-y"}, nil, 1)
+	stopped.RankAll(ctx)
+	if f := stopped.rows[stopped.index["rankall-x"]].ranked.Load(); f != nil {
+		t.Fatalf("expected a cancelled RankAll to rank nothing, got %v", f.top)
 	}
 }

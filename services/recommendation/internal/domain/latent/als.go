@@ -64,12 +64,20 @@ type Config struct {
 	// HalfLife fades old purchases in the interaction strengths (see
 	// Strengths); 0 counts every purchase fully.
 	HalfLife time.Duration
+	// BM25K1 and BM25B weight interaction strengths as BM25 weights terms
+	// (Robertson's saturation and length normalisation, times the
+	// product's inverse document frequency) before Alpha scales them into
+	// confidence: a product most customers buy says little about a
+	// customer, and a wholesale buyer's thousand lines do not each count
+	// as much as a small shop's ten. BM25K1 0 switches it off (confidence
+	// from raw strengths); BM25B in [0, 1] is the length normalisation.
+	BM25K1, BM25B float64
 }
 
 // DefaultConfig returns the settings chosen on the Online Retail time split
 // (docs/recommendation.md, "Evaluation").
 func DefaultConfig() Config {
-	return Config{Factors: 64, Iterations: 12, Regularization: 0.1, Alpha: 3, CGSteps: 3, Seed: 1, HalfLife: 30 * 24 * time.Hour, ScanProducts: 10_000}
+	return Config{Factors: 64, Iterations: 12, Regularization: 0.1, Alpha: 1, BM25K1: 100, BM25B: 0.8, CGSteps: 3, Seed: 1, HalfLife: 30 * 24 * time.Hour, ScanProducts: 10_000}
 }
 
 // Validate checks the configuration.
@@ -89,6 +97,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("latent: scan products must not be negative, got %d", c.ScanProducts)
 	case c.HalfLife < 0:
 		return fmt.Errorf("latent: half-life must not be negative, got %s", c.HalfLife)
+	case !(c.BM25K1 >= 0) || !(c.BM25B >= 0 && c.BM25B <= 1):
+		return fmt.Errorf("latent: BM25 K1 must not be negative and B must be in [0, 1], got %v and %v", c.BM25K1, c.BM25B)
 	}
 	return nil
 }
@@ -114,6 +124,11 @@ type Model struct {
 	x, y      []float32 // row-major: customers × f, products × f
 	// gram is YᵀY (f × f), precomputed for folding in.
 	gram []float64
+	// idf (by product index) and avgLen (the mean of the customers'
+	// summed strengths) are the BM25 weighting's training statistics,
+	// kept so a customer folded in is weighted as training weighted them.
+	idf    []float32
+	avgLen float64
 }
 
 // sparse is a CSR matrix of confidences minus one (the part above the
@@ -205,8 +220,30 @@ func Train(ctx context.Context, cfg Config, data []Interaction) (*Model, error) 
 	if len(cells) == 0 {
 		return nil, ErrNoInteractions
 	}
-	for k, v := range cells {
-		cells[k] = cfg.Alpha * v
+	if cfg.BM25K1 > 0 {
+		df := make([]float64, len(m.products))
+		rowSum := make([]float64, len(custIDs))
+		total := 0.0
+		for k, v := range cells {
+			df[k[1]]++
+			rowSum[k[0]] += v
+			total += v
+		}
+		m.avgLen = total / float64(len(custIDs))
+		m.idf = make([]float32, len(m.products))
+		n := float64(len(custIDs))
+		for i := range m.idf {
+			// Floored so that a product every customer bought keeps a
+			// little confidence instead of none or a negative one.
+			m.idf[i] = float32(max(math.Log(n)-math.Log1p(df[i]), 0.01))
+		}
+		for k, v := range cells {
+			cells[k] = cfg.Alpha * m.bm25(v, rowSum[k[0]], k[1])
+		}
+	} else {
+		for k, v := range cells {
+			cells[k] = cfg.Alpha * v
+		}
 	}
 	f := cfg.Factors
 	byCust := build(len(custIDs), cells, 0)
@@ -231,6 +268,17 @@ func Train(ctx context.Context, cfg Config, data []Interaction) (*Model, error) 
 	}
 	m.gram = gramian(m.y, f)
 	return m, nil
+}
+
+// bm25 is the BM25 weight of strength v of a customer whose strengths
+// sum to rowSum, for product i.
+func (m *Model) bm25(v, rowSum float64, i int32) float64 {
+	k1, b := m.cfg.BM25K1, m.cfg.BM25B
+	norm := 1 - b
+	if m.avgLen > 0 {
+		norm += b * rowSum / m.avgLen
+	}
+	return v * (k1 + 1) / (k1*norm + v) * float64(m.idf[i])
 }
 
 // gramian returns YᵀY.
@@ -391,10 +439,18 @@ func (m *Model) FoldIn(items []Weighted) []float32 {
 	f := m.cfg.Factors
 	cols := make([]int32, 0, len(items))
 	conf := make([]float32, 0, len(items))
+	rowSum := 0.0
 	for _, it := range items {
 		if i, ok := m.index[it.ProductID]; ok && it.Strength > 0 {
 			cols = append(cols, i)
 			conf = append(conf, float32(m.cfg.Alpha*it.Strength))
+			rowSum += it.Strength
+		}
+	}
+	if m.cfg.BM25K1 > 0 && len(m.idf) == len(m.products) {
+		// Weighted as training weighted the customers it saw.
+		for k, i := range cols {
+			conf[k] = float32(m.cfg.Alpha * m.bm25(float64(conf[k])/m.cfg.Alpha, rowSum, i))
 		}
 	}
 	if len(cols) == 0 {

@@ -71,7 +71,19 @@ func TestACustomerIsRecommendedUnownedProductsOfTheirOwnTaste(t *testing.T) {
 
 func TestANewCustomerIsFoldedInFromTheirPurchases(t *testing.T) {
 	t.Parallel()
-	m, err := Train(context.Background(), testConfig(), twoTastes())
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{{"raw strengths", testConfig()}, {"BM25-weighted strengths", bm25Config()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			foldedInFromPurchases(t, tc.cfg)
+		})
+	}
+}
+
+func foldedInFromPurchases(t *testing.T, cfg Config) {
+	m, err := Train(context.Background(), cfg, twoTastes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,9 +159,28 @@ func TestTrainingRejectsBadInput(t *testing.T) {
 	}
 }
 
+// bm25Config is testConfig with the BM25 weighting of strengths.
+func bm25Config() Config {
+	c := testConfig()
+	c.BM25K1, c.BM25B = 100, 0.8
+	return c
+}
+
 func TestARestoredModelAnswersAsTheOriginal(t *testing.T) {
 	t.Parallel()
-	m, err := Train(context.Background(), testConfig(), twoTastes())
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{{"raw strengths", testConfig()}, {"BM25-weighted strengths", bm25Config()}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			restoredAnswersAsTheOriginal(t, tc.cfg)
+		})
+	}
+}
+
+func restoredAnswersAsTheOriginal(t *testing.T, cfg Config) {
+	m, err := Train(context.Background(), cfg, twoTastes())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,6 +197,12 @@ func TestARestoredModelAnswersAsTheOriginal(t *testing.T) {
 		if !slices.Equal(a, b) {
 			t.Errorf("%s: restored model answers %v, want %v", c, b, a)
 		}
+	}
+	// A customer folded in is weighted with the training's statistics,
+	// which the snapshot must carry.
+	items := []Weighted{{"coffee-1", 1}, {"coffee-2", 2}, {"tea-1", 0.5}}
+	if a, b := m.FoldIn(items), r.FoldIn(items); !slices.Equal(a, b) {
+		t.Errorf("restored model folds a customer in as %v, want %v", b, a)
 	}
 	if _, err := Restore(bytes.NewReader(buf.Bytes()[:buf.Len()/2])); err == nil {
 		t.Error("a truncated snapshot was restored, want an error")

@@ -48,6 +48,12 @@ func loadBigShop(b *testing.B) *bigShop {
 	return big
 }
 
+// buildBigShopOnce is loadBigShop for tests.
+func buildBigShopOnce() (*bigShop, error) {
+	bigOnce.Do(func() { big, bigErr = buildBigShop() })
+	return big, bigErr
+}
+
 func buildBigShop() (*bigShop, error) {
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(2026, 5))
@@ -249,5 +255,64 @@ func BenchmarkRecommendByPlacement(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkServingMix is the gRPC serving benchmark's request mix
+// (internal/ports BenchmarkServing) on the engine alone, with the same
+// settings (diversity cap 3, a cart threshold): anonymous product pages
+// 40%, carts of known customers 20%, personalized home pages 20%,
+// checkout 10%, upsell 10%. Customers have about a dozen purchases in five
+// orders, as the serving benchmark's synthetic shop gives them.
+func BenchmarkServingMix(b *testing.B) {
+	s := loadBigShop(b)
+	cfg := s.engine.Config()
+	cfg.MaxPerCategory = 3
+	cfg.CartThreshold = catalog.Money{Minor: 5000, Currency: "EUR"}
+	e, err := NewEngine(cfg, Models{Catalog: s.engine.m.Catalog, Bought: s.engine.m.Bought, Trending: s.engine.m.Trending})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(12, 12))
+	popular := func() string { return s.products[int(rng.ExpFloat64()*500)%len(s.products)].ID }
+	custs := make([]Customer, 5000)
+	for i := range custs {
+		c := Customer{ID: fmt.Sprintf("c%d", i)}
+		for o := range 5 {
+			for range 1 + rng.IntN(4) {
+				c.Events = append(c.Events, interaction.Event{CustomerID: c.ID, ProductID: s.products[s.zipf(rng)].ID, Kind: interaction.Purchase, Quantity: 1, At: now.Add(-time.Duration(o+1) * 200 * time.Hour)})
+			}
+		}
+		custs[i] = c
+	}
+	reqs := make([]Request, 4096)
+	rc := make([]Customer, len(reqs))
+	for i := range reqs {
+		cust := custs[rng.IntN(len(custs))]
+		switch n := rng.IntN(10); {
+		case n < 4:
+			reqs[i] = Request{Placement: ProductPage, ProductIDs: []string{popular()}, Limit: 10}
+		case n < 6:
+			reqs[i], rc[i] = Request{Placement: Cart, CustomerID: cust.ID, ProductIDs: []string{popular(), popular(), popular()}, Limit: 10}, cust
+		case n < 8:
+			reqs[i], rc[i] = Request{CustomerID: cust.ID, Limit: 10}, cust
+		case n < 9:
+			reqs[i], rc[i] = Request{Placement: Checkout, CustomerID: cust.ID, ProductIDs: []string{popular()}, Limit: 10}, cust
+		default:
+			reqs[i] = Request{Placement: ProductPage, Strategy: Upsell, ProductIDs: []string{popular()}, Limit: 10}
+		}
+	}
+	for i := range reqs {
+		if _, err := e.Recommend(reqs[i], rc[i], now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if _, err := e.Recommend(reqs[i%len(reqs)], rc[i%len(reqs)], now); err != nil {
+			b.Fatal(err)
+		}
+		i++
 	}
 }

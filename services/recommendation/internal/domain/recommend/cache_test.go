@@ -7,11 +7,12 @@ import (
 	"time"
 
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
 )
 
-// The engine caches the catalog products of trending boards and recycles
-// its per-request state; these tests change the models between two
+// The engine reads products and trending boards by interned id and
+// recycles its per-request state; these tests change the models between two
 // identical requests and expect the second answer to follow the change,
 // as an engine without caches would.
 func TestTrendingFallbackFollowsModelChangesBetweenRequests(t *testing.T) {
@@ -140,4 +141,47 @@ func TestConcurrentRequestsDuringUpdatesAnswerValidLists(t *testing.T) {
 		}
 	}
 	<-done
+}
+
+// The engine keeps per-product state of a request in recycled arrays told
+// apart by a generation number; nothing of one request (products in
+// context, excluded, owned, dismissed, or candidates and category counts)
+// may leak into the next.
+func TestARequestDoesNotInheritThePreviousRequestsState(t *testing.T) {
+	t.Parallel()
+	s := newShop(t, func(c *Config) { c.MaxPerCategory = 2 })
+	probe := Request{Strategy: Trending, Limit: 10}
+	want, err := s.engine.Recommend(probe, Customer{}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(want.Items) < 3 {
+		t.Fatalf("fixture: expected at least 3 trending items, got %v", want.Items)
+	}
+	top := want.Items[0].ProductID
+	owner := Customer{ID: "c9", Events: []interaction.Event{ev(top, interaction.Purchase, 1), ev(want.Items[1].ProductID, interaction.Dismiss, 1)}}
+	for _, before := range []struct {
+		name string
+		req  Request
+		cust Customer
+	}{
+		{"the previous request had the product in context", Request{ProductIDs: []string{top}, Placement: Cart, Limit: 5}, Customer{}},
+		{"the previous request excluded it", Request{Strategy: Trending, Limit: 5, ExcludeIDs: []string{top}}, Customer{}},
+		{"the previous customer owned one and dismissed another", Request{Strategy: Trending, Limit: 5, CustomerID: "c9"}, owner},
+	} {
+		t.Run(before.name, func(t *testing.T) {
+			for range 3 {
+				if _, err := s.engine.Recommend(before.req, before.cust, now); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.engine.Recommend(probe, Customer{}, now)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got.Items, want.Items) {
+					t.Fatalf("expected the same answer as without the previous request %v, got %v", want.Items, got.Items)
+				}
+			}
+		})
+	}
 }

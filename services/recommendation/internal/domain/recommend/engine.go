@@ -79,8 +79,6 @@ type Engine struct {
 	viewed atomic.Pointer[cooccur.Model]
 	// trendKeys caches categoryTrendKeys: category key -> []string.
 	trendKeys sync.Map
-	// boards caches boardProducts: trending key -> *boardCache.
-	boards sync.Map
 }
 
 // NewEngine validates the configuration and the required models.
@@ -123,9 +121,14 @@ type candidate struct {
 	strategy Strategy
 	// bestScore is the largest single contribution, whose reason is kept.
 	bestScore float64
+	// ref and attrs are p's interned id and rule attributes, read from the
+	// catalog's slot so that most candidates are ranked without reading
+	// the product itself.
+	ref   int32
+	attrs catalog.Attrs
 }
 
-// rejected marks a product in run.cands that failed eligibleProduct.
+// rejected marks a product (productSlot.cand) that failed eligibleProduct.
 const rejected = -1
 
 // run holds everything one request computes once and every stage reads.
@@ -141,11 +144,13 @@ type run struct {
 	bought   map[string]bool
 	served   map[uint32]bool
 	segments map[string]bool
-	// cands indexes arena, which holds the candidates by value so that a
-	// request allocates one growing slice rather than one per candidate;
-	// a product the rules removed maps to rejected, so one lookup answers
-	// both "already a candidate" and "already refused".
-	cands map[string]int32
+	// dense holds the per-product state by interned id: flags (in the
+	// context, excluded, owned, rejected by the customer) and the index
+	// of the product's candidate in arena, which holds the candidates by
+	// value so that a request allocates one growing slice rather than one
+	// per candidate; a product the rules removed is marked rejected, so
+	// one lookup answers both "already a candidate" and "already refused".
+	dense
 	arena []candidate
 	// eligible counts candidates that can fill a page: with a diversity
 	// cap, a category counts at most cap of its candidates, so a plan whose
@@ -153,26 +158,19 @@ type run struct {
 	// the list stays full.
 	eligible int
 	capN     int
-	perCat   map[string]int
 	pending  []pendingOffer
 
-	// Scratch kept between requests by runPool (see scratch.go).
+	// Scratch kept between requests by freeRuns (see scratch.go).
 	units   map[string]int
-	rankCat map[string]int
 	uses    map[string]int
 	list    []*candidate
-	ids     []string
+	refs    []int32
 	pop     []float64
-	// boardIDs and boardProds collect a trending board's visit for the
-	// board cache.
-	boardIDs   []string
-	boardProds []*catalog.Product
-	keys       []string
-	scores     map[string]personalAcc
-	catInt     map[string]float64
-	pos        []personalAnchor
-	neg        []personalAnchor
-	ranked     []personalScore
+	keys    []string
+	reasons []Reason
+	pos     []personalAnchor
+	neg     []personalAnchor
+	ranked  []personalScore
 }
 
 // Recommend answers one request at now. It returns a *domain.ValidationError
@@ -195,10 +193,25 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	r := getRun()
 	defer putRun(r)
 	r.e, r.cfg, r.req, r.cust, r.now = e, cfg, req, cust, now
+	r.begin()
 	r.aff = cfg.Weights.Affinities(cust.Events, cfg.Decay, now)
+	for id, a := range r.aff {
+		if a.Weight < 0 {
+			r.mark(id, flagNegative)
+		}
+	}
 	fillSet(r.context, req.ProductIDs)
+	for _, id := range req.ProductIDs {
+		r.mark(id, flagContext)
+	}
 	fillSet(r.excluded, req.ExcludeIDs)
+	for _, id := range req.ExcludeIDs {
+		r.mark(id, flagExcluded)
+	}
 	purchasedInto(r.bought, r.units, cust.Events)
+	for id := range r.bought {
+		r.mark(id, flagBought)
+	}
 	fillSet(r.segments, cust.Segments)
 	for _, h := range served {
 		r.served[h] = true
@@ -249,31 +262,37 @@ func (r *run) generate(s Strategy, tier int) {
 // leave room for the next ones instead of leaving holes.
 //
 // Only offer calls it, for a product that is not yet a candidate; offer
-// records a rejection in cands (as rejected), so each product is looked up
-// and checked once per request.
+// records a rejection in the product's slot (as rejected), so each
+// product is looked up and checked once per request.
 //
 // p is the product when the caller already looked it up, nil to look it
 // up here.
-func (r *run) eligibleProduct(id string, p *catalog.Product) (*catalog.Product, bool) {
+func (r *run) eligibleProduct(ref int32, p *catalog.Product) (*catalog.Product, catalog.Attrs, bool) {
+	var a catalog.Attrs
 	if p == nil {
-		p, _ = r.e.m.Catalog.Ref(id)
+		p, a = r.e.m.Catalog.RefAttrs(ref)
+	} else {
+		a = catalog.AttrsOf(p)
 	}
-	return p, p != nil && r.passes(p)
+	return p, a, p != nil && r.passes(ref, p, a)
 }
 
-func (r *run) passes(p *catalog.Product) bool {
+// passes applies the rules to product p (interned id ref, attributes a);
+// the product itself is only read for paging and category filters.
+func (r *run) passes(ref int32, p *catalog.Product, a catalog.Attrs) bool {
+	f := r.flags(ref)
 	switch {
-	case !p.Stock.Available():
+	case !a.Available:
 		return false
-	case r.context[p.ID], r.excluded[p.ID]:
+	case f&(flagContext|flagExcluded) != 0:
 		return false
 	case len(r.served) > 0 && r.served[fingerprintID(p.ID)]:
 		return false
-	case r.bought[p.ID] && p.Kind != catalog.Consumable:
+	case f&flagBought != 0 && !a.Consumable:
 		// Durables (and products of unknown kind, to be safe) are not
 		// offered again to a customer who owns one.
 		return false
-	case r.aff[p.ID].Weight < 0:
+	case f&flagNegative != 0:
 		// Dismissed or returned: the customer told us no.
 		return false
 	}
@@ -309,10 +328,25 @@ func (r *run) offer(id string, tier int, s Strategy, score float64, reason Reaso
 // up (p, id's catalog entry), saving a second catalog lookup; p nil looks
 // it up.
 func (r *run) offerProduct(id string, p *catalog.Product, tier int, s Strategy, score float64, reason Reason) {
+	if p != nil {
+		r.offerRef(p.Ref(), p, tier, s, score, reason)
+		return
+	}
+	// A product no model has interned is in no catalog either, so it
+	// would only be refused.
+	if ref, ok := catalog.Lookup(id); ok && score > 0 {
+		r.offerRef(ref, nil, tier, s, score, reason)
+	}
+}
+
+// offerRef is offer by interned id (the models return them with their
+// ids), with the product when the caller has it (p nil looks it up).
+func (r *run) offerRef(ref int32, p *catalog.Product, tier int, s Strategy, score float64, reason Reason) {
 	if !(score > 0) {
 		return
 	}
-	if i, ok := r.cands[id]; ok {
+	slot := r.product(ref)
+	if i := slot.cand; i != noCandidate {
 		if i == rejected {
 			return
 		}
@@ -327,17 +361,17 @@ func (r *run) offerProduct(id string, p *catalog.Product, tier int, s Strategy, 
 		c.score += score
 		return
 	}
-	p, ok := r.eligibleProduct(id, p)
+	p, a, ok := r.eligibleProduct(ref, p)
 	if !ok {
-		r.cands[id] = rejected
+		slot.cand = rejected
 		return
 	}
-	r.cands[id] = int32(len(r.arena))
-	r.arena = append(r.arena, candidate{p: p, tier: tier, score: score, reason: reason, strategy: s, bestScore: score})
+	slot.cand = int32(len(r.arena))
+	r.arena = append(r.arena, candidate{p: p, ref: ref, attrs: a, tier: tier, score: score, reason: reason, strategy: s, bestScore: score})
 	if r.capN > 0 {
-		key := p.CategoryKey()
-		r.perCat[key]++
-		if r.perCat[key] > r.capN {
+		c := r.category(a.Category)
+		c.offered++
+		if int(c.offered) > r.capN {
 			return
 		}
 	}
@@ -347,8 +381,13 @@ func (r *run) offerProduct(id string, p *catalog.Product, tier int, s Strategy, 
 // rank applies boosts, orders by tier then score, enforces the diversity
 // cap and cuts the page. more reports whether eligible items remain after
 // the page.
+//
+// Tiers never mix (a lower tier ranks above any higher one, and boosts,
+// the trending prior and the anchor discount only move scores within a
+// tier), so the candidates are grouped by tier and each tier is scored and
+// sorted only when the page still needs it: the trending fallback's long
+// tail usually is not.
 func (r *run) rank(tiers int) ([]Item, bool) {
-	list := r.list[:0]
 	lead := 0.0
 	if r.cfg.TrendingPrior > 0 {
 		// Visit rather than Top: the same leader without allocating a list.
@@ -357,92 +396,185 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 			return false
 		})
 	}
-	ids := r.ids[:0]
+	// Group by tier (a counting sort; plans have a handful of tiers).
+	var start [maxTiers + 1]int
+	for i := range r.arena {
+		start[r.arena[i].tier+1]++
+	}
+	for t := 1; t <= maxTiers; t++ {
+		start[t] += start[t-1]
+	}
+	list := slices.Grow(r.list[:0], len(r.arena))[:len(r.arena)]
+	next := start
 	for i := range r.arena {
 		c := &r.arena[i]
-		c.score *= r.boost(c.p)
-		if lead > 0 && (c.strategy == CrossSell || c.strategy == Personalized) {
-			ids = append(ids, c.p.ID)
-		}
-		list = append(list, c)
+		list[next[c.tier]] = c
+		next[c.tier]++
 	}
 	r.list = list
-	if len(ids) > 0 {
-		// One read of the board for every candidate's trending score.
-		pop := slices.Grow(r.pop[:0], len(ids))[:len(ids)]
-		r.e.m.Trending.ScoresInto(trending.GlobalKey, ids, r.now, pop)
-		j := 0
-		for _, c := range list {
-			if c.strategy == CrossSell || c.strategy == Personalized {
-				c.score *= 1 + r.cfg.TrendingPrior*max(0, pop[j])/lead
-				j++
-			}
-		}
-		r.pop = pop
-	}
-	r.ids = ids
 	order := func(a, b *candidate) int {
-		if a.tier != b.tier {
-			return cmp.Compare(a.tier, b.tier)
-		}
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
 		return strings.Compare(a.p.ID, b.p.ID)
 	}
-	slices.SortFunc(list, order)
-	if d := r.cfg.AnchorDiversity; d > 0 && d < 1 {
-		// Walk best first and discount each candidate by how many better
-		// ones share its anchor; the discounts keep tiers apart because
-		// they only lower scores within a tier's (0, inf) range.
-		uses := r.uses
-		for _, c := range list {
-			if (c.strategy != CrossSell && c.strategy != Personalized) || c.reason.ProductID == "" {
-				continue
-			}
-			key := c.reason.ProductID
-			c.score *= math.Pow(d, float64(uses[key]))
-			uses[key]++
-		}
-		slices.SortFunc(list, order)
-	}
 	capN := r.capN
-	perCat := r.rankCat
 	items := make([]Item, 0, r.req.Limit)
-	more := false
-	for _, c := range list {
+	for t := 0; t < maxTiers; t++ {
+		seg := list[start[t]:start[t+1]]
+		if len(seg) == 0 {
+			continue
+		}
 		if len(items) == r.req.Limit {
 			// Anything left, even a product the cap kept off this page,
 			// can fill the next one (the cap is per page).
-			more = true
-			break
+			return items, true
 		}
-		key := c.p.CategoryKey()
-		if capN > 0 && perCat[key] >= capN {
-			continue
+		r.score(seg, lead)
+		d := r.cfg.AnchorDiversity
+		discount := d > 0 && d < 1 && hasAnchored(seg)
+		// Without the anchor discount, which needs the whole tier in
+		// order, only the tier's best are sorted: enough for the rest of
+		// the page with room for the diversity cap's skips; the remainder
+		// is sorted only if the page still needs it.
+		sorted := len(seg)
+		if discount {
+			slices.SortFunc(seg, order)
+		} else {
+			sorted = selectBest(seg, 4*(r.req.Limit-len(items))+16, order)
 		}
-		perCat[key]++
-		if c.reason.ProductID != "" && c.reason.Title == "" {
-			if a, ok := r.e.m.Catalog.Ref(c.reason.ProductID); ok {
-				c.reason.Title = a.Title
+		if discount {
+			// Walk best first and discount each candidate by how many better
+			// ones share its anchor; the discounts keep tiers apart because
+			// they only lower scores within a tier's (0, inf) range.
+			uses := r.uses
+			for _, c := range seg {
+				if (c.strategy != CrossSell && c.strategy != Personalized) || c.reason.ProductID == "" {
+					continue
+				}
+				key := c.reason.ProductID
+				c.score *= math.Pow(d, float64(uses[key]))
+				uses[key]++
 			}
+			slices.SortFunc(seg, order)
 		}
-		items = append(items, Item{
-			ProductID: c.p.ID,
-			// score/(1+score) maps (0, inf) onto (0, 1) keeping order, so
-			// adding the tier offset keeps the list's scores decreasing.
-			Score:    float64(tiers-c.tier) + c.score/(1+c.score),
-			Reason:   c.reason,
-			Strategy: c.strategy,
-		})
+		for i := range seg {
+			if i == sorted {
+				slices.SortFunc(seg[i:], order)
+			}
+			c := seg[i]
+			if len(items) == r.req.Limit {
+				return items, true
+			}
+			cat := r.category(c.attrs.Category)
+			if capN > 0 && int(cat.paged) >= capN {
+				continue
+			}
+			cat.paged++
+			if c.reason.ProductID != "" && c.reason.Title == "" {
+				if a, ok := r.e.m.Catalog.Ref(c.reason.ProductID); ok {
+					c.reason.Title = a.Title
+				}
+			}
+			items = append(items, Item{
+				ProductID: c.p.ID,
+				// score/(1+score) maps (0, inf) onto (0, 1) keeping order, so
+				// adding the tier offset keeps the list's scores decreasing.
+				Score:    float64(tiers-c.tier) + c.score/(1+c.score),
+				Reason:   c.reason,
+				Strategy: c.strategy,
+			})
+		}
 	}
-	return items, more
+	return items, false
 }
 
-func (r *run) boost(p *catalog.Product) float64 {
-	f := 1 + r.cfg.MarginBoost*p.MarginRatio()
+// hasAnchored reports whether the anchor discount applies to any of the
+// candidates.
+func hasAnchored(seg []*candidate) bool {
+	for _, c := range seg {
+		if (c.strategy == CrossSell || c.strategy == Personalized) && c.reason.ProductID != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// selectBest moves the k best of list (by cmp) to its front, sorted, and
+// returns how many it sorted (min(k, len(list))). Unlike topK it keeps
+// list a permutation of its elements, so the rest can still be sorted
+// after them for the exact full order.
+func selectBest(list []*candidate, k int, cmp func(a, b *candidate) int) int {
+	if k >= len(list) {
+		slices.SortFunc(list, cmp)
+		return len(list)
+	}
+	h := list[:k]
+	// A heap with the worst kept element on top.
+	worse := func(i, j int) bool { return cmp(h[i], h[j]) > 0 }
+	down := func(i int) {
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				return
+			}
+			m := l
+			if r := l + 1; r < len(h) && worse(r, l) {
+				m = r
+			}
+			if !worse(m, i) {
+				return
+			}
+			h[i], h[m] = h[m], h[i]
+			i = m
+		}
+	}
+	for i := k/2 - 1; i >= 0; i-- {
+		down(i)
+	}
+	for i := k; i < len(list); i++ {
+		if cmp(list[i], h[0]) < 0 {
+			h[0], list[i] = list[i], h[0]
+			down(0)
+		}
+	}
+	slices.SortFunc(h, cmp)
+	return k
+}
+
+// maxTiers bounds a plan's length (see Plan: at most three strategies).
+const maxTiers = 8
+
+// score applies boosts and the trending prior to one tier's candidates.
+func (r *run) score(seg []*candidate, lead float64) {
+	refs := r.refs[:0]
+	for _, c := range seg {
+		c.score *= r.boost(c)
+		if lead > 0 && (c.strategy == CrossSell || c.strategy == Personalized) {
+			refs = append(refs, c.ref)
+		}
+	}
+	r.refs = refs
+	if len(refs) == 0 {
+		return
+	}
+	// One read of the board for every candidate's trending score.
+	pop := slices.Grow(r.pop[:0], len(refs))[:len(refs)]
+	r.e.m.Trending.RefScoresInto(trending.GlobalKey, refs, r.now, pop)
+	j := 0
+	for _, c := range seg {
+		if c.strategy == CrossSell || c.strategy == Personalized {
+			c.score *= 1 + r.cfg.TrendingPrior*max(0, pop[j])/lead
+			j++
+		}
+	}
+	r.pop = pop
+}
+
+func (r *run) boost(c *candidate) float64 {
+	f := 1 + r.cfg.MarginBoost*c.attrs.MarginRatio
 	for _, b := range r.cfg.Boosts {
-		if b.applies(p, r.segments, r.cust.Tier, r.now) {
+		if b.applies(c.p, r.segments, r.cust.Tier, r.now) {
 			f *= b.Multiplier
 		}
 	}

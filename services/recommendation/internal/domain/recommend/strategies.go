@@ -60,13 +60,13 @@ func (r *run) crossSell(tier int) {
 			if n.Basket < hw*n.History {
 				kind = ReasonAlsoBought
 			}
-			r.pending = append(r.pending, pendingOffer{n.ID, n.Score, Reason{Kind: kind, ProductID: a}})
+			r.pending = append(r.pending, pendingOffer{n.ID(), n.Ref, n.Score, Reason{Kind: kind, ProductID: a}})
 		}
 	}
 	offers := r.pending[start:]
 	r.personalizeCrossSell(offers)
 	for _, o := range offers {
-		r.offer(o.id, tier, CrossSell, o.score, o.reason)
+		r.offerRef(o.ref, nil, tier, CrossSell, o.score, o.reason)
 	}
 	r.pending = r.pending[:start]
 }
@@ -128,11 +128,11 @@ func (r *run) upsell(tier int) {
 			score := 0.5*subst + 0.35*catalog.Similarity(anchor, c) + 0.15*closeness
 			// Products are only collected here; the catalog lock is held
 			// during the scan, and offer reads the catalog again.
-			r.pending = append(r.pending, pendingOffer{c.ID, score, Reason{Kind: ReasonUpgradeFrom, ProductID: a, Title: anchor.Title}})
+			r.pending = append(r.pending, pendingOffer{c.ID, c.Ref(), score, Reason{Kind: ReasonUpgradeFrom, ProductID: a, Title: anchor.Title}})
 			return scanned < r.cfg.UpsellMaxScan
 		})
 		for _, o := range r.pending {
-			r.offer(o.id, tier, Upsell, o.score, o.reason)
+			r.offerRef(o.ref, nil, tier, Upsell, o.score, o.reason)
 		}
 		r.pending = r.pending[:0]
 	}
@@ -156,6 +156,7 @@ func (r *run) substitution(viewed *cooccur.Model, a, b string) float64 {
 
 type pendingOffer struct {
 	id     string
+	ref    int32
 	score  float64
 	reason Reason
 }
@@ -176,10 +177,19 @@ type personalAcc struct {
 	anchor      int32
 }
 
-// personalScore is a candidate and its score, for ranking.
+// personalScore is a candidate (by interned id) and its score, for
+// ranking.
 type personalScore struct {
-	id    string
+	ref   int32
 	score float64
+}
+
+// comparePersonal orders by score, best first, then by id.
+func comparePersonal(x, y personalScore) int {
+	if c := cmp.Compare(y.score, x.score); c != 0 {
+		return c
+	}
+	return strings.Compare(catalog.Name(x.ref), catalog.Name(y.ref))
 }
 
 // personalized: neighbours of the customer's strongest recent items,
@@ -215,26 +225,19 @@ func (r *run) personalized(tier int) {
 	// Small values, not pointers or full Reasons: a personalized request
 	// touches a few thousand neighbours, and their bookkeeping was its
 	// largest cost. anchor indexes pos; -1 marks a negative-only score.
-	// The maps are the run's pooled scratch (personalAcc values).
-	scores := r.scores
-	catInterest := r.catInt
+	// The accumulators are the run's dense scratch, indexed by interned
+	// id; touched lists the ones of this pass.
+	r.touched = r.touched[:0]
 	total := 0.0
-	add := func(id string, v float64, anchor int32) {
-		s, ok := scores[id]
-		if !ok {
-			s.anchor = -1
-		}
-		s.score += v
-		if v > s.best {
-			s.best, s.anchor = v, anchor
-		}
-		scores[id] = s
-	}
-	reasons := make([]Reason, len(pos))
+	add := r.dense.add
+	// The anchors' reasons are the run's scratch: a Reason is about a
+	// hundred bytes, and this was a request's largest allocation.
+	reasons := slices.Grow(r.reasons[:0], len(pos))[:len(pos)]
+	defer func() { r.reasons = reasons[:0] }()
 	viewed := r.e.viewed.Load()
 	for ai, an := range pos {
 		if p, ok := r.e.m.Catalog.Ref(an.id); ok {
-			catInterest[p.CategoryKey()] += an.a.Weight
+			r.category(p.CategoryRef()).interest += an.a.Weight
 			total += an.a.Weight
 		}
 		kind := ReasonBecauseYouViewed
@@ -243,17 +246,17 @@ func (r *run) personalized(tier int) {
 		}
 		reasons[ai] = Reason{Kind: kind, ProductID: an.id}
 		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
-			add(n.ID, an.a.Weight*n.Score, int32(ai))
+			add(n.Ref, an.a.Weight*n.Score, int32(ai))
 		}
 		if viewed != nil && r.cfg.ViewedNeighborWeight > 0 {
 			for _, n := range viewed.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
-				add(n.ID, r.cfg.ViewedNeighborWeight*an.a.Weight*n.Score, int32(ai))
+				add(n.Ref, r.cfg.ViewedNeighborWeight*an.a.Weight*n.Score, int32(ai))
 			}
 		}
 	}
 	for _, an := range neg {
 		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
-			add(n.ID, an.a.Weight*n.Score, -1)
+			add(n.Ref, an.a.Weight*n.Score, -1)
 		}
 	}
 	// Only the strongest candidates are worth a catalog lookup: the
@@ -262,29 +265,23 @@ func (r *run) personalized(tier int) {
 	type scored = personalScore
 	ranked := r.ranked[:0]
 	defer func() { r.ranked = ranked[:0] }()
-	for id, s := range scores {
-		if s.score > 0 && s.anchor >= 0 {
-			ranked = append(ranked, scored{id, s.score})
+	for _, ref := range r.touched {
+		if s := r.accOf(ref); s.score > 0 && s.anchor >= 0 {
+			ranked = append(ranked, scored{ref, s.score})
 		}
 	}
-	ranked = topK(ranked, max(10*r.req.Limit, 50), func(x, y scored) int {
-		if c := cmp.Compare(y.score, x.score); c != 0 {
-			return c
-		}
-		return strings.Compare(x.id, y.id)
-	})
-	if r.blendLatent(ranked, scores, pos, tier, reasons, catInterest, total) {
+	ranked = topK(ranked, max(10*r.req.Limit, 50), comparePersonal)
+	if r.blendLatent(ranked, pos, tier, reasons, total) {
 		return
 	}
 	for _, c := range ranked {
-		id, s := c.id, scores[c.id]
-		var p *catalog.Product
+		s := r.accOf(c.ref)
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
-			if p, _ = r.e.m.Catalog.Ref(id); p != nil {
-				s.score *= 1 + r.cfg.CategoryAffinity*catInterest[p.CategoryKey()]/total
+			if p, a := r.e.m.Catalog.RefAttrs(c.ref); p != nil {
+				s.score *= 1 + r.cfg.CategoryAffinity*r.category(a.Category).interest/total
 			}
 		}
-		r.offerProduct(id, p, tier, Personalized, s.score, reasons[s.anchor])
+		r.offerRef(c.ref, nil, tier, Personalized, s.score, reasons[s.anchor])
 	}
 }
 
@@ -296,7 +293,7 @@ func (r *run) personalized(tier int) {
 // customer's item it is most alike in the model ("because you bought W").
 // It reports false, offering nothing, when there is no model or no vector
 // for the customer; co-occurrence then ranks alone.
-func (r *run) blendLatent(ranked []personalScore, scores map[string]personalAcc, pos []personalAnchor, tier int, reasons []Reason, catInterest map[string]float64, total float64) bool {
+func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int, reasons []Reason, total float64) bool {
 	lm := r.e.m.Latent.Load()
 	if lm == nil || r.cfg.LatentWeight <= 0 || r.cfg.LatentCandidates <= 0 || len(pos) == 0 {
 		return false
@@ -318,7 +315,7 @@ func (r *run) blendLatent(ranked []personalScore, scores map[string]personalAcc,
 	if len(ranked) > 0 && ranked[0].score > 0 {
 		top := ranked[0].score
 		for _, c := range ranked {
-			out[c.id] = blended{c.score / top, scores[c.id].anchor}
+			out[catalog.Name(c.ref)] = blended{c.score / top, r.accOf(c.ref).anchor}
 		}
 	}
 	if len(lat) > 0 && lat[0].Score > 0 {
@@ -384,7 +381,7 @@ func (r *run) blendLatent(ranked []personalScore, scores map[string]personalAcc,
 		var p *catalog.Product
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
 			if p, _ = r.e.m.Catalog.Ref(id); p != nil {
-				b.score *= 1 + r.cfg.CategoryAffinity*catInterest[p.CategoryKey()]/total
+				b.score *= 1 + r.cfg.CategoryAffinity*r.category(p.CategoryRef()).interest/total
 			}
 		}
 		r.offerProduct(id, p, tier, Personalized, b.score, reasons[b.anchor])
@@ -430,7 +427,7 @@ func (r *run) cartTopUp(tier int) {
 	fit := make(map[string]float64)
 	for _, a := range r.req.ProductIDs {
 		for _, n := range r.e.m.Bought.Neighbors(a, r.cfg.NeighborsPerAnchor) {
-			fit[n.ID] += n.Score
+			fit[n.ID()] += n.Score
 		}
 	}
 	// Popular items in the cart's categories and overall fill in when the
@@ -495,7 +492,6 @@ func (r *run) trendingKeys() []string {
 // category" outranks "popular overall".
 func (r *run) trending(tier int) {
 	need := r.req.Limit * 3
-	version := r.e.m.Catalog.Version()
 	for i, key := range r.trendingKeys() {
 		if r.eligible >= need && i > 0 {
 			return
@@ -509,13 +505,6 @@ func (r *run) trending(tier int) {
 		}
 		w := 1 / float64(1+i)
 		lead := 0.0
-		// The board's products come from the cache of its last visit
-		// while the board's order and the catalog are unchanged, which
-		// saves a catalog lookup per entry; see boardProducts.
-		cached := r.e.boardProducts(key, version)
-		seen := r.boardIDs[:0]
-		prods := r.boardProds[:0]
-		missed := false
 		r.e.m.Trending.Visit(key, r.cfg.TrendingDepth, r.now, func(e trending.Entry) bool {
 			if lead == 0 {
 				lead = e.Score
@@ -523,22 +512,10 @@ func (r *run) trending(tier int) {
 			if lead <= 0 {
 				return false
 			}
-			var p *catalog.Product
-			if j := len(seen); j < len(cached.ids) && cached.ids[j] == e.ID {
-				p = cached.prods[j]
-			} else {
-				p, _ = r.e.m.Catalog.Ref(e.ID)
-				missed = true
-			}
-			seen, prods = append(seen, e.ID), append(prods, p)
-			r.offerProduct(e.ID, p, tier, Trending, w*e.Score/lead, reason)
+			r.offerRef(e.Ref, nil, tier, Trending, w*e.Score/lead, reason)
 			// The rest of this board ranks below what is collected; once
 			// there is enough to fill the page after the rules, stop.
 			return r.eligible < need
 		})
-		if missed {
-			r.e.storeBoardProducts(key, version, seen, prods)
-		}
-		r.boardIDs, r.boardProds = seen[:0], prods[:0]
 	}
 }

@@ -3,6 +3,8 @@ package trending
 import (
 	"testing"
 	"time"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 )
 
 func TestScoresIntoMatchesScoreForEveryID(t *testing.T) {
@@ -36,5 +38,33 @@ func TestScoresIntoMatchesScoreForEveryID(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestRefScoresIntoMatchesScoreForEveryRef(t *testing.T) {
+	t.Parallel()
+	b := mustBoard(t, DefaultConfig())
+	b.Add("all", "refscore-a", 3, t0.Add(time.Hour))
+	b.Add("all", "refscore-b", 1, t0.Add(48*time.Hour))
+	b.Add("cat:Home", "refscore-c", 2, t0)
+	now := t0.Add(100 * time.Hour)
+	ids := []string{"refscore-a", "refscore-b", "refscore-c"}
+	refs := make([]int32, len(ids))
+	for i, id := range ids {
+		refs[i] = catalog.Intern(id)
+	}
+	for _, key := range []string{"all", "cat:Home", "seg:none"} {
+		out := []float64{-1, -1, -1}
+		b.RefScoresInto(key, refs, now, out)
+		for i, id := range ids {
+			if want := b.Score(key, id, now); out[i] != want {
+				t.Errorf("RefScoresInto(%q)[%d] (%s): expected %v (Score), got %v", key, i, id, want, out[i])
+			}
+		}
+	}
+	for _, e := range b.Top("all", 5, now) {
+		if e.Ref != catalog.Intern(e.ID) {
+			t.Errorf("expected entry %s to carry ref %d, got %d", e.ID, catalog.Intern(e.ID), e.Ref)
+		}
 	}
 }

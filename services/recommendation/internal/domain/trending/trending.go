@@ -18,12 +18,17 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 )
 
 // Entry is one ranked item.
 type Entry struct {
 	ID    string
 	Score float64
+	// Ref is ID interned (catalog.Intern), for callers that keep state
+	// in arrays indexed by product.
+	Ref int32
 }
 
 // Config tunes a Board.
@@ -39,7 +44,10 @@ type Config struct {
 func DefaultConfig() Config { return Config{HalfLife: 72 * time.Hour, TopK: 500} }
 
 type board struct {
-	scores map[string]float64
+	// scores is keyed by interned id (catalog.Intern): int32 keys hash
+	// faster than strings and leave the map free of pointers for the
+	// garbage collector to scan.
+	scores map[int32]float64
 	top    []Entry // ranked by stored score; nil when it must be rebuilt
 	dirty  bool
 }
@@ -86,15 +94,16 @@ func (b *Board) Add(key, id string, weight float64, at time.Time) {
 	}
 	bd := b.keys[key]
 	if bd == nil {
-		bd = &board{scores: make(map[string]float64)}
+		bd = &board{scores: make(map[int32]float64)}
 		b.keys[key] = bd
 	}
-	old := bd.scores[id]
+	ref := catalog.Intern(id)
+	old := bd.scores[ref]
 	v := math.Max(0, old+weight*math.Exp2(b.exponent(at)))
 	if v == 0 {
-		delete(bd.scores, id)
+		delete(bd.scores, ref)
 	} else {
-		bd.scores[id] = v
+		bd.scores[ref] = v
 	}
 	if weight < 0 {
 		// A falling item may drop below one outside the cached list, which
@@ -103,7 +112,7 @@ func (b *Board) Add(key, id string, weight float64, at time.Time) {
 		return
 	}
 	if !bd.dirty {
-		bd.top = promote(bd.top, old, Entry{ID: id, Score: v}, b.cfg.TopK)
+		bd.top = promote(bd.top, old, Entry{ID: id, Score: v, Ref: ref}, b.cfg.TopK)
 	}
 }
 
@@ -186,7 +195,7 @@ func (b *Board) Top(key string, k int, now time.Time) []Entry {
 	f := math.Exp2(-b.exponent(now))
 	out := make([]Entry, len(src))
 	for i, e := range src {
-		out[i] = Entry{ID: e.ID, Score: e.Score * f}
+		out[i] = Entry{ID: e.ID, Score: e.Score * f, Ref: e.Ref}
 	}
 	b.mu.RUnlock()
 	return out
@@ -220,16 +229,16 @@ func (b *Board) Visit(key string, k int, now time.Time, fn func(Entry) bool) {
 	defer b.mu.RUnlock()
 	f := math.Exp2(-b.exponent(now))
 	for _, e := range bd.top[:min(k, len(bd.top))] {
-		if !fn(Entry{ID: e.ID, Score: e.Score * f}) {
+		if !fn(Entry{ID: e.ID, Score: e.Score * f, Ref: e.Ref}) {
 			return
 		}
 	}
 }
 
-func rank(scores map[string]float64, k int) []Entry {
+func rank(scores map[int32]float64, k int) []Entry {
 	all := make([]Entry, 0, len(scores))
-	for id, v := range scores {
-		all = append(all, Entry{ID: id, Score: v})
+	for ref, v := range scores {
+		all = append(all, Entry{ID: catalog.Name(ref), Score: v, Ref: ref})
 	}
 	slices.SortFunc(all, compareEntry)
 	if len(all) > k {
@@ -243,10 +252,11 @@ func (b *Board) Score(key, id string, now time.Time) float64 {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	bd := b.keys[key]
-	if bd == nil {
+	ref, ok := catalog.Lookup(id)
+	if bd == nil || !ok {
 		return 0
 	}
-	return bd.scores[id] * math.Exp2(-b.exponent(now))
+	return bd.scores[ref] * math.Exp2(-b.exponent(now))
 }
 
 // ScoresInto sets out[i] to ids[i]'s decayed score under key at now, the
@@ -264,7 +274,26 @@ func (b *Board) ScoresInto(key string, ids []string, now time.Time, out []float6
 	}
 	f := math.Exp2(-b.exponent(now))
 	for i, id := range ids {
-		out[i] = bd.scores[id] * f
+		out[i] = 0
+		if ref, ok := catalog.Lookup(id); ok {
+			out[i] = bd.scores[ref] * f
+		}
+	}
+}
+
+// RefScoresInto is ScoresInto by interned id (catalog.Intern), for the
+// request path, which holds products by ref.
+func (b *Board) RefScoresInto(key string, refs []int32, now time.Time, out []float64) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	bd := b.keys[key]
+	if bd == nil {
+		clear(out[:len(refs)])
+		return
+	}
+	f := math.Exp2(-b.exponent(now))
+	for i, ref := range refs {
+		out[i] = bd.scores[ref] * f
 	}
 }
 

@@ -1,0 +1,109 @@
+package catalog
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Product ids are interned process-wide into dense int32 numbers (refs) so
+// that the request path can keep its per-request state in arrays indexed
+// by ref instead of string-keyed maps: hashing product ids was most of a
+// request's cost. The catalog, the co-occurrence models and the trending
+// boards intern the ids they store, and return refs with them, so the
+// engine meets every product as a ref; requests' ids are only looked up
+// (Lookup), never interned, so a caller cannot grow the table with
+// made-up ids. A ref is never reused: the table grows with the distinct
+// ids the models have stored, which is the catalog plus whatever orders
+// and events named.
+var refs = interner{index: make(map[string]int32)}
+
+// refChunk is how many names one chunk of the table holds.
+const refChunk = 1 << 12
+
+type interner struct {
+	mu    sync.RWMutex
+	index map[string]int32
+	// chunks holds the names by ref in fixed-size chunks, so that Name
+	// reads them without a lock: a chunk is written once per slot, before
+	// the ref is published through index, and the directory is replaced
+	// (never modified) when it grows.
+	chunks atomic.Pointer[[]*[refChunk]string]
+	n      atomic.Int32
+}
+
+// Intern returns id's ref, assigning the next one if id has none yet.
+func Intern(id string) int32 {
+	refs.mu.RLock()
+	r, ok := refs.index[id]
+	refs.mu.RUnlock()
+	if ok {
+		return r
+	}
+	refs.mu.Lock()
+	defer refs.mu.Unlock()
+	if r, ok := refs.index[id]; ok {
+		return r
+	}
+	r = refs.n.Load()
+	var dir []*[refChunk]string
+	if d := refs.chunks.Load(); d != nil {
+		dir = *d
+	}
+	if int(r/refChunk) >= len(dir) {
+		grown := append(dir[:len(dir):len(dir)], new([refChunk]string))
+		refs.chunks.Store(&grown)
+		dir = grown
+	}
+	dir[r/refChunk][r%refChunk] = id
+	refs.index[id] = r
+	refs.n.Store(r + 1)
+	return r
+}
+
+// Lookup returns id's ref if any model stored id.
+func Lookup(id string) (int32, bool) {
+	refs.mu.RLock()
+	r, ok := refs.index[id]
+	refs.mu.RUnlock()
+	return r, ok
+}
+
+// Name returns the id of a ref returned by Intern or Lookup.
+func Name(ref int32) string {
+	return (*refs.chunks.Load())[ref/refChunk][ref%refChunk]
+}
+
+// Refs is the number of refs assigned so far: every ref is below it, so
+// arrays indexed by ref need this length.
+func Refs() int { return int(refs.n.Load()) }
+
+// Category ids are interned the same way (full category keys), for the
+// per-category counts of the diversity cap.
+var categories = struct {
+	mu    sync.RWMutex
+	index map[string]int32
+}{index: make(map[string]int32)}
+
+func internCategory(key string) int32 {
+	categories.mu.RLock()
+	c, ok := categories.index[key]
+	categories.mu.RUnlock()
+	if ok {
+		return c
+	}
+	categories.mu.Lock()
+	defer categories.mu.Unlock()
+	if c, ok := categories.index[key]; ok {
+		return c
+	}
+	c = int32(len(categories.index))
+	categories.index[key] = c
+	return c
+}
+
+// Categories is the number of category ids assigned so far.
+func Categories() int {
+	categories.mu.RLock()
+	defer categories.mu.RUnlock()
+	return len(categories.index)
+}
