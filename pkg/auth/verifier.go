@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,7 +34,15 @@ type Verifier struct {
 	mu          sync.RWMutex
 	keys        map[string]any // kid -> *rsa.PublicKey or *ecdsa.PublicKey
 	lastRefresh time.Time
+
+	verified *verifiedCache
+	// now is the clock tokens are checked against (tests move it).
+	now func() time.Time
 }
+
+// leeway is the clock difference between the issuer and this pod that
+// Verify tolerates.
+const leeway = 30 * time.Second
 
 // NewVerifier loads the configured keys. When a JWKS URL or file is set it
 // must load now (a service must not start unable to verify anyone), and it
@@ -42,7 +51,8 @@ func NewVerifier(ctx context.Context, cfg Config, log *slog.Logger) (*Verifier, 
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	v := &Verifier{cfg: cfg, secret: []byte(cfg.HS256Secret), client: &http.Client{Timeout: 10 * time.Second}, log: log, keys: map[string]any{}}
+	v := &Verifier{cfg: cfg, secret: []byte(cfg.HS256Secret), client: &http.Client{Timeout: 10 * time.Second}, log: log, keys: map[string]any{},
+		verified: newVerifiedCache(), now: time.Now}
 	if cfg.JWKSURL == "" && cfg.JWKSFile == "" {
 		return v, nil
 	}
@@ -98,6 +108,9 @@ func (v *Verifier) refresh(ctx context.Context) error {
 	v.mu.Lock()
 	v.keys, v.lastRefresh = keys, time.Now()
 	v.mu.Unlock()
+	// A key may have been withdrawn: tokens it signed must not keep
+	// passing from the cache.
+	v.verified.clear()
 	return nil
 }
 
@@ -146,7 +159,16 @@ func (v *Verifier) key(ctx context.Context, kid string) (any, bool) {
 // configured secret) and RS256/ES256 (with a JWKS key of the matching type)
 // are accepted, which rules out "none" and algorithm confusion such as an
 // HS256 token "signed" with a public RSA key.
+//
+// A token that verified before is answered from a bounded cache until it
+// expires or the keys are reloaded, so a client sending the same token on
+// every call pays for the signature check once.
 func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
+	now := v.now()
+	if c, ok := v.verified.get(token, now); ok {
+		return c, nil
+	}
+	gen := v.verified.generation()
 	var tc tokenClaims
 	_, err := jwt.ParseWithClaims(token, &tc, func(t *jwt.Token) (any, error) {
 		switch t.Method {
@@ -179,7 +201,8 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 		jwt.WithValidMethods([]string{"HS256", "RS256", "ES256"}),
 		jwt.WithExpirationRequired(),
 		// Tolerate small clock differences between the issuer and this pod.
-		jwt.WithLeeway(30*time.Second),
+		jwt.WithLeeway(leeway),
+		jwt.WithTimeFunc(func() time.Time { return now }),
 	)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
@@ -187,7 +210,9 @@ func (v *Verifier) Verify(ctx context.Context, token string) (Claims, error) {
 	if tc.Subject == "" {
 		return Claims{}, fmt.Errorf("%w: missing sub", ErrInvalidToken)
 	}
-	return Claims{Subject: tc.Subject, Roles: tc.Roles, ExpiresAt: tc.ExpiresAt.Time}, nil
+	c := Claims{Subject: tc.Subject, Roles: tc.Roles, ExpiresAt: tc.ExpiresAt.Time}
+	v.verified.put(token, verifiedEntry{claims: Claims{Subject: c.Subject, Roles: slices.Clone(c.Roles), ExpiresAt: c.ExpiresAt}, until: c.ExpiresAt.Add(leeway)}, gen)
+	return c, nil
 }
 
 // jwk is the subset of RFC 7517 fields needed for RSA and P-256 EC keys.

@@ -181,8 +181,11 @@ func TestVerifierPicksUpRotatedKeysFromTheJWKSURL(t *testing.T) {
 		t.Fatalf("expected the JWKS URL to load, got %v", err)
 	}
 	later := time.Now().Add(time.Hour)
-	if _, err := v.Verify(t.Context(), signWith(t, jwt.SigningMethodES256, "old", oldKey, claims("a", later))); err != nil {
-		t.Fatalf("expected a token from the first key set to verify, got %v", err)
+	oldTok := signWith(t, jwt.SigningMethodES256, "old", oldKey, claims("a", later))
+	for range 2 { // the second check is answered by the verified-token cache
+		if _, err := v.Verify(t.Context(), oldTok); err != nil {
+			t.Fatalf("expected a token from the first key set to verify, got %v", err)
+		}
 	}
 	current.Store(jwks(t, ecJWK(t, "new", &newKey.PublicKey)))
 	newTok := signWith(t, jwt.SigningMethodES256, "new", newKey, claims("b", later))
@@ -195,6 +198,11 @@ func TestVerifierPicksUpRotatedKeysFromTheJWKSURL(t *testing.T) {
 	}
 	if fetches.Load() < 2 {
 		t.Errorf("expected at least 2 JWKS fetches, got %d", fetches.Load())
+	}
+	// The old key is gone from the set: its token, verified and cached
+	// before, must not pass any more.
+	if _, err := v.Verify(t.Context(), oldTok); !errors.Is(err, auth.ErrInvalidToken) {
+		t.Errorf("expected the withdrawn key's token to be rejected after the reload, got %v", err)
 	}
 }
 
