@@ -85,3 +85,14 @@ WHERE customer_id = ANY(@customer_ids::text[]) AND member ORDER BY customer_id, 
 
 -- name: TiersOfCustomers :many
 SELECT customer_id, tier_id FROM customer_tiers WHERE customer_id = ANY(@customer_ids::text[]) AND tier_id <> '';
+
+-- name: OwnedOfCustomers :many
+-- The products each customer still owns over ALL stored purchases (kind 5)
+-- and refunds (kind 6): units bought minus units refunded is positive. The
+-- serving state keeps only the newest interactions, so the "no repeat
+-- purchase of an owned durable" rule reads this instead.
+SELECT x.customer_id, x.product_id FROM interactions x
+WHERE x.customer_id = ANY(@customer_ids::text[]) AND x.kind IN (5, 6)
+GROUP BY x.customer_id, x.product_id
+HAVING sum(CASE WHEN x.kind = 5 THEN greatest(x.quantity, 1) ELSE -greatest(x.quantity, 1) END) > 0
+ORDER BY x.customer_id, x.product_id;

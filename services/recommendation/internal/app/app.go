@@ -344,6 +344,11 @@ func (a *App) Run(ctx context.Context) error {
 	defer poll.Stop()
 	refresh := time.NewTicker(a.cfg.RefreshInterval)
 	defer refresh.Stop()
+	// The neighbour lists are ranked in the background after the start's
+	// catch-up and re-ranked after each refresh, so requests find them
+	// ranked instead of ranking them on first use.
+	rank, ranked := a.startRanker(ctx)
+	defer func() { <-ranked }()
 	for {
 		select {
 		case <-ctx.Done():
@@ -357,6 +362,10 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		case <-refresh.C:
 			a.bought.Refresh()
+			select {
+			case rank <- struct{}{}:
+			default: // a ranking is already due
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	store "github.com/affinity-platform/affinity/services/recommendation/internal/adapters/postgres"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
 )
 
@@ -63,7 +64,7 @@ func (c *customerStates) reload(ctx context.Context, s *store.Store, ids []strin
 		}
 		c.mu.Lock()
 		for _, id := range batch {
-			evs, segs, tier := st.Events[id], st.Segments[id], st.Tiers[id]
+			evs, segs, tier, owned := st.Events[id], st.Segments[id], st.Tiers[id], st.Owned[id]
 			if len(evs) == 0 && len(segs) == 0 && tier == "" {
 				delete(c.m, id)
 				continue
@@ -78,7 +79,7 @@ func (c *customerStates) reload(ctx context.Context, s *store.Store, ids []strin
 				}
 				evs[i].ProductID, evs[i].CustomerID, evs[i].OrderID = p, id, ""
 			}
-			c.m[id] = recommend.Customer{ID: id, Events: slices.Clone(evs), Segments: segs, Tier: tier}
+			c.m[id] = recommend.Customer{ID: id, Events: slices.Clone(evs), Segments: segs, Tier: tier, Owned: ownedRefs(owned)}
 		}
 		c.mu.Unlock()
 	}
@@ -92,4 +93,24 @@ func (c *customerStates) loadAll(ctx context.Context, s *store.Store, recent int
 		return err
 	}
 	return c.reload(ctx, s, ids, recent)
+}
+
+// noneOwned is the Owned of every customer who owns nothing: non-nil, so
+// the engine does not derive it from the recent events, and shared.
+var noneOwned = []int32{}
+
+// ownedRefs interns the customer's owned products (read over the whole
+// history, see store.CustomerStates.Owned) into sorted refs: four bytes a
+// product instead of a string. Interning stored ids is safe: they come
+// from ingested orders, not from requests, so the table stays bounded.
+func ownedRefs(ids []string) []int32 {
+	if len(ids) == 0 {
+		return noneOwned
+	}
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = catalog.Intern(id)
+	}
+	slices.Sort(out)
+	return out
 }

@@ -112,6 +112,9 @@ func (a *App) buildCoView(ctx context.Context) error {
 		}
 	}
 	m.Refresh()
+	// Ranked before it serves (this runs in the background): requests
+	// would otherwise rank its lists on first use.
+	m.RankAll(ctx)
 	a.engine.SetViewed(m)
 	st := m.Stats()
 	a.log.Info("co-view model built", "items", st.Items, "pairs", st.Pairs, "took", time.Since(start).String())

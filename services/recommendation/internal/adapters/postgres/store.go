@@ -418,12 +418,16 @@ type CustomerStates struct {
 	Events   map[string][]interaction.Event
 	Segments map[string][]string
 	Tiers    map[string]string
+	// Owned are the products each customer still owns (units bought minus
+	// units refunded is positive) over all stored purchases and refunds,
+	// not just the newest max interactions, sorted by product id.
+	Owned map[string][]string
 }
 
-// StatesOf reads the newest max interactions, the segments and the tier of
-// each of the customers in three queries.
+// StatesOf reads the newest max interactions, the segments, the tier and
+// the owned products of each of the customers in four queries.
 func (s *Store) StatesOf(ctx context.Context, customerIDs []string, max int) (CustomerStates, error) {
-	st := CustomerStates{Events: make(map[string][]interaction.Event), Segments: make(map[string][]string), Tiers: make(map[string]string)}
+	st := CustomerStates{Events: make(map[string][]interaction.Event), Segments: make(map[string][]string), Tiers: make(map[string]string), Owned: make(map[string][]string)}
 	if len(customerIDs) == 0 {
 		return st, nil
 	}
@@ -448,5 +452,56 @@ func (s *Store) StatesOf(ctx context.Context, customerIDs []string, max int) (Cu
 	for _, r := range tiers {
 		st.Tiers[r.CustomerID] = r.TierID
 	}
+	// A customer with fewer than max interactions has all of them in
+	// Events, so what they own is summed here; only the others' purchases
+	// are summed by the database (over all their rows), which keeps the
+	// aggregate off the start-up's path for most customers.
+	var long []string
+	for id, evs := range st.Events {
+		if len(evs) >= max {
+			long = append(long, id)
+		} else if owned := ownedOf(evs); len(owned) > 0 {
+			st.Owned[id] = owned
+		}
+	}
+	if len(long) == 0 {
+		return st, nil
+	}
+	owned, err := s.q.OwnedOfCustomers(ctx, long)
+	if err != nil {
+		return st, fmt.Errorf("owned products of %d customers: %w", len(long), err)
+	}
+	for _, r := range owned {
+		st.Owned[r.CustomerID] = append(st.Owned[r.CustomerID], r.ProductID)
+	}
 	return st, nil
+}
+
+// ownedOf returns the products a complete history leaves owned, sorted:
+// units bought minus units refunded (at least one unit a line) is
+// positive, the rule of the OwnedOfCustomers query.
+func ownedOf(evs []interaction.Event) []string {
+	var units map[string]int
+	for _, e := range evs {
+		q := max(e.Quantity, 1)
+		switch e.Kind {
+		case interaction.Purchase:
+		case interaction.Refund:
+			q = -q
+		default:
+			continue
+		}
+		if units == nil {
+			units = make(map[string]int)
+		}
+		units[e.ProductID] += q
+	}
+	var out []string
+	for id, n := range units {
+		if n > 0 {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

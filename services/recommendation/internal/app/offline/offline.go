@@ -415,7 +415,14 @@ func (h *history) score(engine *recommend.Engine, o Options, cust string, rel ma
 		als = append(als, s.ProductID)
 	}
 	accs["latent_als"].Add(als, rel)
-	c := recommend.Customer{ID: cust, Events: h.events[cust]}
+	// Owned covers the whole training history, as the service's state
+	// does, while Events may be cut to the newest RecentEvents.
+	owned := make([]int32, 0, len(h.owned[cust]))
+	for id := range h.owned[cust] {
+		owned = append(owned, catalog.Intern(id))
+	}
+	slices.Sort(owned)
+	c := recommend.Customer{ID: cust, Events: h.events[cust], Owned: owned}
 	anchors := h.last[cust]
 	if len(anchors) > 100 {
 		anchors = anchors[:100]

@@ -177,8 +177,11 @@ type Model struct {
 	mu    sync.RWMutex
 	ids   []string
 	index map[string]int32
-	// refs[i] is ids[i] interned process-wide (catalog.Intern).
+	// refs[i] is ids[i] interned process-wide (catalog.Intern), and
+	// local[ref] is the inverse plus one (0: not in the model), so a
+	// caller holding a ref reads neighbours without hashing the id.
 	refs   []int32
+	local  []int32
 	counts []float64
 	// powA[i] = max(counts[i],1)^Alpha and powB[i] = ...^(1-Alpha), kept
 	// with the counts so that ranking a row of a thousand pairs needs no
@@ -209,7 +212,12 @@ func (m *Model) intern(id string) int32 {
 	}
 	i := int32(len(m.ids))
 	m.ids = append(m.ids, id)
-	m.refs = append(m.refs, catalog.Intern(id))
+	ref := catalog.Intern(id)
+	m.refs = append(m.refs, ref)
+	if int(ref) >= len(m.local) {
+		m.local = append(m.local, make([]int32, int(ref)+1-len(m.local)+1024)...)
+	}
+	m.local[ref] = i + 1
 	m.index[id] = i
 	m.counts = append(m.counts, 0)
 	m.powA = append(m.powA, 1)
@@ -390,6 +398,26 @@ func (m *Model) Neighbors(id string, k int) []Neighbor {
 		m.mu.RUnlock()
 		return nil
 	}
+	return m.neighborsLocked(i, k)
+}
+
+// NeighborsRef is Neighbors by interned id (catalog.Intern), for a caller
+// that already holds the ref: no string is hashed.
+func (m *Model) NeighborsRef(ref int32, k int) []Neighbor {
+	if k <= 0 {
+		return nil
+	}
+	m.mu.RLock()
+	if ref < 0 || int(ref) >= len(m.local) || m.local[ref] == 0 {
+		m.mu.RUnlock()
+		return nil
+	}
+	return m.neighborsLocked(m.local[ref]-1, k)
+}
+
+// neighborsLocked returns row i's best k neighbours; the caller holds the
+// read lock, which it releases.
+func (m *Model) neighborsLocked(i int32, k int) []Neighbor {
 	r := m.rows[i]
 	f := r.ranked.Load()
 	if f == nil || (r.dirty && f.at < r.dirtiedAt) {
@@ -411,14 +439,23 @@ func (m *Model) Neighbors(id string, k int) []Neighbor {
 // request cost. It takes the read lock a batch of rows at a time, so
 // requests and writers go on meanwhile, and stops early when ctx ends.
 // Meant for a background goroutine after loading and after each Refresh.
-func (m *Model) RankAll(ctx context.Context) {
+func (m *Model) RankAll(ctx context.Context) { m.rankStale(ctx, false) }
+
+// RerankRanked is RankAll for the lists that were ranked before (read by
+// a request or by RankAll) and are stale now, typically all of them after
+// a Refresh: requests then find the lists they read re-ranked, while lists
+// nobody asked for stay unranked and take no memory (ranking every list of
+// a 40,000-product model holds tens of MB more).
+func (m *Model) RerankRanked(ctx context.Context) { m.rankStale(ctx, true) }
+
+func (m *Model) rankStale(ctx context.Context, onlyRanked bool) {
 	const batch = 256
 	for start := 0; ctx.Err() == nil; start += batch {
 		m.mu.RLock()
 		n := len(m.rows)
 		for i := start; i < min(start+batch, n); i++ {
 			r := m.rows[i]
-			if f := r.ranked.Load(); f == nil || (r.dirty && f.at < r.dirtiedAt) {
+			if f := r.ranked.Load(); (f == nil && !onlyRanked) || (f != nil && r.dirty && f.at < r.dirtiedAt) {
 				r.ranked.Store(&rankedRow{at: m.writes, top: m.rank(int32(i), r)})
 			}
 		}

@@ -152,6 +152,9 @@ func (s *bigShop) request(rng *rand.Rand) (Request, Customer) {
 			kind := []interaction.Kind{interaction.View, interaction.View, interaction.AddToCart, interaction.Purchase}[i%4]
 			cust.Events = append(cust.Events, interaction.Event{CustomerID: cust.ID, ProductID: pick(), Kind: kind, Quantity: 1, At: now.Add(-time.Duration(i) * 36 * time.Hour)})
 		}
+		// The app layer gives every loaded customer the products owned over
+		// the whole history; these events are the whole history.
+		cust.Owned = OwnedFrom(cust.Events)
 		if k < 90 {
 			return Request{CustomerID: cust.ID, Placement: PlacementUnspecified, Strategy: Personalized, Limit: 10}, cust
 		}

@@ -28,6 +28,13 @@ type Customer struct {
 	// boosts and segment trending.
 	Segments []string
 	Tier     string
+	// Owned are the interned refs (catalog.Intern) of the products the
+	// customer still owns over their whole purchase history, sorted: the
+	// "no repeat purchase of an owned durable" rule must see purchases
+	// older than the recent Events too. nil means not known, and the
+	// engine derives it from Events (OwnedFrom); an empty non-nil slice
+	// means the customer owns nothing.
+	Owned []int32
 }
 
 // Models are the in-memory models the engine reads. Bought and Trending are
@@ -108,6 +115,9 @@ func (e *Engine) SetConfig(cfg Config) error {
 // the app rebuilds it periodically.
 func (e *Engine) SetViewed(m *cooccur.Model) { e.viewed.Store(m) }
 
+// Viewed returns the co-view model in use, or nil without one.
+func (e *Engine) Viewed() *cooccur.Model { return e.viewed.Load() }
+
 // Config returns the current configuration.
 func (e *Engine) Config() Config { return *e.cfg.Load() }
 
@@ -163,6 +173,7 @@ type run struct {
 	// Scratch kept between requests by freeRuns (see scratch.go).
 	units   map[string]int
 	uses    map[string]int
+	fit     map[int32]float64
 	list    []*candidate
 	refs    []int32
 	pop     []float64
@@ -208,9 +219,16 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	for _, id := range req.ExcludeIDs {
 		r.mark(id, flagExcluded)
 	}
-	purchasedInto(r.bought, r.units, cust.Events)
-	for id := range r.bought {
-		r.mark(id, flagBought)
+	if cust.Owned != nil {
+		for _, ref := range cust.Owned {
+			r.bought[catalog.Name(ref)] = true
+			r.product(ref).flags |= flagBought
+		}
+	} else {
+		purchasedInto(r.bought, r.units, cust.Events)
+		for id := range r.bought {
+			r.mark(id, flagBought)
+		}
 	}
 	fillSet(r.segments, cust.Segments)
 	for _, h := range served {
@@ -598,4 +616,22 @@ func purchasedInto(out map[string]bool, units map[string]int, events []interacti
 			out[id] = true
 		}
 	}
+}
+
+// OwnedFrom returns the sorted refs of the products the events leave owned
+// (units bought minus units refunded is positive), for a Customer.Owned
+// built from a complete history. Products never interned are left out: no
+// model or catalog holds them, so they can never be a candidate.
+func OwnedFrom(events []interaction.Event) []int32 {
+	units := make(map[string]int)
+	owned := make(map[string]bool)
+	purchasedInto(owned, units, events)
+	out := make([]int32, 0, len(owned))
+	for id := range owned {
+		if ref, ok := catalog.Lookup(id); ok {
+			out = append(out, ref)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

@@ -31,6 +31,7 @@ func newRun() *run {
 		segments: make(map[string]bool),
 		units:    make(map[string]int),
 		uses:     make(map[string]int),
+		fit:      make(map[int32]float64),
 	}
 }
 
@@ -68,6 +69,7 @@ func putRun(r *run) {
 		clear(m)
 	}
 	clear(r.served)
+	clear(r.fit)
 	// The dense arrays are not cleared: the next request's generation
 	// makes their entries stale.
 	d := r.dense
@@ -75,7 +77,7 @@ func putRun(r *run) {
 	*r = run{
 		context: r.context, excluded: r.excluded, bought: r.bought, served: r.served,
 		segments: r.segments, dense: d,
-		units: r.units, uses: r.uses,
+		units: r.units, uses: r.uses, fit: r.fit,
 		arena: r.arena[:0], list: r.list[:0], pending: r.pending[:0], pos: r.pos[:0],
 		neg: r.neg[:0], ranked: r.ranked[:0], keys: r.keys[:0], reasons: r.reasons[:0],
 		refs: r.refs[:0], pop: r.pop[:0],

@@ -60,7 +60,7 @@ func (r *run) crossSell(tier int) {
 			if n.Basket < hw*n.History {
 				kind = ReasonAlsoBought
 			}
-			r.pending = append(r.pending, pendingOffer{n.ID(), n.Ref, n.Score, Reason{Kind: kind, ProductID: a}})
+			r.pending = append(r.pending, pendingOffer{n.Ref, n.Score, Reason{Kind: kind, ProductID: a}})
 		}
 	}
 	offers := r.pending[start:]
@@ -88,7 +88,7 @@ func (r *run) personalizeCrossSell(offers []pendingOffer) {
 	interest := make([]float64, len(offers))
 	for i, o := range offers {
 		topScore = max(topScore, o.score)
-		if s, ok := lm.Score(v, o.id); ok && s > 0 {
+		if s, ok := lm.Score(v, catalog.Name(o.ref)); ok && s > 0 {
 			interest[i] = s
 			topInterest = max(topInterest, s)
 		}
@@ -128,7 +128,7 @@ func (r *run) upsell(tier int) {
 			score := 0.5*subst + 0.35*catalog.Similarity(anchor, c) + 0.15*closeness
 			// Products are only collected here; the catalog lock is held
 			// during the scan, and offer reads the catalog again.
-			r.pending = append(r.pending, pendingOffer{c.ID, c.Ref(), score, Reason{Kind: ReasonUpgradeFrom, ProductID: a, Title: anchor.Title}})
+			r.pending = append(r.pending, pendingOffer{c.Ref(), score, Reason{Kind: ReasonUpgradeFrom, ProductID: a, Title: anchor.Title}})
 			return scanned < r.cfg.UpsellMaxScan
 		})
 		for _, o := range r.pending {
@@ -155,7 +155,8 @@ func (r *run) substitution(viewed *cooccur.Model, a, b string) float64 {
 }
 
 type pendingOffer struct {
-	id     string
+	// The id is spelt (catalog.Name(ref)) only when the latent model needs
+	// it: most requests never do.
 	ref    int32
 	score  float64
 	reason Reason
@@ -235,28 +236,37 @@ func (r *run) personalized(tier int) {
 	reasons := slices.Grow(r.reasons[:0], len(pos))[:len(pos)]
 	defer func() { r.reasons = reasons[:0] }()
 	viewed := r.e.viewed.Load()
+	// Each anchor's id is hashed once (catalog.Lookup); the catalog and
+	// both models are then read by ref. An id never interned is in no
+	// model and no catalog.
 	for ai, an := range pos {
-		if p, ok := r.e.m.Catalog.Ref(an.id); ok {
-			r.category(p.CategoryRef()).interest += an.a.Weight
-			total += an.a.Weight
-		}
 		kind := ReasonBecauseYouViewed
 		if an.a.Strongest == interaction.Purchase {
 			kind = ReasonBecauseYouBought
 		}
 		reasons[ai] = Reason{Kind: kind, ProductID: an.id}
-		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
+		ref, ok := catalog.Lookup(an.id)
+		if !ok {
+			continue
+		}
+		if p := r.e.m.Catalog.At(ref); p != nil {
+			r.category(p.CategoryRef()).interest += an.a.Weight
+			total += an.a.Weight
+		}
+		for _, n := range r.e.m.Bought.NeighborsRef(ref, r.cfg.NeighborsPerAnchor) {
 			add(n.Ref, an.a.Weight*n.Score, int32(ai))
 		}
 		if viewed != nil && r.cfg.ViewedNeighborWeight > 0 {
-			for _, n := range viewed.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
+			for _, n := range viewed.NeighborsRef(ref, r.cfg.NeighborsPerAnchor) {
 				add(n.Ref, r.cfg.ViewedNeighborWeight*an.a.Weight*n.Score, int32(ai))
 			}
 		}
 	}
 	for _, an := range neg {
-		for _, n := range r.e.m.Bought.Neighbors(an.id, r.cfg.NeighborsPerAnchor) {
-			add(n.Ref, an.a.Weight*n.Score, -1)
+		if ref, ok := catalog.Lookup(an.id); ok {
+			for _, n := range r.e.m.Bought.NeighborsRef(ref, r.cfg.NeighborsPerAnchor) {
+				add(n.Ref, an.a.Weight*n.Score, -1)
+			}
 		}
 	}
 	// Only the strongest candidates are worth a catalog lookup: the
@@ -270,7 +280,16 @@ func (r *run) personalized(tier int) {
 			ranked = append(ranked, scored{ref, s.score})
 		}
 	}
-	ranked = topK(ranked, max(10*r.req.Limit, 50), comparePersonal)
+	// Only the latent blend needs the top candidates in order (it reads
+	// the best one's score); without it they are offered in any order,
+	// since a candidate's rank is decided by rank's total order (score,
+	// then id) and the eligible count by how many of each category are
+	// offered, neither by the order of offers. Sorting them was a quarter
+	// of this strategy's cost.
+	ranked = selectTopK(ranked, max(10*r.req.Limit, 50), comparePersonal)
+	if lm := r.e.m.Latent.Load(); lm != nil && r.cfg.LatentWeight > 0 {
+		slices.SortFunc(ranked, comparePersonal)
+	}
 	if r.blendLatent(ranked, pos, tier, reasons, total) {
 		return
 	}
@@ -424,10 +443,14 @@ func (r *run) cartTopUp(tier int) {
 	if gap <= 0 {
 		return
 	}
-	fit := make(map[string]float64)
+	// Keyed by interned id, and only the products whose price closes the
+	// gap are sorted: most of the cart's neighbours and the boards' entries
+	// are cheaper, and hashing and sorting them by id string was most of
+	// this strategy's cost.
+	fit := r.fit
 	for _, a := range r.req.ProductIDs {
 		for _, n := range r.e.m.Bought.Neighbors(a, r.cfg.NeighborsPerAnchor) {
-			fit[n.ID()] += n.Score
+			fit[n.Ref] += n.Score
 		}
 	}
 	// Popular items in the cart's categories and overall fill in when the
@@ -435,27 +458,29 @@ func (r *run) cartTopUp(tier int) {
 	for i, key := range r.trendingKeys() {
 		j := 0
 		r.e.m.Trending.Visit(key, r.cfg.TrendingDepth, r.now, func(e trending.Entry) bool {
-			if _, ok := fit[e.ID]; !ok {
-				fit[e.ID] = 1e-3 / float64(1+i) / float64(1+j)
+			if _, ok := fit[e.Ref]; !ok {
+				fit[e.Ref] = 1e-3 / float64(1+i) / float64(1+j)
 			}
 			j++
 			return true
 		})
 	}
-	ids := make([]string, 0, len(fit))
-	for id := range fit {
-		ids = append(ids, id)
-	}
-	slices.Sort(ids)
-	amount := catalog.Money{Minor: gap, Currency: th.Currency}
-	for _, id := range ids {
-		p, ok := r.e.m.Catalog.Ref(id)
-		if !ok || p.Price.Currency != th.Currency || p.Price.Minor < gap {
-			continue
+	refs := r.refs[:0]
+	for ref := range fit {
+		if p := r.e.m.Catalog.At(ref); p != nil && p.Price.Currency == th.Currency && p.Price.Minor >= gap {
+			refs = append(refs, ref)
 		}
-		over := float64(p.Price.Minor-gap) / float64(gap)
-		r.offerProduct(id, p, tier, CartTopUp, fit[id]/(1+over), Reason{Kind: ReasonCartTopUp, Amount: amount})
 	}
+	// Offered in id order, as before refs: the order decides ties and which
+	// candidates the diversity cap counts first.
+	slices.SortFunc(refs, func(a, b int32) int { return strings.Compare(catalog.Name(a), catalog.Name(b)) })
+	amount := catalog.Money{Minor: gap, Currency: th.Currency}
+	for _, ref := range refs {
+		p := r.e.m.Catalog.At(ref)
+		over := float64(p.Price.Minor-gap) / float64(gap)
+		r.offerRef(ref, p, tier, CartTopUp, fit[ref]/(1+over), Reason{Kind: ReasonCartTopUp, Amount: amount})
+	}
+	r.refs = refs
 }
 
 // trendingKeys lists trending boards from most to least specific: the

@@ -8,11 +8,19 @@ import "slices"
 // comparisons against the heap top instead of a full n log n sort; most
 // candidates of a request lose that first comparison.
 func topK[T any](items []T, k int, cmp func(a, b T) int) []T {
+	h := selectTopK(items, k, cmp)
+	slices.SortFunc(h, cmp)
+	return h
+}
+
+// selectTopK is topK without the final sort: the k first elements of
+// items in cmp's order, in no particular order, for a caller that only
+// needs the set.
+func selectTopK[T any](items []T, k int, cmp func(a, b T) int) []T {
 	if k <= 0 {
 		return items[:0]
 	}
 	if len(items) <= k {
-		slices.SortFunc(items, cmp)
 		return items
 	}
 	h := items[:k]
@@ -44,6 +52,5 @@ func topK[T any](items []T, k int, cmp func(a, b T) int) []T {
 			down(0)
 		}
 	}
-	slices.SortFunc(h, cmp)
 	return h
 }

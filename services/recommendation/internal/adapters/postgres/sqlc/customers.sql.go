@@ -260,6 +260,43 @@ func (q *Queries) InteractionsOfCustomers(ctx context.Context, arg InteractionsO
 	return items, nil
 }
 
+const ownedOfCustomers = `-- name: OwnedOfCustomers :many
+SELECT x.customer_id, x.product_id FROM interactions x
+WHERE x.customer_id = ANY($1::text[]) AND x.kind IN (5, 6)
+GROUP BY x.customer_id, x.product_id
+HAVING sum(CASE WHEN x.kind = 5 THEN greatest(x.quantity, 1) ELSE -greatest(x.quantity, 1) END) > 0
+ORDER BY x.customer_id, x.product_id
+`
+
+type OwnedOfCustomersRow struct {
+	CustomerID string
+	ProductID  string
+}
+
+// The products each customer still owns over ALL stored purchases (kind 5)
+// and refunds (kind 6): units bought minus units refunded is positive. The
+// serving state keeps only the newest interactions, so the "no repeat
+// purchase of an owned durable" rule reads this instead.
+func (q *Queries) OwnedOfCustomers(ctx context.Context, customerIds []string) ([]OwnedOfCustomersRow, error) {
+	rows, err := q.db.Query(ctx, ownedOfCustomers, customerIds)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []OwnedOfCustomersRow
+	for rows.Next() {
+		var i OwnedOfCustomersRow
+		if err := rows.Scan(&i.CustomerID, &i.ProductID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const recentInteractions = `-- name: RecentInteractions :many
 SELECT customer_id, product_id, kind, quantity, order_id, occurred_at FROM interactions
 WHERE customer_id = $1 ORDER BY occurred_at DESC, id DESC LIMIT $2
