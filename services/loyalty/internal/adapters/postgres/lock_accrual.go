@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/affinity-platform/affinity/services/loyalty/internal/adapters/postgres/sqlc"
@@ -40,48 +39,5 @@ func (s *Store) LockAccountsForAccrual(ctx context.Context, ids []string, idSour
 			return nil, err
 		}
 	}
-	held := make(map[string]int64, len(got.Held))
-	for _, r := range got.Held {
-		held[r.MemberID] = r.Held
-	}
-	lotsOf := map[string][]ledger.Lot{}
-	for _, l := range got.Lots {
-		src, err := ledger.ParseEntryType(l.Source)
-		if err != nil {
-			return nil, fmt.Errorf("lot %s: %w", l.ID, err)
-		}
-		lotsOf[l.MemberID] = append(lotsOf[l.MemberID], ledger.Lot{ID: l.ID, MemberID: l.MemberID, EntryID: l.EntryID, Source: src,
-			OrderID: l.OrderID, PartnerID: l.PartnerID, Points: l.Points, Remaining: l.Remaining, EarnedAt: l.EarnedAt.UTC(),
-			PendingUntil: tv(l.PendingUntil), ExpiresAt: tv(l.ExpiresAt)})
-	}
-	locked := make(map[string]*Locked, len(got.Members))
-	for _, r := range got.Members {
-		m, err := memberFrom(r.CustomerID, r.Balance, r.Deficit, r.Debt, r.LifetimePoints, r.OrdersCount, r.LastActivity, r.Tier, r.TierID, r.Segments, r.EnrolledAt)
-		if err != nil {
-			return nil, err
-		}
-		m.Held = held[r.CustomerID]
-		lots := lotsOf[r.CustomerID]
-		if m.State.Deficit == 0 && m.State.Debt == 0 {
-			// Without a deficit the balance is the sum of the open lots;
-			// the placeholder carries it (it never expires and is never
-			// spent: nothing but credits touch this account).
-			lots = nil
-			if m.State.Balance > 0 {
-				lots = []ledger.Lot{{ID: unloadedLotID, MemberID: r.CustomerID, Source: ledger.TypeAccrual, Points: math.MaxInt64,
-					Remaining: m.State.Balance}}
-			}
-		}
-		a, err := ledger.Restore(m.State, lots, idSource)
-		if err != nil {
-			return nil, fmt.Errorf("restore account %s: %w", r.CustomerID, err)
-		}
-		locked[r.CustomerID] = &Locked{Account: a, Member: m}
-	}
-	for _, id := range ids {
-		if locked[id] == nil {
-			return nil, fmt.Errorf("member %s was not enrolled: %w", id, ErrNotFound)
-		}
-	}
-	return locked, nil
+	return restoreLocked(got, ids, idSource, true)
 }

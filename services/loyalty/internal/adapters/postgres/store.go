@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -343,6 +344,13 @@ func (s *Store) LockAccounts(ctx context.Context, ids []string, extra []string, 
 			return nil, err
 		}
 	}
+	return restoreLocked(got, ids, idSource, false)
+}
+
+// restoreLocked turns the rows of a member lock batch into accounts. With
+// placeholders, an account without a deficit or a debt stands in one lot
+// for its open lots, which were not read (see LockAccountsForAccrual).
+func restoreLocked(got sqlc.LockedMembers, ids []string, idSource ledger.IDSource, placeholders bool) (map[string]*Locked, error) {
 	held := make(map[string]int64, len(got.Held))
 	for _, r := range got.Held {
 		held[r.MemberID] = r.Held
@@ -365,6 +373,16 @@ func (s *Store) LockAccounts(ctx context.Context, ids []string, extra []string, 
 		}
 		m.Held = held[r.CustomerID]
 		lots := lotsOf[r.CustomerID]
+		if placeholders && m.State.Deficit == 0 && m.State.Debt == 0 {
+			// Without a deficit the balance is the sum of the open lots;
+			// the placeholder carries it (it never expires and is never
+			// spent: nothing but credits touch this account).
+			lots = nil
+			if m.State.Balance > 0 {
+				lots = []ledger.Lot{{ID: unloadedLotID, MemberID: r.CustomerID, Source: ledger.TypeAccrual, Points: math.MaxInt64,
+					Remaining: m.State.Balance}}
+			}
+		}
 		a, err := ledger.Restore(m.State, lots, idSource)
 		if err != nil {
 			return nil, fmt.Errorf("restore account %s: %w", r.CustomerID, err)

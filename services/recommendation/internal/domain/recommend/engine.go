@@ -523,41 +523,9 @@ func hasAnchored(seg []*candidate) bool {
 // list a permutation of its elements, so the rest can still be sorted
 // after them for the exact full order.
 func selectBest(list []*candidate, k int, cmp func(a, b *candidate) int) int {
-	if k >= len(list) {
-		slices.SortFunc(list, cmp)
-		return len(list)
-	}
-	h := list[:k]
-	// A heap with the worst kept element on top.
-	worse := func(i, j int) bool { return cmp(h[i], h[j]) > 0 }
-	down := func(i int) {
-		for {
-			l := 2*i + 1
-			if l >= len(h) {
-				return
-			}
-			m := l
-			if r := l + 1; r < len(h) && worse(r, l) {
-				m = r
-			}
-			if !worse(m, i) {
-				return
-			}
-			h[i], h[m] = h[m], h[i]
-			i = m
-		}
-	}
-	for i := k/2 - 1; i >= 0; i-- {
-		down(i)
-	}
-	for i := k; i < len(list); i++ {
-		if cmp(list[i], h[0]) < 0 {
-			h[0], list[i] = list[i], h[0]
-			down(0)
-		}
-	}
-	slices.SortFunc(h, cmp)
-	return k
+	n := len(selectTopK(list, k, cmp))
+	slices.SortFunc(list[:n], cmp)
+	return n
 }
 
 // maxTiers bounds a plan's length (see Plan: at most three strategies).

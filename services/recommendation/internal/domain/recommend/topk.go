@@ -46,9 +46,11 @@ func selectTopK[T any](items []T, k int, cmp func(a, b T) int) []T {
 	for i := k/2 - 1; i >= 0; i-- {
 		down(i)
 	}
-	for _, x := range items[k:] {
-		if cmp(x, h[0]) < 0 {
-			h[0] = x
+	for i := k; i < len(items); i++ {
+		if cmp(items[i], h[0]) < 0 {
+			// Swapped, not overwritten: items stays a permutation of its
+			// elements, which selectBest relies on.
+			h[0], items[i] = items[i], h[0]
 			down(0)
 		}
 	}
