@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -81,98 +80,6 @@ func claimAndRun(ctx context.Context, pool *pgxpool.Pool, c *idempotency.Claim, 
 	}
 	return resp, nil
 }
-
-func TestPipelinedClaimRunsACallOncePerKeyAndReplaysItsResponse(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name        string
-		calls       []call
-		fail        []bool // per call; nil: none fails
-		wantEffects int
-	}{
-		{
-			name: "a retry with the same key and body gets the first answer without a second effect",
-			calls: []call{
-				{scope: "s", key: "k1", body: "reward-7", wantResp: 1},
-				{scope: "s", key: "k1", body: "reward-7", wantReplayed: true, wantResp: 1},
-				{scope: "s", key: "k1", body: "reward-7", wantReplayed: true, wantResp: 1},
-			},
-			wantEffects: 1,
-		},
-		{
-			name: "the same key with another body is refused and changes nothing",
-			calls: []call{
-				{scope: "s", key: "k1", body: "reward-7", wantResp: 1},
-				{scope: "s", key: "k1", body: "reward-8", wantErr: idempotency.ErrKeyReused},
-			},
-			wantEffects: 1,
-		},
-		{
-			name: "the same key in another scope is another call",
-			calls: []call{
-				{scope: "a", key: "k1", body: "x", wantResp: 1},
-				{scope: "b", key: "k1", body: "x", wantResp: 2},
-			},
-			wantEffects: 2,
-		},
-		{
-			name: "a call that fails after its claim leaves the key free for the retry",
-			calls: []call{
-				{scope: "s", key: "k1", body: "x", wantErr: errAny},
-				{scope: "s", key: "k1", body: "x", wantResp: 2},
-				{scope: "s", key: "k1", body: "x", wantReplayed: true, wantResp: 2},
-			},
-			fail:        []bool{true, false, false},
-			wantEffects: 1,
-		},
-		{
-			name: "a missing or oversized key is refused before anything is sent",
-			calls: []call{
-				{scope: "s", key: "", body: "x", wantErr: idempotency.ErrMissingKey},
-				{scope: "s", key: strings.Repeat("k", idempotency.MaxKeyLength+1), body: "x", wantErr: idempotency.ErrKeyTooLong},
-			},
-			wantEffects: 0,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			pool := newDB(t)
-			var calls atomic.Int32
-			for i, c := range tt.calls {
-				fail := tt.fail != nil && tt.fail[i]
-				resp, replayed, err := pipelinedCall(ctx, pool, c.scope, c.key, c.body, fail, &calls)
-				switch {
-				case c.wantErr == errAny:
-					if err == nil {
-						t.Fatalf("call %d: expected an error, got none", i)
-					}
-					continue
-				case c.wantErr != nil:
-					if !errors.Is(err, c.wantErr) {
-						t.Fatalf("call %d: expected error %v, got %v", i, c.wantErr, err)
-					}
-					continue
-				case err != nil:
-					t.Fatalf("call %d: unexpected error: %v", i, err)
-				}
-				if replayed != c.wantReplayed {
-					t.Errorf("call %d: expected replayed %v, got %v", i, c.wantReplayed, replayed)
-				}
-				if c.wantResp != 0 && resp.GetValue() != c.wantResp {
-					t.Errorf("call %d: expected response %d, got %d", i, c.wantResp, resp.GetValue())
-				}
-			}
-			if got := countEffects(t, pool); got != tt.wantEffects {
-				t.Errorf("expected %d effects, got %d", tt.wantEffects, got)
-			}
-		})
-	}
-}
-
-// errAny marks a call expected to fail with whatever error.
-var errAny = errors.New("any error")
 
 func TestPipelinedClaimRunsConcurrentCallsWithOneKeyOnce(t *testing.T) {
 	t.Parallel()

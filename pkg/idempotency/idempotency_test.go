@@ -56,13 +56,46 @@ func countEffects(t *testing.T, pool *pgxpool.Pool) int {
 
 type call struct {
 	scope, key, body string
+	fail             bool // the call fails after its effect, which rolls back
 	wantReplayed     bool
-	wantErr          error
+	wantErr          error // errAny: any error
 	wantResp         int64 // 0: do not check
 }
 
-func TestDoRunsACallOncePerKeyAndReplaysItsResponse(t *testing.T) {
+// errAny marks a call expected to fail with whatever error.
+var errAny = errors.New("any error")
+
+// doCall runs one call through Do in its own transaction.
+func doCall(ctx context.Context, pool *pgxpool.Pool, scope, key, body string, fail bool, calls *atomic.Int32) (resp *wrapperspb.Int64Value, replayed bool, err error) {
+	err = postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
+		var err error
+		if !fail {
+			resp, replayed, err = redeem(ctx, tx, scope, key, wrapperspb.String(body), calls)
+			return err
+		}
+		_, _, err = idempotency.Do(ctx, tx, scope, key, wrapperspb.String(body), func() (*wrapperspb.Int64Value, error) {
+			calls.Add(1)
+			if _, err := tx.Exec(ctx, "INSERT INTO effects (what) VALUES ($1)", body); err != nil {
+				return nil, err
+			}
+			return nil, errors.New("the call failed after its effect")
+		})
+		return err
+	})
+	return resp, replayed, err
+}
+
+// Do and the pipelined Claim keep the same promises, so every case runs
+// through both.
+func TestACallRunsOncePerKeyAndReplaysItsResponse(t *testing.T) {
 	t.Parallel()
+	ways := []struct {
+		name string
+		run  func(ctx context.Context, pool *pgxpool.Pool, scope, key, body string, fail bool, calls *atomic.Int32) (*wrapperspb.Int64Value, bool, error)
+	}{
+		{"through Do", doCall},
+		{"through a pipelined claim", pipelinedCall},
+	}
 	tests := []struct {
 		name        string
 		calls       []call
@@ -102,6 +135,15 @@ func TestDoRunsACallOncePerKeyAndReplaysItsResponse(t *testing.T) {
 			wantEffects: 2,
 		},
 		{
+			name: "a call that fails after its effect leaves the key free for the retry",
+			calls: []call{
+				{scope: "s", key: "k1", body: "x", fail: true, wantErr: errAny},
+				{scope: "s", key: "k1", body: "x", wantResp: 2},
+				{scope: "s", key: "k1", body: "x", wantReplayed: true, wantResp: 2},
+			},
+			wantEffects: 1,
+		},
+		{
 			name: "a missing key is rejected before any effect",
 			calls: []call{
 				{scope: "s", key: "", body: "reward-7", wantErr: idempotency.ErrMissingKey},
@@ -114,42 +156,46 @@ func TestDoRunsACallOncePerKeyAndReplaysItsResponse(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ctx := context.Background()
-			pool := newDB(t)
-			var calls atomic.Int32
-			for i, c := range tt.calls {
-				var (
-					resp     *wrapperspb.Int64Value
-					replayed bool
-				)
-				err := postgres.InTx(ctx, pool, func(tx pgx.Tx) error {
-					var err error
-					resp, replayed, err = redeem(ctx, tx, c.scope, c.key, wrapperspb.String(c.body), &calls)
-					return err
-				})
-				if !errors.Is(err, c.wantErr) {
-					t.Fatalf("call %d: expected error %v, got %v", i, c.wantErr, err)
+	for _, way := range ways {
+		for _, tt := range tests {
+			t.Run(way.name+"/"+tt.name, func(t *testing.T) {
+				t.Parallel()
+				ctx := context.Background()
+				pool := newDB(t)
+				var calls atomic.Int32
+				failed := 0
+				for i, c := range tt.calls {
+					if c.fail {
+						failed++
+					}
+					resp, replayed, err := way.run(ctx, pool, c.scope, c.key, c.body, c.fail, &calls)
+					switch {
+					case c.wantErr == errAny:
+						if err == nil {
+							t.Fatalf("call %d: expected an error, got none", i)
+						}
+						continue
+					case !errors.Is(err, c.wantErr):
+						t.Fatalf("call %d: expected error %v, got %v", i, c.wantErr, err)
+					case err != nil:
+						continue
+					}
+					if replayed != c.wantReplayed {
+						t.Errorf("call %d: expected replayed %v, got %v", i, c.wantReplayed, replayed)
+					}
+					if c.wantResp != 0 && resp.GetValue() != c.wantResp {
+						t.Errorf("call %d: expected response %d, got %d", i, c.wantResp, resp.GetValue())
+					}
 				}
-				if err != nil {
-					continue
+				if got := countEffects(t, pool); got != tt.wantEffects {
+					t.Errorf("effects: expected %d, got %d", tt.wantEffects, got)
 				}
-				if replayed != c.wantReplayed {
-					t.Errorf("call %d: expected replayed %v, got %v", i, c.wantReplayed, replayed)
+				// A failed call ran once and was rolled back; nothing else runs twice.
+				if got := int(calls.Load()); got != tt.wantEffects+failed {
+					t.Errorf("calls of fn: expected %d, got %d", tt.wantEffects+failed, got)
 				}
-				if c.wantResp != 0 && resp.GetValue() != c.wantResp {
-					t.Errorf("call %d: expected response %d, got %d", i, c.wantResp, resp.GetValue())
-				}
-			}
-			if got := countEffects(t, pool); got != tt.wantEffects {
-				t.Errorf("effects: expected %d, got %d", tt.wantEffects, got)
-			}
-			if got := int(calls.Load()); got != tt.wantEffects {
-				t.Errorf("calls of fn: expected %d, got %d", tt.wantEffects, got)
-			}
-		})
+			})
+		}
 	}
 }
 

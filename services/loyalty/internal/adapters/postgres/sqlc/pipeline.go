@@ -25,9 +25,7 @@ type LockedMembers struct {
 // lock holder committed. It needs a connection or transaction that can send
 // batches (pgx.Tx can).
 func (q *Queries) LockMembersWithLots(ctx context.Context, arg MembersOpenLotsParams) (LockedMembers, error) {
-	sender, ok := q.db.(interface {
-		SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
-	})
+	sender, ok := q.db.(batchSender)
 	if !ok {
 		var out LockedMembers
 		var err error
@@ -40,10 +38,21 @@ func (q *Queries) LockMembersWithLots(ctx context.Context, arg MembersOpenLotsPa
 		out.Lots, err = q.MembersOpenLots(ctx, arg)
 		return out, err
 	}
+	return lockMembersAnd(ctx, sender, arg.Ids, membersOpenLots, arg.Ids, arg.Extra)
+}
+
+// batchSender is a connection or transaction that can send batches.
+type batchSender interface {
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}
+
+// lockMembersAnd sends LockMembers, MembersHeld and one lots query (whose
+// rows are MembersOpenLotsRow) in one round trip and reads the three.
+func lockMembersAnd(ctx context.Context, sender batchSender, ids []string, lotsSQL string, lotsArgs ...any) (LockedMembers, error) {
 	b := &pgx.Batch{}
-	b.Queue(lockMembers, arg.Ids)
-	b.Queue(membersHeld, arg.Ids)
-	b.Queue(membersOpenLots, arg.Ids, arg.Extra)
+	b.Queue(lockMembers, ids)
+	b.Queue(membersHeld, ids)
+	b.Queue(lotsSQL, lotsArgs...)
 	res := sender.SendBatch(ctx, b)
 	defer res.Close()
 	var out LockedMembers
