@@ -17,10 +17,17 @@ UPDATE members SET tier = $2, tier_id = $3, requalify_at = $4 WHERE customer_id 
 -- Two arms, not one OR: each arm uses its index (lots_open, the primary
 -- key), where the OR made PostgreSQL read every lot of the table.
 SELECT a.id, a.member_id, a.entry_id, a.source, a.order_id, a.partner_id, a.points, a.remaining, a.earned_at, a.pending_until, a.expires_at
-FROM lots a WHERE a.member_id = @member_id::text AND a.remaining > 0
+FROM lots a WHERE a.member_id = @member_id::text AND a.open
 UNION ALL
 SELECT b.id, b.member_id, b.entry_id, b.source, b.order_id, b.partner_id, b.points, b.remaining, b.earned_at, b.pending_until, b.expires_at
-FROM lots b WHERE b.id = ANY(@extra::text[]) AND b.member_id = @member_id::text AND b.remaining <= 0;
+FROM lots b WHERE b.id = ANY(@extra::text[]) AND b.member_id = @member_id::text AND NOT b.open;
+
+-- name: MemberOpenLots :many
+-- OpenLots without extra lots (a redemption, a hold): the second arm's
+-- generic plan, made while the table is small, reads the whole table even
+-- for an empty list.
+SELECT id, member_id, entry_id, source, order_id, partner_id, points, remaining, earned_at, pending_until, expires_at
+FROM lots WHERE member_id = @member_id::text AND open;
 
 -- name: GetHold :one
 SELECT id, member_id, order_id, points, captured, draws, status, created_at, expires_at, closed_at
@@ -33,11 +40,11 @@ SELECT COALESCE(sum(points), 0)::bigint FROM holds WHERE member_id = $1 AND stat
 SELECT id FROM holds WHERE status = 'active' AND expires_at <= $1 ORDER BY expires_at LIMIT $2;
 
 -- name: MembersWithDueLots :many
-SELECT DISTINCT member_id FROM lots WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2;
+SELECT DISTINCT member_id FROM lots WHERE open AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2;
 
 -- name: LotsToWarn :many
 SELECT id, member_id, remaining, expires_at FROM lots
-WHERE remaining > 0 AND warned_at IS NULL AND expires_at IS NOT NULL AND expires_at > @now::timestamptz AND expires_at <= @until::timestamptz
+WHERE open AND warned_at IS NULL AND expires_at IS NOT NULL AND expires_at > @now::timestamptz AND expires_at <= @until::timestamptz
 ORDER BY expires_at LIMIT @lim::int;
 
 -- name: MarkLotsWarned :exec
@@ -100,10 +107,10 @@ GROUP BY member_id;
 -- The locked members' open lots plus the extra lots named, as plain rows:
 -- building a JSON document per member cost more than finding the lots.
 SELECT a.id, a.member_id, a.entry_id, a.source, a.order_id, a.partner_id, a.points, a.remaining, a.earned_at, a.pending_until, a.expires_at
-FROM lots a WHERE a.member_id = ANY(@ids::text[]) AND a.remaining > 0
+FROM lots a WHERE a.member_id = ANY(@ids::text[]) AND a.open
 UNION ALL
 SELECT b.id, b.member_id, b.entry_id, b.source, b.order_id, b.partner_id, b.points, b.remaining, b.earned_at, b.pending_until, b.expires_at
-FROM lots b WHERE b.id = ANY(@extra::text[]) AND b.member_id = ANY(@ids::text[]) AND b.remaining <= 0;
+FROM lots b WHERE b.id = ANY(@extra::text[]) AND b.member_id = ANY(@ids::text[]) AND NOT b.open;
 
 -- name: EnsureMembers :exec
 INSERT INTO members (customer_id, enrolled_at)
@@ -128,7 +135,7 @@ SELECT EXISTS (SELECT 1 FROM entries WHERE member_id = $1 AND type = 'accrual' A
 -- points, oldest activity first (the inactivity expiry policy).
 SELECT m.customer_id FROM members m
 WHERE m.last_activity <= @cutoff::timestamptz
-  AND EXISTS (SELECT 1 FROM lots l WHERE l.member_id = m.customer_id AND l.remaining > 0
+  AND EXISTS (SELECT 1 FROM lots l WHERE l.member_id = m.customer_id AND l.open
               AND (l.pending_until IS NULL OR l.pending_until <= @now::timestamptz))
 ORDER BY m.last_activity
 LIMIT @lim::int;

@@ -31,6 +31,6 @@ SELECT COALESCE((SELECT partner_id FROM entries
 -- postgres.Store.LockAccountsForAccrual).
 SELECT l.id, l.member_id, l.entry_id, l.source, l.order_id, l.partner_id, l.points, l.remaining, l.earned_at, l.pending_until, l.expires_at
 FROM lots l
-WHERE l.remaining > 0
+WHERE l.open
   AND l.member_id IN (SELECT m.customer_id FROM members m
                       WHERE m.customer_id = ANY(@ids::text[]) AND (m.deficit > 0 OR m.debt > 0));

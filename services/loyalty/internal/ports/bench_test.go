@@ -25,7 +25,7 @@ import (
 var (
 	benchDuration = flag.Duration("loyalty.bench.duration", 10*time.Second, "how long pgbench and the Redeem load run")
 	benchClients  = flag.Int("loyalty.bench.clients", 8, "concurrent clients of pgbench and of the Redeem load")
-	benchOrders   = flag.Int("loyalty.bench.orders", 40000, "order events the ingestion benchmark consumes")
+	benchOrders   = flag.Int("loyalty.bench.orders", 40000, "order events the ingestion benchmark consumes (0 skips the ingestion)")
 	pgbenchPath   = flag.String("loyalty.bench.pgbench", "/usr/lib/postgresql/15/bin/pgbench", "pgbench binary")
 )
 
@@ -48,36 +48,53 @@ var (
 // The goals (issue 3): Redeem at >= 50% of the baseline with p99 <= 25ms,
 // ingestion at >= 2.5x the baseline.
 func BenchmarkProgram(b *testing.B) {
-	baseline := pgbench(b)
+	baseline, pgCPU, pgCPUOK := pgbench(b)
 	b.Logf("pgbench TPC-B-like: %.0f tps (%d clients, %s)", baseline, *benchClients, *benchDuration)
 
-	rps, p50, p99 := redeemLoad(b)
+	rps, p50, p99, rdCPU, rdCPUOK := redeemLoad(b)
 	b.Logf("Redeem: %.0f/s, p50 %s, p99 %s (%.0f%% of baseline; goal >= 50%%, p99 <= 25ms)", rps, p50, p99, 100*rps/baseline)
+	if pgCPUOK && rdCPUOK {
+		b.Logf("CPU per operation (this process tree: service, load generator, PostgreSQL, pgbench): pgbench %.3f ms/tx, Redeem %.3f ms",
+			pgCPU, rdCPU)
+		b.ReportMetric(pgCPU, "pgbench-cpu-ms/tx")
+		b.ReportMetric(rdCPU, "redeem-cpu-ms")
+	}
 
-	ingest := ingestion(b)
-	b.Logf("order ingestion: %.0f orders/s (%.1fx baseline; goal >= 2.5x)", ingest, ingest/baseline)
+	// -loyalty.bench.orders=0 skips the ingestion (quicker while working
+	// on Redeem); its metrics are then not reported.
+	var ingest float64
+	if *benchOrders > 0 {
+		ingest = ingestion(b)
+		b.Logf("order ingestion: %.0f orders/s (%.1fx baseline; goal >= 2.5x)", ingest, ingest/baseline)
+	}
 
 	b.ReportMetric(baseline, "pgbench-tps")
 	b.ReportMetric(rps, "redeem/s")
 	b.ReportMetric(float64(p50.Microseconds())/1000, "redeem-p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "redeem-p99-ms")
-	b.ReportMetric(ingest, "orders/s")
 	b.ReportMetric(rps/baseline, "redeem/pgbench")
-	b.ReportMetric(ingest/baseline, "ingest/pgbench")
-	b.ReportMetric(float64(*benchConsumers), "ingest-consumers")
+	if *benchOrders > 0 {
+		b.ReportMetric(ingest, "orders/s")
+		b.ReportMetric(ingest/baseline, "ingest/pgbench")
+		b.ReportMetric(float64(*benchConsumers), "ingest-consumers")
+	}
 	// The same client count drives pgbench and the Redeem load, so the
 	// ratio compares equal concurrency.
 	b.ReportMetric(float64(*benchClients), "clients")
 }
 
-var tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+var (
+	tpsLine = regexp.MustCompile(`tps = ([0-9.]+) \(without initial connection time\)`)
+	txLine  = regexp.MustCompile(`number of transactions actually processed: ([0-9]+)`)
+)
 
-func pgbench(b *testing.B) float64 {
+func pgbench(b *testing.B) (tps, cpuPerTx float64, cpuOK bool) {
 	b.Helper()
 	url := pgtest.NewDBURL(b)
 	if out, err := exec.Command(*pgbenchPath, "-i", "-q", "-s", "10", url).CombinedOutput(); err != nil {
 		b.Fatalf("pgbench -i: %v\n%s", err, out)
 	}
+	cpu := startCPU()
 	out, err := exec.Command(*pgbenchPath, "-n", "-c", strconv.Itoa(*benchClients), "-j", "2", "-T",
 		strconv.Itoa(int(benchDuration.Seconds())), url).CombinedOutput()
 	if err != nil {
@@ -87,11 +104,15 @@ func pgbench(b *testing.B) float64 {
 	if m == nil {
 		b.Fatalf("no tps in pgbench output:\n%s", out)
 	}
-	tps, _ := strconv.ParseFloat(string(m[1]), 64)
-	return tps
+	tps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := txLine.FindSubmatch(out); m != nil {
+		n, _ := strconv.ParseFloat(string(m[1]), 64)
+		cpuPerTx, cpuOK = cpu.perOp(n)
+	}
+	return tps, cpuPerTx, cpuOK
 }
 
-func redeemLoad(b *testing.B) (float64, time.Duration, time.Duration) {
+func redeemLoad(b *testing.B) (rps float64, p50, p99 time.Duration, cpuPerOp float64, cpuOK bool) {
 	b.Helper()
 	s := start(b, map[string]string{"POOL_MAX_CONNS": strconv.Itoa(*benchClients + 2), "LOYALTY_EXPIRY": "never"})
 	const members = 100
@@ -107,6 +128,7 @@ func redeemLoad(b *testing.B) (float64, time.Duration, time.Duration) {
 	var failed int
 	deadline := time.Now().Add(*benchDuration)
 	var wg sync.WaitGroup
+	cpu := startCPU()
 	begin := time.Now()
 	for c := range *benchClients {
 		wg.Add(1)
@@ -133,11 +155,12 @@ func redeemLoad(b *testing.B) (float64, time.Duration, time.Duration) {
 	}
 	wg.Wait()
 	elapsed := time.Since(begin)
+	cpuPerOp, cpuOK = cpu.perOp(float64(len(lat)))
 	if failed > 0 || len(lat) == 0 {
 		b.Fatalf("expected every redemption to succeed, %d failed of %d", failed, failed+len(lat))
 	}
 	slices.Sort(lat)
-	return float64(len(lat)) / elapsed.Seconds(), lat[len(lat)/2], lat[len(lat)*99/100]
+	return float64(len(lat)) / elapsed.Seconds(), lat[len(lat)/2], lat[len(lat)*99/100], cpuPerOp, cpuOK
 }
 
 func ingestion(b *testing.B) float64 {
@@ -177,6 +200,7 @@ func ingestion(b *testing.B) float64 {
 		first = time.Now()
 	}
 	var firstCount int
+	cpu := startCPU()
 	_ = s.pool.QueryRow(context.Background(), "SELECT count(*) FROM orders").Scan(&firstCount)
 	if firstCount > n/2 {
 		b.Logf("warning: %d of %d orders were ingested before the consumer group was stable; raise -loyalty.bench.orders", firstCount, n)
@@ -196,6 +220,9 @@ func ingestion(b *testing.B) float64 {
 		time.Sleep(20 * time.Millisecond)
 	}
 	rate := float64(n-firstCount) / time.Since(first).Seconds()
+	if perOrder, ok := cpu.perOp(float64(n - firstCount)); ok {
+		b.ReportMetric(perOrder, "ingest-cpu-ms/order")
+	}
 	s.assertLedger(b)
 	return rate
 }

@@ -297,7 +297,7 @@ func (q *Queries) GetMember(ctx context.Context, customerID string) (GetMemberRo
 const inactiveMembers = `-- name: InactiveMembers :many
 SELECT m.customer_id FROM members m
 WHERE m.last_activity <= $1::timestamptz
-  AND EXISTS (SELECT 1 FROM lots l WHERE l.member_id = m.customer_id AND l.remaining > 0
+  AND EXISTS (SELECT 1 FROM lots l WHERE l.member_id = m.customer_id AND l.open
               AND (l.pending_until IS NULL OR l.pending_until <= $2::timestamptz))
 ORDER BY m.last_activity
 LIMIT $3::int
@@ -558,7 +558,7 @@ func (q *Queries) LockRedemption(ctx context.Context, id string) (Redemption, er
 
 const lotsToWarn = `-- name: LotsToWarn :many
 SELECT id, member_id, remaining, expires_at FROM lots
-WHERE remaining > 0 AND warned_at IS NULL AND expires_at IS NOT NULL AND expires_at > $1::timestamptz AND expires_at <= $2::timestamptz
+WHERE open AND warned_at IS NULL AND expires_at IS NOT NULL AND expires_at > $1::timestamptz AND expires_at <= $2::timestamptz
 ORDER BY expires_at LIMIT $3::int
 `
 
@@ -629,6 +629,60 @@ func (q *Queries) MarkRedemptionReversed(ctx context.Context, arg MarkRedemption
 	return err
 }
 
+const memberOpenLots = `-- name: MemberOpenLots :many
+SELECT id, member_id, entry_id, source, order_id, partner_id, points, remaining, earned_at, pending_until, expires_at
+FROM lots WHERE member_id = $1::text AND open
+`
+
+type MemberOpenLotsRow struct {
+	ID           string
+	MemberID     string
+	EntryID      string
+	Source       string
+	OrderID      string
+	PartnerID    string
+	Points       int64
+	Remaining    int64
+	EarnedAt     time.Time
+	PendingUntil *time.Time
+	ExpiresAt    *time.Time
+}
+
+// OpenLots without extra lots (a redemption, a hold): the second arm's
+// generic plan, made while the table is small, reads the whole table even
+// for an empty list.
+func (q *Queries) MemberOpenLots(ctx context.Context, memberID string) ([]MemberOpenLotsRow, error) {
+	rows, err := q.db.Query(ctx, memberOpenLots, memberID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []MemberOpenLotsRow
+	for rows.Next() {
+		var i MemberOpenLotsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.MemberID,
+			&i.EntryID,
+			&i.Source,
+			&i.OrderID,
+			&i.PartnerID,
+			&i.Points,
+			&i.Remaining,
+			&i.EarnedAt,
+			&i.PendingUntil,
+			&i.ExpiresAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const membersDueForReview = `-- name: MembersDueForReview :many
 SELECT customer_id FROM members WHERE requalify_at <= $1::timestamptz ORDER BY requalify_at LIMIT $2::int
 `
@@ -692,10 +746,10 @@ func (q *Queries) MembersHeld(ctx context.Context, ids []string) ([]MembersHeldR
 
 const membersOpenLots = `-- name: MembersOpenLots :many
 SELECT a.id, a.member_id, a.entry_id, a.source, a.order_id, a.partner_id, a.points, a.remaining, a.earned_at, a.pending_until, a.expires_at
-FROM lots a WHERE a.member_id = ANY($1::text[]) AND a.remaining > 0
+FROM lots a WHERE a.member_id = ANY($1::text[]) AND a.open
 UNION ALL
 SELECT b.id, b.member_id, b.entry_id, b.source, b.order_id, b.partner_id, b.points, b.remaining, b.earned_at, b.pending_until, b.expires_at
-FROM lots b WHERE b.id = ANY($2::text[]) AND b.member_id = ANY($1::text[]) AND b.remaining <= 0
+FROM lots b WHERE b.id = ANY($2::text[]) AND b.member_id = ANY($1::text[]) AND NOT b.open
 `
 
 type MembersOpenLotsParams struct {
@@ -787,7 +841,7 @@ func (q *Queries) MembersRuleUsage(ctx context.Context, arg MembersRuleUsagePara
 }
 
 const membersWithDueLots = `-- name: MembersWithDueLots :many
-SELECT DISTINCT member_id FROM lots WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2
+SELECT DISTINCT member_id FROM lots WHERE open AND expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2
 `
 
 type MembersWithDueLotsParams struct {
@@ -817,10 +871,10 @@ func (q *Queries) MembersWithDueLots(ctx context.Context, arg MembersWithDueLots
 
 const openLots = `-- name: OpenLots :many
 SELECT a.id, a.member_id, a.entry_id, a.source, a.order_id, a.partner_id, a.points, a.remaining, a.earned_at, a.pending_until, a.expires_at
-FROM lots a WHERE a.member_id = $1::text AND a.remaining > 0
+FROM lots a WHERE a.member_id = $1::text AND a.open
 UNION ALL
 SELECT b.id, b.member_id, b.entry_id, b.source, b.order_id, b.partner_id, b.points, b.remaining, b.earned_at, b.pending_until, b.expires_at
-FROM lots b WHERE b.id = ANY($2::text[]) AND b.member_id = $1::text AND b.remaining <= 0
+FROM lots b WHERE b.id = ANY($2::text[]) AND b.member_id = $1::text AND NOT b.open
 `
 
 type OpenLotsParams struct {

@@ -101,6 +101,7 @@ type Lot struct {
 	PendingUntil *time.Time
 	ExpiresAt    *time.Time
 	WarnedAt     *time.Time
+	Open         bool
 }
 
 type Member struct {

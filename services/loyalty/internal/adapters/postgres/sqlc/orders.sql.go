@@ -36,7 +36,7 @@ func (q *Queries) GetOrder(ctx context.Context, orderID string) (Order, error) {
 const membersInDebtOpenLots = `-- name: MembersInDebtOpenLots :many
 SELECT l.id, l.member_id, l.entry_id, l.source, l.order_id, l.partner_id, l.points, l.remaining, l.earned_at, l.pending_until, l.expires_at
 FROM lots l
-WHERE l.remaining > 0
+WHERE l.open
   AND l.member_id IN (SELECT m.customer_id FROM members m
                       WHERE m.customer_id = ANY($1::text[]) AND (m.deficit > 0 OR m.debt > 0))
 `

@@ -38,7 +38,57 @@ func (q *Queries) LockMembersWithLots(ctx context.Context, arg MembersOpenLotsPa
 		out.Lots, err = q.MembersOpenLots(ctx, arg)
 		return out, err
 	}
+	if len(arg.Ids) == 1 {
+		return lockOneMember(ctx, sender, arg.Ids[0], arg.Extra)
+	}
 	return lockMembersAnd(ctx, sender, arg.Ids, membersOpenLots, arg.Ids, arg.Extra)
+}
+
+// lockOneMember is lockMembersAnd for one member (a redemption, a hold),
+// with the single-member statements LockMember, ActiveHoldsPoints and
+// MemberOpenLots (OpenLots when extra lots are named). Their generic plans
+// find the member and their lots by index whatever the tables' statistics
+// say: the = ANY($1) forms, planned while the tables were small (a fresh
+// database, before the first ANALYZE), got cached sequential scans of
+// members and lots, which grew slower with every redemption as the tables
+// filled with dead row versions (one scan of each table per redemption in
+// the benchmark).
+func lockOneMember(ctx context.Context, sender batchSender, id string, extra []string) (LockedMembers, error) {
+	b := &pgx.Batch{}
+	b.Queue(lockMember, id)
+	b.Queue(activeHoldsPoints, id)
+	if len(extra) == 0 {
+		b.Queue(memberOpenLots, id)
+	} else {
+		b.Queue(openLots, id, extra)
+	}
+	res := sender.SendBatch(ctx, b)
+	defer res.Close()
+	var out LockedMembers
+	var err error
+	if out.Members, err = collect(res, scanLockedMember); err != nil {
+		return out, fmt.Errorf("lock member: %w", err)
+	}
+	if out.Held, err = collect(res, func(r pgx.Rows, i *MembersHeldRow) error {
+		i.MemberID = id
+		return r.Scan(&i.Held)
+	}); err != nil {
+		return out, fmt.Errorf("member's holds: %w", err)
+	}
+	if out.Lots, err = collect(res, scanOpenLot); err != nil {
+		return out, fmt.Errorf("member's lots: %w", err)
+	}
+	return out, nil
+}
+
+func scanLockedMember(r pgx.Rows, i *LockMembersRow) error {
+	return r.Scan(&i.CustomerID, &i.Balance, &i.Deficit, &i.Debt, &i.LifetimePoints, &i.OrdersCount, &i.LastActivity,
+		&i.Tier, &i.TierID, &i.Segments, &i.EnrolledAt)
+}
+
+func scanOpenLot(r pgx.Rows, i *MembersOpenLotsRow) error {
+	return r.Scan(&i.ID, &i.MemberID, &i.EntryID, &i.Source, &i.OrderID, &i.PartnerID, &i.Points, &i.Remaining, &i.EarnedAt,
+		&i.PendingUntil, &i.ExpiresAt)
 }
 
 // batchSender is a connection or transaction that can send batches.
@@ -57,19 +107,13 @@ func lockMembersAnd(ctx context.Context, sender batchSender, ids []string, lotsS
 	defer res.Close()
 	var out LockedMembers
 	var err error
-	if out.Members, err = collect(res, func(r pgx.Rows, i *LockMembersRow) error {
-		return r.Scan(&i.CustomerID, &i.Balance, &i.Deficit, &i.Debt, &i.LifetimePoints, &i.OrdersCount, &i.LastActivity,
-			&i.Tier, &i.TierID, &i.Segments, &i.EnrolledAt)
-	}); err != nil {
+	if out.Members, err = collect(res, scanLockedMember); err != nil {
 		return out, fmt.Errorf("lock members: %w", err)
 	}
 	if out.Held, err = collect(res, func(r pgx.Rows, i *MembersHeldRow) error { return r.Scan(&i.MemberID, &i.Held) }); err != nil {
 		return out, fmt.Errorf("members' holds: %w", err)
 	}
-	if out.Lots, err = collect(res, func(r pgx.Rows, i *MembersOpenLotsRow) error {
-		return r.Scan(&i.ID, &i.MemberID, &i.EntryID, &i.Source, &i.OrderID, &i.PartnerID, &i.Points, &i.Remaining, &i.EarnedAt,
-			&i.PendingUntil, &i.ExpiresAt)
-	}); err != nil {
+	if out.Lots, err = collect(res, scanOpenLot); err != nil {
 		return out, fmt.Errorf("members' lots: %w", err)
 	}
 	return out, nil

@@ -33,7 +33,7 @@ SELECT
     COALESCE(sum(remaining) FILTER (WHERE pending_until IS NULL OR pending_until <= $1::timestamptz), 0)::bigint AS available,
     COALESCE(sum(remaining) FILTER (WHERE pending_until > $1::timestamptz), 0)::bigint AS pending,
     count(DISTINCT member_id)::bigint AS members
-FROM lots WHERE remaining > 0 AND (expires_at IS NULL OR expires_at > $1::timestamptz)
+FROM lots WHERE open AND (expires_at IS NULL OR expires_at > $1::timestamptz)
 `
 
 type LiabilityTotalsRow struct {
