@@ -49,6 +49,13 @@ type Config struct {
 	// ranking (see recommend.Config).
 	TrendingPrior   float64 `env:"RECO_TRENDING_PRIOR" envDefault:"4"`
 	AnchorDiversity float64 `env:"RECO_ANCHOR_DIVERSITY" envDefault:"0.7"`
+	// CrossSellLatentWeight, CrossSellHistoryWeight and
+	// CrossSellHistoryItems tune cross-sell's blend with the latent model
+	// and the customer's purchases as a second source (see
+	// recommend.CrossSellConfig).
+	CrossSellLatentWeight  float64 `env:"RECO_CROSS_SELL_LATENT_WEIGHT" envDefault:"6"`
+	CrossSellHistoryWeight float64 `env:"RECO_CROSS_SELL_HISTORY_WEIGHT" envDefault:"0.2"`
+	CrossSellHistoryItems  int     `env:"RECO_CROSS_SELL_HISTORY_ITEMS" envDefault:"50"`
 	// BoostsJSON and ExperimentsJSON are the marketers' boosts and A/B
 	// experiments (JSON lists of recommend.Boost and experiment.Experiment).
 	BoostsJSON      string `env:"RECO_BOOSTS" envDefault:"[]"`
@@ -107,6 +114,7 @@ func (c Config) engineConfig() (recommend.Config, error) {
 	ec.UpsellMinRatio, ec.UpsellMaxRatio = c.UpsellMinRatio, c.UpsellMaxRatio
 	ec.MarginBoost = c.MarginBoost
 	ec.TrendingPrior, ec.AnchorDiversity = c.TrendingPrior, c.AnchorDiversity
+	ec.CrossSell.LatentWeight, ec.CrossSell.HistoryWeight, ec.CrossSell.HistoryItems = c.CrossSellLatentWeight, c.CrossSellHistoryWeight, c.CrossSellHistoryItems
 	if c.CartThresholdMinor > 0 {
 		ec.CartThreshold = catalog.Money{Minor: c.CartThresholdMinor, Currency: c.CartThresholdCurrency}
 	}
@@ -143,6 +151,7 @@ func (c Config) experiments() ([]experiment.Experiment, error) {
 func DefaultConfig() Config {
 	return Config{
 		CartThresholdCurrency: "EUR", UpsellMinRatio: 1.1, UpsellMaxRatio: 2, MarginBoost: 0.2, TrendingPrior: 4, AnchorDiversity: 0.7,
+		CrossSellLatentWeight: 6, CrossSellHistoryWeight: 0.2, CrossSellHistoryItems: 50,
 		BoostsJSON: "[]", ExperimentsJSON: "[]", RecentEvents: 200, PollInterval: 100 * time.Millisecond,
 		RefreshInterval: 5 * time.Minute, TrendingHalfLife: 72 * time.Hour, ReplenishInterval: time.Hour,
 		SnapshotInterval: 10 * time.Minute, LatentInterval: time.Hour,

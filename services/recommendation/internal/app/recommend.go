@@ -8,7 +8,6 @@ import (
 	"github.com/affinity-platform/affinity/pkg/events"
 	store "github.com/affinity-platform/affinity/services/recommendation/internal/adapters/postgres"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain"
-	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/experiment"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/recommend"
 )
@@ -25,11 +24,10 @@ type Query struct {
 // interactions are stored, so they are personalized before signing up.
 func AnonymousKey(anonymousID string) string { return "anon:" + anonymousID }
 
-// Item is one recommended product with its catalog data.
-type Item struct {
-	recommend.Item
-	Product catalog.Product
-}
+// Item is one recommended product with its catalog data (Product: the
+// catalog's shared product, read only). It is the engine's item itself, so
+// the answer is handed on without copying it.
+type Item = recommend.Item
 
 // Result is the answer to a Query.
 type Result struct {
@@ -81,10 +79,14 @@ func (a *App) Recommend(ctx context.Context, q Query) (Result, error) {
 	if len(resp.Items) > 0 {
 		res.Strategy = resp.Items[0].Strategy
 	}
-	res.Items = make([]Item, 0, len(resp.Items))
-	for _, it := range resp.Items {
-		p, _ := a.catalog.Get(it.ProductID)
-		res.Items = append(res.Items, Item{Item: it, Product: p})
+	res.Items = resp.Items
+	for i := range res.Items {
+		// The engine hands over the product it ranked (the version the
+		// rules checked), sparing a lookup by id per item.
+		if it := &res.Items[i]; it.Product == nil {
+			p, _ := a.catalog.Get(it.ProductID)
+			it.Product = &p
+		}
 	}
 	return res, nil
 }

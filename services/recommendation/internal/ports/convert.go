@@ -41,7 +41,14 @@ var placements = map[recommendationv1.Placement]recommend.Placement{
 // reasonToProto maps the engine's finer reasons onto the API's kinds; the
 // text keeps the nuance ("also bought" vs "bought together").
 func reasonToProto(r recommend.Reason) *recommendationv1.Reason {
-	out := &recommendationv1.Reason{SourceProductId: r.ProductID, Category: r.Category, Text: r.String()}
+	out := &recommendationv1.Reason{}
+	reasonInto(out, r)
+	return out
+}
+
+// reasonInto is reasonToProto into a zero message the caller allocated.
+func reasonInto(out *recommendationv1.Reason, r recommend.Reason) {
+	out.SourceProductId, out.Category, out.Text = r.ProductID, r.Category, r.String()
 	switch r.Kind {
 	case recommend.ReasonBoughtTogether, recommend.ReasonAlsoBought:
 		out.Kind = recommendationv1.ReasonKind_REASON_KIND_BOUGHT_TOGETHER
@@ -60,7 +67,6 @@ func reasonToProto(r recommend.Reason) *recommendationv1.Reason {
 	if r.Kind == recommend.ReasonBuyAgain || r.Kind == recommend.ReasonPopularInSegment {
 		out.SourceProductId = ""
 	}
-	return out
 }
 
 // productFromProto converts a catalog product from the API or a product
@@ -94,11 +100,17 @@ func productFromProto(p *commercev1.Product, updatedAt time.Time) catalog.Produc
 }
 
 func productToProto(p catalog.Product) *commercev1.Product {
-	out := &commercev1.Product{
-		ProductId: p.ID, Sku: p.SKU, Title: p.Title, CategoryPath: p.CategoryPath,
-		Price: &commercev1.Money{AmountMinor: p.Price.Minor, Currency: p.Price.Currency},
-		Brand: p.Brand, Tags: p.Tags, Url: p.URL, ImageUrl: p.ImageURL,
-	}
+	out := &commercev1.Product{}
+	productInto(out, &commercev1.Money{}, &p)
+	return out
+}
+
+// productInto is productToProto into zero messages the caller allocated
+// (out and its price).
+func productInto(out *commercev1.Product, price *commercev1.Money, p *catalog.Product) {
+	price.AmountMinor, price.Currency = p.Price.Minor, p.Price.Currency
+	out.ProductId, out.Sku, out.Title, out.CategoryPath = p.ID, p.SKU, p.Title, p.CategoryPath
+	out.Price, out.Brand, out.Tags, out.Url, out.ImageUrl = price, p.Brand, p.Tags, p.URL, p.ImageURL
 	if p.HasMargin {
 		out.Margin = &commercev1.Money{AmountMinor: p.Margin, Currency: p.Price.Currency}
 	}
@@ -118,5 +130,4 @@ func productToProto(p catalog.Product) *commercev1.Product {
 	case catalog.Durable:
 		out.Durability = commercev1.Durability_DURABILITY_DURABLE
 	}
-	return out
 }

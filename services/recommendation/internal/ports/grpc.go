@@ -12,6 +12,7 @@ import (
 	"github.com/affinity-platform/affinity/pkg/auth"
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/validate"
+	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/app"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain"
@@ -45,10 +46,18 @@ func (s *server) GetRecommendations(ctx context.Context, req *recommendationv1.G
 		RecommendationId: res.ID, Strategy: strategyToProto(res.Strategy), Variant: res.Variant,
 		NextPageToken: res.NextPageToken, Items: make([]*recommendationv1.RecommendedItem, len(res.Items)),
 	}
-	for i, it := range res.Items {
-		out.Items[i] = &recommendationv1.RecommendedItem{
-			ProductId: it.ProductID, Score: it.Score, Reason: reasonToProto(it.Reason), Product: productToProto(it.Product),
-		}
+	// One allocation per kind of message for the whole page rather than
+	// four per item: the messages are only read (marshalled) after this.
+	items := make([]recommendationv1.RecommendedItem, len(res.Items))
+	reasons := make([]recommendationv1.Reason, len(res.Items))
+	products := make([]commercev1.Product, len(res.Items))
+	prices := make([]commercev1.Money, len(res.Items))
+	for i := range res.Items {
+		it := &res.Items[i]
+		reasonInto(&reasons[i], it.Reason)
+		productInto(&products[i], &prices[i], it.Product)
+		items[i].ProductId, items[i].Score, items[i].Reason, items[i].Product = it.ProductID, it.Score, &reasons[i], &products[i]
+		out.Items[i] = &items[i]
 	}
 	return out, nil
 }

@@ -240,6 +240,14 @@ func BenchmarkServing(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// BENCH_MEMPROFILE names a file for the allocations of the
+	// GetRecommendations phase: the heap profile at its start goes to
+	// <file>.base and the one at its end to <file>; compare them with
+	// go tool pprof -sample_index=alloc_space -base <file>.base <file>.
+	memProfile := os.Getenv("BENCH_MEMPROFILE")
+	if memProfile != "" {
+		writeHeapProfile(b, memProfile+".base")
+	}
 	popular := func(rng *rand.Rand) string { return products[int(rng.ExpFloat64()*500)%benchProducts] }
 	var firstErr error
 	var errOnce sync.Once
@@ -268,6 +276,9 @@ func BenchmarkServing(b *testing.B) {
 		return err
 	})
 	pprof.StopCPUProfile()
+	if memProfile != "" {
+		writeHeapProfile(b, memProfile)
+	}
 	runtime.GC()
 	rssAfter := rssMB()
 	if reco.errors > 0 {
@@ -312,4 +323,19 @@ func BenchmarkServing(b *testing.B) {
 	restart := time.Since(restartAt)
 	b.Logf("restart from a %.0f MB snapshot: %s", float64(snapBytes)/(1<<20), restart.Round(time.Millisecond))
 	b.ReportMetric(restart.Seconds(), "restart-s")
+}
+
+// writeHeapProfile writes the heap profile (allocations since the start
+// included) to file, after a collection: the profile is as of the last one.
+func writeHeapProfile(b *testing.B, file string) {
+	b.Helper()
+	runtime.GC()
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }

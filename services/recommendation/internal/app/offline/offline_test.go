@@ -72,10 +72,10 @@ func datasetPath(t *testing.T) string {
 // on the rest), with the service's defaults (RECO_RECENT_EVENTS included),
 // cross-sell and personalized must beat the popularity baseline by the
 // margins measured when the defaults were chosen (see
-// docs/recommendation.md): at least 2x on NDCG@10, and on hit rate@10 a
-// little below what was measured. The goal is 2x on both:
-// personalized reaches it (2.00-2.02x over three random starts of the
-// latent model), cross-sell does not (about 1.8x).
+// docs/recommendation.md). The goal is 2x on NDCG@10 and hit
+// rate@10: cross-sell reaches it (hit rate 2.03-2.10x over three random
+// starts of the latent model, NDCG 2.74-2.81x), and so does personalized
+// (hit rate 2.03-2.05x, NDCG 2.74-2.76x).
 func TestOnlineRetailEvaluationBeatsThePopularityBaseline(t *testing.T) {
 	if !*retail {
 		t.Skip("pass -retail to run the Online Retail evaluation")
@@ -106,13 +106,16 @@ func TestOnlineRetailEvaluationBeatsThePopularityBaseline(t *testing.T) {
 	for _, row := range res.Rows {
 		rows[row.Name] = row.Report
 	}
-	// The margins reached (docs/recommendation.md), a little below the
-	// measured 1.79x and 2.02x, which a different random start of the
-	// latent model moves by about 0.02x.
-	for name, hit := range map[string]float64{"cross_sell": 1.75, "personalized": 1.95} {
+	// The margins reached (docs/recommendation.md) with the default
+	// random start: cross-sell 2.10x on hit rate and 2.81x on NDCG,
+	// personalized 2.05x and 2.76x. Another start moves hit rate by up to
+	// 0.07x and NDCG by 0.07x, so the guards sit a little lower: the
+	// issue's 2x for cross-sell's hit rate, 1.95x for personalized's, and
+	// 2.5x on NDCG for both.
+	for name, hit := range map[string]float64{"cross_sell": 2, "personalized": 1.95} {
 		row := rows[name]
-		if row.NDCG < 2*base.NDCG {
-			t.Errorf("%s NDCG@10 %.4f, want at least 2x the baseline's %.4f", name, row.NDCG, base.NDCG)
+		if row.NDCG < 2.5*base.NDCG {
+			t.Errorf("%s NDCG@10 %.4f, want at least 2.5x the baseline's %.4f", name, row.NDCG, base.NDCG)
 		}
 		if row.HitRate < hit*base.HitRate {
 			t.Errorf("%s hit rate@10 %.4f, want at least %.2fx the baseline's %.4f", name, row.HitRate, hit, base.HitRate)

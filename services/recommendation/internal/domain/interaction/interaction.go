@@ -152,7 +152,13 @@ type Affinity struct {
 // orders and interactions from different topics in no fixed order.
 func (w Weights) Affinities(events []Event, d Decay, now time.Time) map[string]Affinity {
 	out := make(map[string]Affinity, len(events))
-	strongest := make(map[string]float64, len(events))
+	w.AffinitiesInto(out, make(map[string]float64, len(events)), events, d, now)
+	return out
+}
+
+// AffinitiesInto is Affinities into out, which must be empty; strongest is
+// empty scratch. The request path recycles both maps.
+func (w Weights) AffinitiesInto(out map[string]Affinity, strongest map[string]float64, events []Event, d Decay, now time.Time) {
 	for _, e := range events {
 		v := w.Weight(e, d, now)
 		a := out[e.ProductID]
@@ -167,7 +173,6 @@ func (w Weights) Affinities(events []Event, d Decay, now time.Time) map[string]A
 		}
 		out[e.ProductID] = a
 	}
-	return out
 }
 
 // Repository stores interactions; the app layer reads a customer's recent

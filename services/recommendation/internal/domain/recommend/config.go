@@ -74,6 +74,10 @@ type Config struct {
 	// "popular" reason. Only with the latent model; 0 switches it off.
 	PersonalTrendingWeight float64
 
+	// CrossSell tunes the cross-sell strategy: its blend with the latent
+	// model and the customer's purchases as a second source.
+	CrossSell CrossSellConfig
+
 	// MaxPerCategory is the default diversity cap (0 = none).
 	MaxPerCategory int
 	// MarginBoost multiplies scores by 1 + MarginBoost × margin/price.
@@ -117,6 +121,7 @@ func DefaultConfig() Config {
 		LatentWeight:           1.5,
 		LatentCandidates:       100,
 		PersonalTrendingWeight: 0.5,
+		CrossSell:              DefaultCrossSellConfig(),
 		Replenish:              replenish.DefaultConfig(),
 		TrendingDepth:          200,
 	}
@@ -143,6 +148,9 @@ func (c Config) Validate() error {
 		return domain.Invalid("latent_weight", "latent weight and candidates must not be negative")
 	case c.MaxPerCategory < 0:
 		return domain.Invalid("max_per_category", "must not be negative")
+	}
+	if err := c.CrossSell.Validate(); err != nil {
+		return err
 	}
 	if c.CartThreshold.Minor != 0 {
 		if err := c.CartThreshold.Validate("cart_threshold"); err != nil {

@@ -165,14 +165,6 @@ func (d *dense) product(ref int32) *productSlot {
 	return s
 }
 
-// flags returns ref's flags without creating its slot.
-func (d *dense) flags(ref int32) uint8 {
-	if s := d.products.find(ref); s != nil {
-		return s.flags
-	}
-	return 0
-}
-
 // mark sets flags on the product named id, if any model knows it.
 func (d *dense) mark(id string, f uint8) {
 	if ref, ok := catalog.Lookup(id); ok {

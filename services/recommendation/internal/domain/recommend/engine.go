@@ -63,6 +63,10 @@ type Item struct {
 	Score    float64
 	Reason   Reason
 	Strategy Strategy
+	// Product is the catalog's product (shared, read only: the version
+	// current when the request ran), so a caller need not look it up
+	// again.
+	Product *catalog.Product
 }
 
 // Response is the engine's answer.
@@ -138,7 +142,7 @@ type candidate struct {
 	attrs catalog.Attrs
 }
 
-// rejected marks a product (productSlot.cand) that failed eligibleProduct.
+// rejected marks a product (productSlot.cand) that failed eligibleFlags.
 const rejected = -1
 
 // run holds everything one request computes once and every stage reads.
@@ -182,6 +186,16 @@ type run struct {
 	pos     []personalAnchor
 	neg     []personalAnchor
 	ranked  []personalScore
+	// pageDiscounted's scratch, and the anchor discount's powers for this
+	// request (pow).
+	// affPool and strongest are affinities' recycled maps.
+	affPool   map[string]interaction.Affinity
+	strongest map[string]float64
+	groups    []anchorGroup
+	groupOf   []int32
+	grouped   []*candidate
+	heads     []groupHead
+	pows      []float64
 }
 
 // Recommend answers one request at now. It returns a *domain.ValidationError
@@ -205,7 +219,7 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	defer putRun(r)
 	r.e, r.cfg, r.req, r.cust, r.now = e, cfg, req, cust, now
 	r.begin()
-	r.aff = cfg.Weights.Affinities(cust.Events, cfg.Decay, now)
+	r.affinities(cust.Events)
 	for id, a := range r.aff {
 		if a.Weight < 0 {
 			r.mark(id, flagNegative)
@@ -258,6 +272,26 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	return resp, nil
 }
 
+// pooledAffinities bounds the customers whose affinities go into the
+// run's recycled maps: iterating a map costs its capacity, so a map grown
+// for a long history is not kept for the short ones that follow.
+const pooledAffinities = 64
+
+// affinities sets r.aff to the customer's affinities (Weights.Affinities),
+// in the run's recycled maps when the history is short.
+func (r *run) affinities(events []interaction.Event) {
+	if len(events) > pooledAffinities {
+		r.aff = r.cfg.Weights.Affinities(events, r.cfg.Decay, r.now)
+		return
+	}
+	if r.affPool == nil {
+		r.affPool = make(map[string]interaction.Affinity, pooledAffinities)
+		r.strongest = make(map[string]float64, pooledAffinities)
+	}
+	r.aff = r.affPool
+	r.cfg.Weights.AffinitiesInto(r.aff, r.strongest, events, r.cfg.Decay, r.now)
+}
+
 func (r *run) generate(s Strategy, tier int) {
 	switch s {
 	case CrossSell:
@@ -275,7 +309,7 @@ func (r *run) generate(s Strategy, tier int) {
 	}
 }
 
-// eligibleProduct applies the business rules that remove a product outright. It
+// eligibleFlags applies the business rules that remove a product outright. It
 // runs before ranking and before the limit is cut, so filtered products
 // leave room for the next ones instead of leaving holes.
 //
@@ -284,21 +318,20 @@ func (r *run) generate(s Strategy, tier int) {
 // product is looked up and checked once per request.
 //
 // p is the product when the caller already looked it up, nil to look it
-// up here.
-func (r *run) eligibleProduct(ref int32, p *catalog.Product) (*catalog.Product, catalog.Attrs, bool) {
+// up here; f is the product's flags (the caller holds its slot).
+func (r *run) eligibleFlags(f uint8, ref int32, p *catalog.Product) (*catalog.Product, catalog.Attrs, bool) {
 	var a catalog.Attrs
 	if p == nil {
 		p, a = r.e.m.Catalog.RefAttrs(ref)
 	} else {
 		a = catalog.AttrsOf(p)
 	}
-	return p, a, p != nil && r.passes(ref, p, a)
+	return p, a, p != nil && r.passesFlags(f, p, a)
 }
 
-// passes applies the rules to product p (interned id ref, attributes a);
+// passesFlags applies the rules to product p (flags f, attributes a);
 // the product itself is only read for paging and category filters.
-func (r *run) passes(ref int32, p *catalog.Product, a catalog.Attrs) bool {
-	f := r.flags(ref)
+func (r *run) passesFlags(f uint8, p *catalog.Product, a catalog.Attrs) bool {
 	switch {
 	case !a.Available:
 		return false
@@ -360,6 +393,12 @@ func (r *run) offerProduct(id string, p *catalog.Product, tier int, s Strategy, 
 // offerRef is offer by interned id (the models return them with their
 // ids), with the product when the caller has it (p nil looks it up).
 func (r *run) offerRef(ref int32, p *catalog.Product, tier int, s Strategy, score float64, reason Reason) {
+	r.offerAttrs(ref, p, nil, tier, s, score, reason)
+}
+
+// offerAttrs is offerRef for a caller that has also read the product's
+// rule attributes (a, with p; nil when not read).
+func (r *run) offerAttrs(ref int32, p *catalog.Product, attrs *catalog.Attrs, tier int, s Strategy, score float64, reason Reason) {
 	if !(score > 0) {
 		return
 	}
@@ -379,7 +418,14 @@ func (r *run) offerRef(ref int32, p *catalog.Product, tier int, s Strategy, scor
 		c.score += score
 		return
 	}
-	p, a, ok := r.eligibleProduct(ref, p)
+	var a catalog.Attrs
+	ok := false
+	if attrs != nil && p != nil {
+		a = *attrs
+		ok = r.passesFlags(slot.flags, p, a)
+	} else {
+		p, a, ok = r.eligibleFlags(slot.flags, ref, p)
+	}
 	if !ok {
 		slot.cand = rejected
 		return
@@ -436,7 +482,6 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 		}
 		return strings.Compare(a.p.ID, b.p.ID)
 	}
-	capN := r.capN
 	items := make([]Item, 0, r.req.Limit)
 	for t := 0; t < maxTiers; t++ {
 		seg := list[start[t]:start[t+1]]
@@ -450,61 +495,223 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 		}
 		r.score(seg, lead)
 		d := r.cfg.AnchorDiversity
-		discount := d > 0 && d < 1 && hasAnchored(seg)
-		// Without the anchor discount, which needs the whole tier in
-		// order, only the tier's best are sorted: enough for the rest of
-		// the page with room for the diversity cap's skips; the remainder
-		// is sorted only if the page still needs it.
-		sorted := len(seg)
-		if discount {
-			slices.SortFunc(seg, order)
-		} else {
-			sorted = selectBest(seg, 4*(r.req.Limit-len(items))+16, order)
-		}
-		if discount {
-			// Walk best first and discount each candidate by how many better
-			// ones share its anchor; the discounts keep tiers apart because
-			// they only lower scores within a tier's (0, inf) range.
-			uses := r.uses
-			for _, c := range seg {
-				if (c.strategy != CrossSell && c.strategy != Personalized) || c.reason.ProductID == "" {
-					continue
-				}
-				key := c.reason.ProductID
-				c.score *= math.Pow(d, float64(uses[key]))
-				uses[key]++
+		if d > 0 && d < 1 && hasAnchored(seg) {
+			var more bool
+			if items, more = r.pageDiscounted(seg, items, tiers, d, order); more {
+				return items, true
 			}
-			slices.SortFunc(seg, order)
+			continue
 		}
+		// Without the anchor discount, only the tier's best are sorted:
+		// enough for the rest of the page with room for the diversity
+		// cap's skips; the remainder is sorted only if the page still
+		// needs it.
+		sorted := selectBest(seg, 4*(r.req.Limit-len(items))+16, order)
 		for i := range seg {
 			if i == sorted {
 				slices.SortFunc(seg[i:], order)
 			}
-			c := seg[i]
 			if len(items) == r.req.Limit {
 				return items, true
 			}
-			cat := r.category(c.attrs.Category)
-			if capN > 0 && int(cat.paged) >= capN {
-				continue
-			}
-			cat.paged++
-			if c.reason.ProductID != "" && c.reason.Title == "" {
-				if a, ok := r.e.m.Catalog.Ref(c.reason.ProductID); ok {
-					c.reason.Title = a.Title
-				}
-			}
-			items = append(items, Item{
-				ProductID: c.p.ID,
-				// score/(1+score) maps (0, inf) onto (0, 1) keeping order, so
-				// adding the tier offset keeps the list's scores decreasing.
-				Score:    float64(tiers-c.tier) + c.score/(1+c.score),
-				Reason:   c.reason,
-				Strategy: c.strategy,
-			})
+			items = r.page(seg[i], items, tiers)
 		}
 	}
 	return items, false
+}
+
+// page appends c to the page unless the diversity cap already holds its
+// category.
+func (r *run) page(c *candidate, items []Item, tiers int) []Item {
+	cat := r.category(c.attrs.Category)
+	if r.capN > 0 && int(cat.paged) >= r.capN {
+		return items
+	}
+	cat.paged++
+	if c.reason.ProductID != "" && c.reason.Title == "" {
+		if a, ok := r.e.m.Catalog.Ref(c.reason.ProductID); ok {
+			c.reason.Title = a.Title
+		}
+	}
+	return append(items, Item{
+		ProductID: c.p.ID,
+		// score/(1+score) maps (0, inf) onto (0, 1) keeping order, so
+		// adding the tier offset keeps the list's scores decreasing.
+		Score:    float64(tiers-c.tier) + c.score/(1+c.score),
+		Reason:   c.reason,
+		Strategy: c.strategy,
+		Product:  c.p,
+	})
+}
+
+// pageDiscounted pages a tier under the anchor discount: each cross-sell
+// or personalized candidate's score is multiplied by d^k, k the number of
+// better candidates (before the discount, and in earlier tiers) explained
+// by the same anchor, and the page takes the tier in the discounted order.
+// more reports that the page filled with candidates left over.
+//
+// Within one anchor's candidates the discount keeps their order (a worse
+// one also gets a higher power of d), so the discounted order is a merge
+// of the anchors' lists, each taken in its order before the discount.
+// Each list is a heap, and a second heap holds every list's next
+// candidate; only the candidates the page reaches are discounted and
+// ordered, where discounting and sorting the whole tier (twice) was most
+// of ranking's cost. Scores and order are exactly those of sorting.
+func (r *run) pageDiscounted(seg []*candidate, items []Item, tiers int, d float64, order func(a, b *candidate) int) ([]Item, bool) {
+	// Group the candidates by anchor; group 0 holds the undiscounted ones.
+	groups := append(r.groups[:0], anchorGroup{})
+	of := slices.Grow(r.groupOf[:0], len(seg))[:len(seg)]
+	last := 0
+	for i, c := range seg {
+		g := 0
+		if (c.strategy == CrossSell || c.strategy == Personalized) && c.reason.ProductID != "" {
+			key := c.reason.ProductID
+			// Candidates of one anchor usually come in a row.
+			if last > 0 && groups[last].key == key {
+				g = last
+			} else {
+				for j := 1; j < len(groups); j++ {
+					if groups[j].key == key {
+						g = j
+						break
+					}
+				}
+				if g == 0 {
+					g = len(groups)
+					groups = append(groups, anchorGroup{key: key, used: r.uses[key]})
+				}
+				last = g
+			}
+		}
+		of[i] = int32(g)
+		groups[g].end++
+	}
+	// Lay the groups out one after the other, each a heap in the order
+	// before the discount.
+	buf := slices.Grow(r.grouped[:0], len(seg))[:len(seg)]
+	n := int32(0)
+	for g := range groups {
+		groups[g].start, groups[g].end, n = n, n, n+groups[g].end
+	}
+	for i, c := range seg {
+		g := &groups[of[i]]
+		buf[g.end] = c
+		g.end++
+	}
+	heads := r.heads[:0]
+	defer func() {
+		clear(buf)
+		r.groups, r.groupOf, r.grouped, r.heads = groups[:0], of[:0], buf[:0], heads[:0]
+	}()
+	headOrder := func(a, b groupHead) int { return order(a.c, b.c) }
+	// next moves group g's best remaining candidate, discounted, to heads.
+	next := func(g int32) {
+		gr := &groups[g]
+		if gr.start == gr.end {
+			return
+		}
+		h := buf[gr.start:gr.end]
+		h, c := heapPop(h, order)
+		buf[gr.start+int32(len(h))] = nil
+		gr.end = gr.start + int32(len(h))
+		if g > 0 {
+			c.score *= r.pow(d, gr.used)
+			gr.used++
+		}
+		heads = heapPush(heads, groupHead{c, g}, headOrder)
+	}
+	for g := range groups {
+		heapInit(buf[groups[g].start:groups[g].end], order)
+		next(int32(g))
+	}
+	for len(heads) > 0 {
+		if len(items) == r.req.Limit {
+			return items, true
+		}
+		var h groupHead
+		heads, h = heapPop(heads, headOrder)
+		items = r.page(h.c, items, tiers)
+		next(h.g)
+	}
+	// The whole tier was discounted; later tiers count these uses too.
+	for _, g := range groups[1:] {
+		r.uses[g.key] = g.used
+	}
+	return items, false
+}
+
+// anchorGroup is one anchor's candidates in pageDiscounted: a heap in
+// grouped[start:end], and how many better candidates the anchor explains
+// so far.
+type anchorGroup struct {
+	key        string
+	start, end int32
+	used       int
+}
+
+// groupHead is a group's best remaining candidate, discounted.
+type groupHead struct {
+	c *candidate
+	g int32
+}
+
+// pow is math.Pow(d, k), remembered for the request: the anchor discount
+// raises the same d to small powers for most candidates it pages.
+func (r *run) pow(d float64, k int) float64 {
+	for len(r.pows) <= k {
+		r.pows = append(r.pows, math.Pow(d, float64(len(r.pows))))
+	}
+	return r.pows[k]
+}
+
+// heapInit orders h as a binary heap whose top (h[0]) is the first by
+// order.
+func heapInit[T any](h []T, order func(a, b T) int) {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		heapDown(h, i, order)
+	}
+}
+
+func heapDown[T any](h []T, i int, order func(a, b T) int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if rr := l + 1; rr < len(h) && order(h[rr], h[l]) < 0 {
+			m = rr
+		}
+		if order(h[m], h[i]) >= 0 {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// heapPop removes and returns the heap's top.
+func heapPop[T any](h []T, order func(a, b T) int) ([]T, T) {
+	top := h[0]
+	n := len(h) - 1
+	h[0] = h[n]
+	h = h[:n]
+	heapDown(h, 0, order)
+	return h, top
+}
+
+// heapPush adds x to the heap.
+func heapPush[T any](h []T, x T, order func(a, b T) int) []T {
+	h = append(h, x)
+	for i := len(h) - 1; i > 0; {
+		p := (i - 1) / 2
+		if order(h[i], h[p]) >= 0 {
+			break
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+	return h
 }
 
 // hasAnchored reports whether the anchor discount applies to any of the

@@ -114,7 +114,9 @@ func TestCrossSellFollowsAKnownCustomersTaste(t *testing.T) {
 	answer := func(weight float64, cust Customer) []string {
 		t.Helper()
 		cfg := s.engine.Config()
-		cfg.LatentWeight = weight
+		// Cross-sell's own latent weight; the customer's purchases as a
+		// second source are off, so only the anchor's neighbours compete.
+		cfg.CrossSell.LatentWeight, cfg.CrossSell.HistoryWeight = weight, 0
 		e, err := NewEngine(cfg, Models{Catalog: s.cat, Bought: s.bought, Viewed: s.viewed, Trending: s.trending, Latent: h})
 		if err != nil {
 			t.Fatal(err)

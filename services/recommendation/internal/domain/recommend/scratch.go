@@ -48,18 +48,23 @@ func getRun() *run {
 	}
 }
 
-// putRun drops references to the request's data and returns r to the pool.
+// putRun drops most references to the request's data and returns r to the
+// pool.
 func putRun(r *run) {
 	if len(r.arena) > maxPooledCandidates || len(r.touched) > maxPooledCandidates ||
 		len(r.products.entries) > 4*maxPooledCandidates || len(r.acc.entries) > 4*maxPooledCandidates {
 		return
 	}
-	clear(r.arena)
-	clear(r.list)
+	// The candidates are not cleared: the next request overwrites them,
+	// and clearing a few hundred of them (pointers to shared products and
+	// reason strings, kept alive until then by at most maxPooledRuns
+	// runs) cost several microseconds a request. list points into arena.
 	clear(r.pending)
 	clear(r.pos)
 	clear(r.neg)
 	clear(r.ranked)
+	clear(r.groups[:cap(r.groups)])
+	clear(r.heads[:cap(r.heads)])
 	clear(r.keys)
 	clear(r.reasons[:cap(r.reasons)])
 	for _, m := range []map[string]bool{r.context, r.excluded, r.bought, r.segments} {
@@ -68,6 +73,8 @@ func putRun(r *run) {
 	for _, m := range []map[string]int{r.units, r.uses} {
 		clear(m)
 	}
+	clear(r.affPool)
+	clear(r.strongest)
 	clear(r.served)
 	clear(r.fit)
 	// The dense arrays are not cleared: the next request's generation
@@ -77,10 +84,10 @@ func putRun(r *run) {
 	*r = run{
 		context: r.context, excluded: r.excluded, bought: r.bought, served: r.served,
 		segments: r.segments, dense: d,
-		units: r.units, uses: r.uses, fit: r.fit,
+		units: r.units, uses: r.uses, fit: r.fit, affPool: r.affPool, strongest: r.strongest,
 		arena: r.arena[:0], list: r.list[:0], pending: r.pending[:0], pos: r.pos[:0],
 		neg: r.neg[:0], ranked: r.ranked[:0], keys: r.keys[:0], reasons: r.reasons[:0],
-		refs: r.refs[:0], pop: r.pop[:0],
+		refs: r.refs[:0], pop: r.pop[:0], groups: r.groups[:0], groupOf: r.groupOf[:0], grouped: r.grouped[:0], heads: r.heads[:0], pows: r.pows[:0],
 	}
 	select {
 	case freeRuns <- r:

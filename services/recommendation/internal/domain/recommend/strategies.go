@@ -43,68 +43,6 @@ func (r *run) anchorsForCrossSell() []string {
 	return out
 }
 
-// crossSell: the co-purchase neighbours of the anchors, scores summed over
-// anchors so an item that goes with the whole cart beats one that goes with
-// a single line.
-//
-// For a known customer, when the latent model is loaded, each candidate's
-// score is blended with the customer's predicted interest in it (see
-// personalizeCrossSell): the candidates are still the anchors' neighbours,
-// only their order follows the customer's taste.
-func (r *run) crossSell(tier int) {
-	hw := r.e.m.Bought.Config().HistoryWeight
-	start := len(r.pending)
-	for _, a := range r.anchorsForCrossSell() {
-		for _, n := range r.e.m.Bought.Neighbors(a, r.cfg.NeighborsPerAnchor) {
-			kind := ReasonBoughtTogether
-			if n.Basket < hw*n.History {
-				kind = ReasonAlsoBought
-			}
-			r.pending = append(r.pending, pendingOffer{n.Ref, n.Score, Reason{Kind: kind, ProductID: a}})
-		}
-	}
-	offers := r.pending[start:]
-	r.personalizeCrossSell(offers)
-	for _, o := range offers {
-		r.offerRef(o.ref, nil, tier, CrossSell, o.score, o.reason)
-	}
-	r.pending = r.pending[:start]
-}
-
-// personalizeCrossSell rescales cross-sell offers for a customer the latent
-// model can place: score/best + LatentWeight × interest/best interest, the
-// same blend as personalized. Anonymous visitors without purchases keep
-// the co-occurrence order.
-func (r *run) personalizeCrossSell(offers []pendingOffer) {
-	lm := r.e.m.Latent.Load()
-	if lm == nil || r.cfg.LatentWeight <= 0 || len(offers) == 0 || len(r.bought) == 0 {
-		return
-	}
-	v := lm.UserVector(r.cust.ID, r.cust.Events, r.now)
-	if v == nil {
-		return
-	}
-	topScore, topInterest := 0.0, 0.0
-	interest := make([]float64, len(offers))
-	for i, o := range offers {
-		topScore = max(topScore, o.score)
-		if s, ok := lm.Score(v, catalog.Name(o.ref)); ok && s > 0 {
-			interest[i] = s
-			topInterest = max(topInterest, s)
-		}
-	}
-	if topScore <= 0 {
-		return
-	}
-	for i := range offers {
-		s := offers[i].score / topScore
-		if topInterest > 0 {
-			s += r.cfg.LatentWeight * interest[i] / topInterest
-		}
-		offers[i].score = s
-	}
-}
-
 // upsell: pricier products of the anchor's own category inside the price
 // band, ranked by how often they are viewed instead of the anchor (the
 // substitution signal of the co-view model), by attribute similarity, and
@@ -296,8 +234,12 @@ func (r *run) personalized(tier int) {
 	for _, c := range ranked {
 		s := r.accOf(c.ref)
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
+			// The attributes read here are the ones offer checks: one
+			// read of the catalog's slot, which is mostly a cache miss.
 			if p, a := r.e.m.Catalog.RefAttrs(c.ref); p != nil {
 				s.score *= 1 + r.cfg.CategoryAffinity*r.category(a.Category).interest/total
+				r.offerAttrs(c.ref, p, &a, tier, Personalized, s.score, reasons[s.anchor])
+				continue
 			}
 		}
 		r.offerRef(c.ref, nil, tier, Personalized, s.score, reasons[s.anchor])

@@ -48,8 +48,43 @@ type board struct {
 	// faster than strings and leave the map free of pointers for the
 	// garbage collector to scan.
 	scores map[int32]float64
-	top    []Entry // ranked by stored score; nil when it must be rebuilt
-	dirty  bool
+	// dense mirrors scores in an array by ref, for the whole shop's board
+	// only (nil for the others): ranking reads a hundred or more of its
+	// scores per request (the trending prior), and map lookups over tens
+	// of thousands of products were mostly cache misses.
+	dense []float64
+	top   []Entry // ranked by stored score; nil when it must be rebuilt
+	dirty bool
+}
+
+// set stores ref's score, 0 removing it.
+func (bd *board) set(ref int32, v float64) {
+	if v == 0 {
+		delete(bd.scores, ref)
+	} else {
+		bd.scores[ref] = v
+	}
+	if bd.dense == nil {
+		return
+	}
+	if int(ref) >= len(bd.dense) {
+		if v == 0 {
+			return
+		}
+		bd.dense = append(bd.dense, make([]float64, int(ref)+1-len(bd.dense)+len(bd.dense)/4)...)
+	}
+	bd.dense[ref] = v
+}
+
+// score returns ref's stored score.
+func (bd *board) score(ref int32) float64 {
+	if bd.dense != nil {
+		if ref >= 0 && int(ref) < len(bd.dense) {
+			return bd.dense[ref]
+		}
+		return 0
+	}
+	return bd.scores[ref]
 }
 
 // Board holds the decayed counters for many keys. It is safe for concurrent
@@ -95,16 +130,15 @@ func (b *Board) Add(key, id string, weight float64, at time.Time) {
 	bd := b.keys[key]
 	if bd == nil {
 		bd = &board{scores: make(map[int32]float64)}
+		if key == GlobalKey {
+			bd.dense = []float64{}
+		}
 		b.keys[key] = bd
 	}
 	ref := catalog.Intern(id)
 	old := bd.scores[ref]
 	v := math.Max(0, old+weight*math.Exp2(b.exponent(at)))
-	if v == 0 {
-		delete(bd.scores, ref)
-	} else {
-		bd.scores[ref] = v
-	}
+	bd.set(ref, v)
 	if weight < 0 {
 		// A falling item may drop below one outside the cached list, which
 		// only a full re-rank can find.
@@ -152,11 +186,7 @@ func (b *Board) rebase(at time.Time) {
 	f := math.Exp2(-b.exponent(at))
 	for _, bd := range b.keys {
 		for id, v := range bd.scores {
-			if nv := v * f; nv > 0 {
-				bd.scores[id] = nv
-			} else {
-				delete(bd.scores, id)
-			}
+			bd.set(id, max(0, v*f))
 		}
 		bd.dirty = true
 	}
@@ -293,7 +323,7 @@ func (b *Board) RefScoresInto(key string, refs []int32, now time.Time, out []flo
 	}
 	f := math.Exp2(-b.exponent(now))
 	for i, ref := range refs {
-		out[i] = bd.scores[ref] * f
+		out[i] = bd.score(ref) * f
 	}
 }
 

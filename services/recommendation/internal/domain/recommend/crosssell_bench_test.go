@@ -1,0 +1,66 @@
+package recommend
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/latent"
+)
+
+// BenchmarkCrossSellCart is the serving mix's cart request alone: a known
+// customer with about a dozen purchases in five orders and three products
+// in the cart, the plan cross-sell then personalized; without and with a
+// latent model (trained on the benchmark's customers), which cross-sell
+// and personalized blend in.
+func BenchmarkCrossSellCart(b *testing.B) {
+	s := loadBigShop(b)
+	rng := rand.New(rand.NewPCG(13, 13))
+	popular := func() string { return s.products[int(rng.ExpFloat64()*500)%len(s.products)].ID }
+	reqs := make([]Request, 4096)
+	custs := make([]Customer, len(reqs))
+	for i := range reqs {
+		c := Customer{ID: fmt.Sprintf("c%d", i)}
+		for o := range 5 {
+			for range 1 + rng.IntN(4) {
+				c.Events = append(c.Events, interaction.Event{CustomerID: c.ID, ProductID: s.products[s.zipf(rng)].ID, Kind: interaction.Purchase, Quantity: 1, At: now.Add(-time.Duration(o+1) * 200 * time.Hour)})
+			}
+		}
+		custs[i] = c
+		reqs[i] = Request{Placement: Cart, CustomerID: c.ID, ProductIDs: []string{popular(), popular(), popular()}, Limit: 10}
+	}
+	events := make(map[string][]interaction.Event, len(custs))
+	for _, c := range custs {
+		events[c.ID] = c.Events
+	}
+	lm, err := latent.TrainEvents(context.Background(), latent.DefaultConfig(), events, now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := &latent.Holder{}
+	h.Store(lm)
+	withModel, err := NewEngine(s.engine.Config(), Models{Catalog: s.engine.m.Catalog, Bought: s.engine.m.Bought, Trending: s.engine.m.Trending, Latent: h})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		e    *Engine
+	}{{"without_latent", s.engine}, {"with_latent", withModel}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			cpu0 := processCPU()
+			for b.Loop() {
+				if _, err := bc.e.Recommend(reqs[i%len(reqs)], custs[i%len(reqs)], now); err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+			b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
