@@ -8,13 +8,13 @@ import (
 // Product ids are interned process-wide into dense int32 numbers (refs) so
 // that the request path can keep its per-request state in arrays indexed
 // by ref instead of string-keyed maps: hashing product ids was most of a
-// request's cost. The catalog, the co-occurrence models and the trending
-// boards intern the ids they store, and return refs with them, so the
-// engine meets every product as a ref; requests' ids are only looked up
-// (Lookup), never interned, so a caller cannot grow the table with
-// made-up ids. A ref is never reused: the table grows with the distinct
-// ids the models have stored, which is the catalog plus whatever orders
-// and events named.
+// request's cost. The catalog, the co-occurrence models, the trending
+// boards and the latent model intern the ids they store (the first three
+// return refs with them), so the engine meets every product as a ref;
+// requests' ids are only looked up (Lookup), never interned, so a caller
+// cannot grow the table with made-up ids. A ref is never reused: the
+// table grows with the distinct ids the models have stored, which is the
+// catalog plus whatever orders and events named.
 var refs = interner{index: make(map[string]int32)}
 
 // refChunk is how many names one chunk of the table holds.

@@ -129,6 +129,10 @@ type Model struct {
 	// kept so a customer folded in is weighted as training weighted them.
 	idf    []float32
 	avgLen float64
+	// rowOf maps a catalog ref (catalog.Intern) to the product's row, -1
+	// for a ref the model has no vector for: ScoreRef's lookup, an index
+	// instead of hashing the id string for every candidate.
+	rowOf []int32
 }
 
 // sparse is a CSR matrix of confidences minus one (the part above the
@@ -267,6 +271,7 @@ func Train(ctx context.Context, cfg Config, data []Interaction) (*Model, error) 
 		pass(m.y, m.x, byProd, cfg)
 	}
 	m.gram = gramian(m.y, f)
+	m.indexRefs()
 	return m, nil
 }
 
@@ -503,8 +508,22 @@ func (m *Model) Top(user []float32, k int, keep func(id string) bool) []Scored {
 	if n := m.cfg.ScanProducts; n > 0 && n < len(scan) {
 		scan = scan[:n]
 	}
+	// Scores are computed four products at a time (dot32x4): each is
+	// the same sequential sum as dot32, so the same number, but the four
+	// independent sums keep the processor busy where one waits on each
+	// addition before the next.
+	var batch [4]float32
 	for i, id := range scan {
-		s := float64(dot32(user, m.y[i*f:i*f+f]))
+		if i%4 == 0 {
+			if i+4 <= len(scan) {
+				batch = dot32x4(user, m.y[i*f:i*f+f], m.y[(i+1)*f:(i+1)*f+f], m.y[(i+2)*f:(i+2)*f+f], m.y[(i+3)*f:(i+3)*f+f])
+			} else {
+				for j := i; j < len(scan); j++ {
+					batch[j-i] = dot32(user, m.y[j*f:j*f+f])
+				}
+			}
+		}
+		s := float64(batch[i%4])
 		if len(out) == k && s <= out[k-1].Score {
 			continue
 		}
@@ -531,4 +550,18 @@ func dot32(a, b []float32) float32 {
 		s += a[i] * b[i]
 	}
 	return s
+}
+
+// dot32x4 is dot32 of a with four vectors at once, each summed in the
+// same order as dot32 (so with the same result).
+func dot32x4(a, b0, b1, b2, b3 []float32) [4]float32 {
+	var s0, s1, s2, s3 float32
+	b0, b1, b2, b3 = b0[:len(a)], b1[:len(a)], b2[:len(a)], b3[:len(a)]
+	for i, x := range a {
+		s0 += x * b0[i]
+		s1 += x * b1[i]
+		s2 += x * b2[i]
+		s3 += x * b3[i]
+	}
+	return [4]float32{s0, s1, s2, s3}
 }

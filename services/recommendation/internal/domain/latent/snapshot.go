@@ -56,5 +56,6 @@ func Restore(r io.Reader) (*Model, error) {
 		m.index[id] = int32(i)
 	}
 	m.gram = gramian(m.y, f)
+	m.indexRefs()
 	return m, nil
 }

@@ -177,7 +177,7 @@ func (r *run) blendCrossSell(tier int, reasons []Reason) {
 	if lm := r.e.m.Latent.Load(); lm != nil && lw > 0 && len(r.bought) > 0 {
 		if v := lm.UserVector(r.cust.ID, r.cust.Events, r.now); v != nil {
 			interest = func(ref int32) float64 {
-				if s, ok := lm.Score(v, catalog.Name(ref)); ok && s > 0 {
+				if s, ok := lm.ScoreRef(v, ref); ok && s > 0 {
 					return s
 				}
 				return 0

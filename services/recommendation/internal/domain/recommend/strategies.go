@@ -9,6 +9,7 @@ import (
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/cooccur"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/latent"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/replenish"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/trending"
 )
@@ -282,6 +283,12 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 	if len(lat) > 0 && lat[0].Score > 0 {
 		top := lat[0].Score
 		explain := pos[:min(len(pos), 10)]
+		// The anchors' vectors are looked up once, not once per
+		// candidate: Similarity hashed both ids for every pair.
+		var vecs [10][]float32
+		for ai, an := range explain {
+			vecs[ai] = lm.ProductVector(an.id)
+		}
 		for _, c := range lat {
 			if c.Score <= 0 {
 				break
@@ -290,8 +297,9 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 			if !ok {
 				b.anchor = -1
 				best := math.Inf(-1)
-				for ai, an := range explain {
-					if s := lm.Similarity(an.id, c.ProductID); s > best {
+				cv := lm.ProductVector(c.ProductID)
+				for ai := range explain {
+					if s := latent.VectorSimilarity(vecs[ai], cv); s > best {
 						best, b.anchor = s, int32(ai)
 					}
 				}

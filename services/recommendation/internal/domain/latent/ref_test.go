@@ -1,0 +1,82 @@
+package latent
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+)
+
+// manyProducts is 60 customers buying a few of 203 products at random: a
+// product count that is not a multiple of four, so Top's batched scoring
+// has a remainder.
+func manyProducts() []Interaction {
+	rng := rand.New(rand.NewPCG(7, 7))
+	var out []Interaction
+	for c := range 60 {
+		for range 8 {
+			out = append(out, Interaction{Customer: fmt.Sprintf("rc%02d", c), Product: fmt.Sprintf("ref-test-%03d", rng.IntN(203)), Strength: 1 + rng.Float64()})
+		}
+	}
+	return out
+}
+
+func TestScoringByCatalogRefAnswersAsScoringByID(t *testing.T) {
+	t.Parallel()
+	trained, err := Train(context.Background(), testConfig(), manyProducts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := trained.Snapshot(&buf); err != nil {
+		t.Fatal(err)
+	}
+	restored, err := Restore(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := catalog.Intern("ref-test-not-in-the-model")
+	for name, m := range map[string]*Model{"trained": trained, "restored": restored} {
+		user := m.Customer("rc03")
+		for i := range m.Products() {
+			id := m.Product(i)
+			ref, ok := catalog.Lookup(id)
+			if !ok {
+				t.Fatalf("%s model: product %s was not interned", name, id)
+			}
+			want, _ := m.Score(user, id)
+			got, ok := m.ScoreRef(user, ref)
+			if !ok || got != want {
+				t.Errorf("%s model: ScoreRef(%s) = %v, %v; expected %v, true", name, id, got, ok, want)
+			}
+		}
+		if s, ok := m.ScoreRef(user, unknown); ok {
+			t.Errorf("%s model: ScoreRef of a product it has no vector for = %v, true; expected false", name, s)
+		}
+	}
+}
+
+func TestTopScoresEveryProductAsScoreDoes(t *testing.T) {
+	t.Parallel()
+	m, err := Train(context.Background(), testConfig(), manyProducts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := m.Customer("rc05")
+	top := m.Top(user, m.Products(), nil)
+	if len(top) != m.Products() {
+		t.Fatalf("Top(all) returned %d products; expected %d", len(top), m.Products())
+	}
+	for i, s := range top {
+		want, _ := m.Score(user, s.ProductID)
+		if s.Score != want {
+			t.Errorf("Top's score of %s = %v; expected Score's %v", s.ProductID, s.Score, want)
+		}
+		if i > 0 && top[i-1].Score < s.Score {
+			t.Errorf("Top is not best first at %d: %v before %v", i, top[i-1].Score, s.Score)
+		}
+	}
+}
