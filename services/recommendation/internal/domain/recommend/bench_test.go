@@ -281,13 +281,7 @@ func BenchmarkServingMix(b *testing.B) {
 	popular := func() string { return s.products[int(rng.ExpFloat64()*500)%len(s.products)].ID }
 	custs := make([]Customer, 5000)
 	for i := range custs {
-		c := Customer{ID: fmt.Sprintf("c%d", i)}
-		for o := range 5 {
-			for range 1 + rng.IntN(4) {
-				c.Events = append(c.Events, interaction.Event{CustomerID: c.ID, ProductID: s.products[s.zipf(rng)].ID, Kind: interaction.Purchase, Quantity: 1, At: now.Add(-time.Duration(o+1) * 200 * time.Hour)})
-			}
-		}
-		custs[i] = c
+		custs[i] = s.syntheticBuyer(rng, fmt.Sprintf("c%d", i))
 	}
 	reqs := make([]Request, 4096)
 	rc := make([]Customer, len(reqs))
@@ -332,4 +326,17 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// syntheticBuyer is a customer as the serving benchmark's synthetic shop
+// makes them: five orders of one to four Zipf-popular products, 200 hours
+// apart, the newest 200 hours before now.
+func (s *bigShop) syntheticBuyer(rng *rand.Rand, id string) Customer {
+	c := Customer{ID: id}
+	for o := range 5 {
+		for range 1 + rng.IntN(4) {
+			c.Events = append(c.Events, interaction.Event{CustomerID: id, ProductID: s.products[s.zipf(rng)].ID, Kind: interaction.Purchase, Quantity: 1, At: now.Add(-time.Duration(o+1) * 200 * time.Hour)})
+		}
+	}
+	return c
 }

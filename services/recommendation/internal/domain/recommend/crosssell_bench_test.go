@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
-	"time"
 
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/interaction"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/latent"
@@ -23,12 +22,7 @@ func BenchmarkCrossSellCart(b *testing.B) {
 	reqs := make([]Request, 4096)
 	custs := make([]Customer, len(reqs))
 	for i := range reqs {
-		c := Customer{ID: fmt.Sprintf("c%d", i)}
-		for o := range 5 {
-			for range 1 + rng.IntN(4) {
-				c.Events = append(c.Events, interaction.Event{CustomerID: c.ID, ProductID: s.products[s.zipf(rng)].ID, Kind: interaction.Purchase, Quantity: 1, At: now.Add(-time.Duration(o+1) * 200 * time.Hour)})
-			}
-		}
+		c := s.syntheticBuyer(rng, fmt.Sprintf("c%d", i))
 		custs[i] = c
 		reqs[i] = Request{Placement: Cart, CustomerID: c.ID, ProductIDs: []string{popular(), popular(), popular()}, Limit: 10}
 	}
