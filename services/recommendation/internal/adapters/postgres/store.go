@@ -25,11 +25,12 @@ import (
 
 // Store is the service's data access over one connection or transaction.
 type Store struct {
-	q *sqlc.Queries
+	db sqlc.DBTX
+	q  *sqlc.Queries
 }
 
 // New returns a Store over db (a pgx.Tx or a *pgxpool.Pool).
-func New(db sqlc.DBTX) *Store { return &Store{q: sqlc.New(db)} }
+func New(db sqlc.DBTX) *Store { return &Store{db: db, q: sqlc.New(db)} }
 
 // UpsertProducts stores products whose UpdatedAt is not older than the
 // stored version and reports how many were created and replaced. Writers are
@@ -426,7 +427,29 @@ type CustomerStates struct {
 
 // StatesOf reads the newest max interactions, the segments, the tier and
 // the owned products of each of the customers in four queries.
+//
+// Over a pool the queries share one snapshot (a read-only repeatable-read
+// transaction); over a transaction they see what it sees. Read one after
+// another without a snapshot, the owned set could include purchases that
+// committed after the interactions were read: a state whose newest events
+// still held an old return (which counts against the returned product)
+// while its owned set already held every later purchase, a state that
+// never existed.
 func (s *Store) StatesOf(ctx context.Context, customerIDs []string, max int) (CustomerStates, error) {
+	if b, ok := s.db.(interface {
+		BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
+	}); ok && len(customerIDs) > 0 {
+		tx, err := b.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return CustomerStates{}, fmt.Errorf("customer states: begin snapshot: %w", err)
+		}
+		defer func() { _ = tx.Rollback(ctx) }()
+		return New(tx).statesOf(ctx, customerIDs, max)
+	}
+	return s.statesOf(ctx, customerIDs, max)
+}
+
+func (s *Store) statesOf(ctx context.Context, customerIDs []string, max int) (CustomerStates, error) {
 	st := CustomerStates{Events: make(map[string][]interaction.Event), Segments: make(map[string][]string), Tiers: make(map[string]string), Owned: make(map[string][]string)}
 	if len(customerIDs) == 0 {
 		return st, nil
