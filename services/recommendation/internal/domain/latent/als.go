@@ -485,8 +485,13 @@ func (m *Model) Score(user []float32, productID string) (float64, bool) {
 	if !ok || user == nil {
 		return 0, false
 	}
+	return float64(dot32(user, m.row(i))), true
+}
+
+// row is the vector of the model's i-th product, shared and read-only.
+func (m *Model) row(i int32) []float32 {
 	f := m.cfg.Factors
-	return float64(dot32(user, m.y[int(i)*f:int(i)*f+f])), true
+	return m.y[int(i)*f : int(i)*f+f]
 }
 
 // Scored is a product with its predicted interest.

@@ -92,11 +92,5 @@ func (m *Model) UserVector(customerID string, events []interaction.Event, now ti
 // Similarity is the dot product of two products' vectors (0 when either is
 // unknown): how alike the customers who buy them are.
 func (m *Model) Similarity(a, b string) float64 {
-	i, ok := m.index[a]
-	j, ok2 := m.index[b]
-	if !ok || !ok2 {
-		return 0
-	}
-	f := m.cfg.Factors
-	return float64(dot32(m.y[int(i)*f:int(i)*f+f], m.y[int(j)*f:int(j)*f+f]))
+	return VectorSimilarity(m.ProductVector(a), m.ProductVector(b))
 }

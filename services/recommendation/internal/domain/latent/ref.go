@@ -32,8 +32,7 @@ func (m *Model) ScoreRef(user []float32, ref int32) (float64, bool) {
 	if i < 0 {
 		return 0, false
 	}
-	f := m.cfg.Factors
-	return float64(dot32(user, m.y[int(i)*f:int(i)*f+f])), true
+	return float64(dot32(user, m.row(i))), true
 }
 
 // ProductVector returns a product's vector (nil for a product the model
@@ -44,8 +43,7 @@ func (m *Model) ProductVector(id string) []float32 {
 	if !ok {
 		return nil
 	}
-	f := m.cfg.Factors
-	return m.y[int(i)*f : int(i)*f+f]
+	return m.row(i)
 }
 
 // VectorSimilarity is Similarity of two products by their vectors
