@@ -253,10 +253,16 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 		r.capN = cfg.MaxPerCategory
 	}
 	plan := Plan(req.Placement, req.Strategy)
-	need := req.Limit * 3
 	for tier, s := range plan {
-		if s == Trending && tier == len(plan)-1 && tier > 0 && r.eligible >= need {
-			continue // the fallback is not needed
+		if tier > 0 && r.eligible > req.Limit {
+			// The earlier tiers fill the page, and leave more for the
+			// next one, without this strategy or any after it: tiers
+			// never mix (every candidate of a tier ranks above every
+			// candidate of a later one), and eligible counts at most the
+			// diversity cap per category, so the page takes Limit of
+			// them with one to spare. The next page runs the plan
+			// again and goes further down it when it needs to.
+			break
 		}
 		r.generate(s, tier)
 	}
