@@ -119,15 +119,23 @@ func seedShop(b *testing.B, dbURL string) (customers []string, products []string
 	return customers, products
 }
 
-// loadResult is one phase of the load test.
+// loadResult is what one kind of request measured over its phases.
 type loadResult struct {
 	requests, errors int
 	rps              float64
 	p50, p99, max    time.Duration
 }
 
+// loadPhases gathers the phases of one kind of request: every call's
+// latency, the errors and the time under load.
+type loadPhases struct {
+	lat     []time.Duration
+	errors  int
+	elapsed time.Duration
+}
+
 // load calls fn from workers goroutines for d and measures every call.
-func load(workers int, d time.Duration, fn func(w int, rng *rand.Rand) error) loadResult {
+func (lp *loadPhases) load(workers int, d time.Duration, fn func(w int, rng *rand.Rand) error) {
 	lat := make([][]time.Duration, workers)
 	errs := make([]int, workers)
 	var wg sync.WaitGroup
@@ -137,7 +145,7 @@ func load(workers int, d time.Duration, fn func(w int, rng *rand.Rand) error) lo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(w), 99))
+			rng := rand.New(rand.NewPCG(uint64(w), uint64(len(lp.lat))))
 			for time.Now().Before(deadline) {
 				t := time.Now()
 				if err := fn(w, rng); err != nil {
@@ -148,16 +156,20 @@ func load(workers int, d time.Duration, fn func(w int, rng *rand.Rand) error) lo
 		}()
 	}
 	wg.Wait()
-	elapsed := time.Since(began)
-	var all []time.Duration
-	r := loadResult{}
+	lp.elapsed += time.Since(began)
 	for w := range workers {
-		all = append(all, lat[w]...)
-		r.errors += errs[w]
+		lp.lat = append(lp.lat, lat[w]...)
+		lp.errors += errs[w]
 	}
+}
+
+func (lp *loadPhases) result() loadResult {
+	all := slices.Clone(lp.lat)
 	slices.Sort(all)
-	r.requests = len(all)
-	r.rps = float64(len(all)) / elapsed.Seconds()
+	r := loadResult{requests: len(all), errors: lp.errors}
+	if lp.elapsed > 0 {
+		r.rps = float64(len(all)) / lp.elapsed.Seconds()
+	}
 	if len(all) > 0 {
 		r.p50, r.p99, r.max = all[len(all)/2], all[len(all)*99/100], all[len(all)-1]
 	}
@@ -182,12 +194,14 @@ func rssMB() float64 {
 }
 
 // BenchmarkServing runs the service on a real database and broker with the
-// synthetic shop, then drives it with one load generator: first the gRPC
-// health check (this machine's baseline), then GetRecommendations for a mix
-// of placements. Run it once: -benchtime 1x (the phases have a fixed length,
-// BENCH_PHASE, default 10s).
+// synthetic shop, then drives it with one load generator, alternating
+// phases of the gRPC health check (this machine's baseline) and of
+// GetRecommendations for a mix of placements: BENCH_ROUNDS rounds
+// (default 3) of BENCH_PHASE each (default 6s), so that a slow spell of a
+// shared machine or a garbage collection weighs on both alike. Run it
+// once: -benchtime 1x.
 func BenchmarkServing(b *testing.B) {
-	phase := 10 * time.Second
+	phase := 6 * time.Second
 	if v := os.Getenv("BENCH_PHASE"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -195,11 +209,15 @@ func BenchmarkServing(b *testing.B) {
 		}
 		phase = d
 	}
-	env := map[string]string{"RECO_MAX_PER_CATEGORY": "3", "RECO_CART_THRESHOLD_MINOR": "5000", "RECO_SNAPSHOT_INTERVAL": "2s"}
-	// The server's stream workers can be set from outside, to compare.
-	if v, ok := os.LookupEnv("GRPC_STREAM_WORKERS"); ok {
-		env["GRPC_STREAM_WORKERS"] = v
+	rounds := 3
+	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("BENCH_ROUNDS: want a positive integer, got %q", v)
+		}
+		rounds = n
 	}
+	env := map[string]string{"RECO_MAX_PER_CATEGORY": "3", "RECO_CART_THRESHOLD_MINOR": "5000", "RECO_SNAPSHOT_INTERVAL": "2s"}
 	s := newStack(b, env)
 	s.migrate()
 	seedStart := time.Now()
@@ -231,35 +249,14 @@ func BenchmarkServing(b *testing.B) {
 	// starts once the snapshot of every order is stored.
 	snapBytes := waitForSnapshot(b, s.dbURL)
 	time.Sleep(time.Second)
-	health := load(workers, phase, func(w int, _ *rand.Rand) error {
+	checkHealth := func(w int, _ *rand.Rand) error {
 		_, err := healthpb.NewHealthClient(conns[w%len(conns)]).Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
-	})
-	// BENCH_CPUPROFILE names a file for a CPU profile of the
-	// GetRecommendations phase alone (the start-up's model building would
-	// otherwise dominate a whole-run profile).
-	if f := os.Getenv("BENCH_CPUPROFILE"); f != "" {
-		out, err := os.Create(f)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer out.Close()
-		if err := pprof.StartCPUProfile(out); err != nil {
-			b.Fatal(err)
-		}
-	}
-	// BENCH_MEMPROFILE names a file for the allocations of the
-	// GetRecommendations phase: the heap profile at its start goes to
-	// <file>.base and the one at its end to <file>; compare them with
-	// go tool pprof -sample_index=alloc_space -base <file>.base <file>.
-	memProfile := os.Getenv("BENCH_MEMPROFILE")
-	if memProfile != "" {
-		writeHeapProfile(b, memProfile+".base")
 	}
 	popular := func(rng *rand.Rand) string { return products[int(rng.ExpFloat64()*500)%benchProducts] }
 	var firstErr error
 	var errOnce sync.Once
-	reco := load(workers, phase, func(w int, rng *rand.Rand) error {
+	recommend := func(w int, rng *rand.Rand) error {
 		c := recommendationv1.NewRecommendationServiceClient(conns[w%len(conns)])
 		req := &recommendationv1.GetRecommendationsRequest{Limit: 10}
 		switch n := rng.IntN(10); {
@@ -282,17 +279,47 @@ func BenchmarkServing(b *testing.B) {
 			errOnce.Do(func() { firstErr = err })
 		}
 		return err
-	})
-	pprof.StopCPUProfile()
-	if memProfile != "" {
-		writeHeapProfile(b, memProfile)
 	}
+	// BENCH_CPUPROFILE names a file for a CPU profile of the first
+	// GetRecommendations phase alone (the start-up's model building would
+	// otherwise dominate a whole-run profile). BENCH_MEMPROFILE names a
+	// file for the allocations of that phase: the heap profile at its
+	// start goes to <file>.base and the one at its end to <file>; compare
+	// them with go tool pprof -sample_index=alloc_space -base <file>.base <file>.
+	cpuProfile, memProfile := os.Getenv("BENCH_CPUPROFILE"), os.Getenv("BENCH_MEMPROFILE")
+	var healthPhases, recoPhases loadPhases
+	for round := range rounds {
+		healthPhases.load(workers, phase, checkHealth)
+		profiled := round == 0 && cpuProfile != ""
+		if profiled {
+			out, err := os.Create(cpuProfile)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer out.Close()
+			if err := pprof.StartCPUProfile(out); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if round == 0 && memProfile != "" {
+			writeHeapProfile(b, memProfile+".base")
+		}
+		recoPhases.load(workers, phase, recommend)
+		if profiled {
+			pprof.StopCPUProfile()
+		}
+		if round == 0 && memProfile != "" {
+			writeHeapProfile(b, memProfile)
+		}
+	}
+	health, reco := healthPhases.result(), recoPhases.result()
 	runtime.GC()
 	rssAfter := rssMB()
 	if reco.errors > 0 {
 		b.Errorf("%d of %d GetRecommendations failed; first: %v", reco.errors, reco.requests, firstErr)
 	}
 	b.Logf("startup (replaying %d orders): %s; RSS before start %.0f MB, serving %.0f MB, after load %.0f MB", benchOrders, startup.Round(time.Millisecond), rssBefore, rssServing, rssAfter)
+	b.Logf("%d rounds of %s per kind, alternating, 16 workers", rounds, phase)
 	b.Logf("health check:       %8.0f req/s  p50 %-9s p99 %-9s max %s (%d requests, %d errors)", health.rps, health.p50, health.p99, health.max, health.requests, health.errors)
 	b.Logf("GetRecommendations: %8.0f req/s  p50 %-9s p99 %-9s max %s (%d requests, %d errors)", reco.rps, reco.p50, reco.p99, reco.max, reco.requests, reco.errors)
 	b.Logf("GetRecommendations at %.0f%% of the health check's throughput", 100*reco.rps/health.rps)
