@@ -275,6 +275,7 @@ func TestHTTPEndpointsAnswer(t *testing.T) {
 		{"readyz answers 200 when ready", http.MethodGet, httpURL + "/readyz", "", "", 200, "ok"},
 		{"openapi.json serves the document", http.MethodGet, httpURL + "/openapi.json", "", "", 200, `{"swagger":"2.0"}`},
 		{"metrics shows runtime and rpc metrics", http.MethodGet, adminURL + "/metrics", "", "", 200, "rpc_server_"},
+		{"metrics shows calls in flight per method, back to 0", http.MethodGet, adminURL + "/metrics", "", "", 200, `rpc_server_in_flight{otel_scope_name="github.com/affinity-platform/affinity/pkg/server",otel_scope_schema_url="",otel_scope_version="",rpc_method="/test.v1.Echo/Open"} 0`},
 		{"metrics shows the Go collector", http.MethodGet, adminURL + "/metrics", "", "", 200, "go_goroutines"},
 		{"pprof answers", http.MethodGet, adminURL + "/debug/pprof/", "", "", 200, "goroutine"},
 		{"a REST call with the right customer passes the interceptors", http.MethodPost, httpURL + "/v1/echo/c1", customer, `{"text":"hi"}`, 200, `"text":"c1:hi"`},
