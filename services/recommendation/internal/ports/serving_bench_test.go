@@ -5,11 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -176,25 +173,9 @@ func (lp *loadPhases) result() loadResult {
 	return r
 }
 
-func rssMB() float64 {
-	raw, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(l, "VmRSS:") {
-			f := strings.Fields(l)
-			if len(f) >= 2 {
-				kb, _ := strconv.ParseFloat(f[1], 64)
-				return kb / 1024
-			}
-		}
-	}
-	return 0
-}
-
-// BenchmarkServing runs the service on a real database and broker with the
-// synthetic shop, then drives it with one load generator, alternating
+// BenchmarkServing runs the service, as its own process (see process), on
+// a real database and broker with the synthetic shop, then drives it with
+// one load generator, alternating
 // phases of the gRPC health check (this machine's baseline) and of
 // GetRecommendations for a mix of placements: BENCH_ROUNDS rounds
 // (default 3) of BENCH_PHASE each (default 6s), so that a slow spell of a
@@ -223,13 +204,11 @@ func BenchmarkServing(b *testing.B) {
 	seedStart := time.Now()
 	customers, products := seedShop(b, s.dbURL)
 	b.Logf("seeded %d products and %d orders in %s", benchProducts, benchOrders, time.Since(seedStart).Round(time.Millisecond))
-	runtime.GC()
-	rssBefore := rssMB()
+	bin := serviceBinary(b)
 	startAt := time.Now()
-	svc := s.start()
+	svc := s.startProcess(b, bin)
 	startup := time.Since(startAt)
-	runtime.GC()
-	rssServing := rssMB()
+	rssServing := svc.rssMB()
 
 	const workers = 16
 	conns := make([]*grpc.ClientConn, 4)
@@ -280,49 +259,54 @@ func BenchmarkServing(b *testing.B) {
 		}
 		return err
 	}
-	// BENCH_CPUPROFILE names a file for a CPU profile of the first
-	// GetRecommendations phase alone (the start-up's model building would
-	// otherwise dominate a whole-run profile). BENCH_MEMPROFILE names a
-	// file for the allocations of that phase: the heap profile at its
-	// start goes to <file>.base and the one at its end to <file>; compare
-	// them with go tool pprof -sample_index=alloc_space -base <file>.base <file>.
+	// BENCH_CPUPROFILE names a file for the service's CPU profile of the
+	// first GetRecommendations phase (from its admin port's pprof).
+	// BENCH_MEMPROFILE names a file for the allocations of that phase: the
+	// profile at its start goes to <file>.base and the one at its end to
+	// <file>; compare them with go tool pprof -sample_index=alloc_space
+	// -base <file>.base <file>.
 	cpuProfile, memProfile := os.Getenv("BENCH_CPUPROFILE"), os.Getenv("BENCH_MEMPROFILE")
 	var healthPhases, recoPhases loadPhases
+	// CPU time of the service and of the load generator (this process)
+	// per kind of request.
+	var healthCPU, recoCPU, healthSelf, recoSelf time.Duration
 	for round := range rounds {
+		cpu0, self0 := svc.cpu(), selfCPU()
 		healthPhases.load(workers, phase, checkHealth)
-		profiled := round == 0 && cpuProfile != ""
-		if profiled {
-			out, err := os.Create(cpuProfile)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer out.Close()
-			if err := pprof.StartCPUProfile(out); err != nil {
-				b.Fatal(err)
-			}
-		}
+		healthCPU, healthSelf = healthCPU+svc.cpu()-cpu0, healthSelf+selfCPU()-self0
 		if round == 0 && memProfile != "" {
-			writeHeapProfile(b, memProfile+".base")
+			svc.fetchProfile(b, "/debug/pprof/allocs?gc=1", memProfile+".base")
 		}
+		var profiled sync.WaitGroup
+		if round == 0 && cpuProfile != "" {
+			profiled.Go(func() {
+				svc.fetchProfile(b, fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(phase.Seconds()))), cpuProfile)
+			})
+		}
+		cpu0, self0 = svc.cpu(), selfCPU()
 		recoPhases.load(workers, phase, recommend)
-		if profiled {
-			pprof.StopCPUProfile()
-		}
+		recoCPU, recoSelf = recoCPU+svc.cpu()-cpu0, recoSelf+selfCPU()-self0
+		profiled.Wait()
 		if round == 0 && memProfile != "" {
-			writeHeapProfile(b, memProfile)
+			svc.fetchProfile(b, "/debug/pprof/allocs?gc=1", memProfile)
 		}
 	}
 	health, reco := healthPhases.result(), recoPhases.result()
-	runtime.GC()
-	rssAfter := rssMB()
+	rssAfter := svc.rssMB()
 	if reco.errors > 0 {
 		b.Errorf("%d of %d GetRecommendations failed; first: %v", reco.errors, reco.requests, firstErr)
 	}
-	b.Logf("startup (replaying %d orders): %s; RSS before start %.0f MB, serving %.0f MB, after load %.0f MB", benchOrders, startup.Round(time.Millisecond), rssBefore, rssServing, rssAfter)
+	b.Logf("startup (replaying %d orders): %s; service RSS serving %.0f MB, after load %.0f MB", benchOrders, startup.Round(time.Millisecond), rssServing, rssAfter)
 	b.Logf("%d rounds of %s per kind, alternating, 16 workers", rounds, phase)
 	b.Logf("health check:       %8.0f req/s  p50 %-9s p99 %-9s max %s (%d requests, %d errors)", health.rps, health.p50, health.p99, health.max, health.requests, health.errors)
 	b.Logf("GetRecommendations: %8.0f req/s  p50 %-9s p99 %-9s max %s (%d requests, %d errors)", reco.rps, reco.p50, reco.p99, reco.max, reco.requests, reco.errors)
 	b.Logf("GetRecommendations at %.0f%% of the health check's throughput", 100*reco.rps/health.rps)
+	healthCPUPer := healthCPU.Seconds() * 1e6 / float64(max(1, health.requests))
+	recoCPUPer := recoCPU.Seconds() * 1e6 / float64(max(1, reco.requests))
+	b.Logf("service CPU per request: health check %.0f µs, GetRecommendations %.0f µs", healthCPUPer, recoCPUPer)
+	b.Logf("CPUs busy (service + load generator): health check %.2f + %.2f, GetRecommendations %.2f + %.2f",
+		healthCPU.Seconds()/healthPhases.elapsed.Seconds(), healthSelf.Seconds()/healthPhases.elapsed.Seconds(),
+		recoCPU.Seconds()/recoPhases.elapsed.Seconds(), recoSelf.Seconds()/recoPhases.elapsed.Seconds())
 	b.ReportMetric(startup.Seconds(), "first-start-s")
 	b.ReportMetric(health.rps, "health-req/s")
 	b.ReportMetric(reco.rps, "reco-req/s")
@@ -330,6 +314,8 @@ func BenchmarkServing(b *testing.B) {
 	b.ReportMetric(float64(reco.p50.Microseconds())/1000, "reco-p50-ms")
 	b.ReportMetric(100*reco.rps/health.rps, "reco-%-of-health")
 	b.ReportMetric(rssAfter, "RSS-MB")
+	b.ReportMetric(healthCPUPer, "health-cpu-µs/op")
+	b.ReportMetric(recoCPUPer, "reco-cpu-µs/op")
 	if os.Getenv("BENCH_SKIP_RESTART") != "" {
 		return // iterating on serving speed only
 	}
@@ -337,7 +323,7 @@ func BenchmarkServing(b *testing.B) {
 	// and replays only trending from the stored orders.
 	svc.stop()
 	restartAt := time.Now()
-	s.start()
+	s.startProcess(b, bin)
 	restart := time.Since(restartAt)
 	b.Logf("restart from a %.0f MB snapshot: %s", float64(snapBytes)/(1<<20), restart.Round(time.Millisecond))
 	b.ReportMetric(restart.Seconds(), "restart-s")
@@ -363,20 +349,5 @@ func waitForSnapshot(b *testing.B, dbURL string) (bytes int64) {
 			b.Fatalf("no snapshot of every order within 5 minutes: %v", err)
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-}
-
-// writeHeapProfile writes the heap profile (allocations since the start
-// included) to file, after a collection: the profile is as of the last one.
-func writeHeapProfile(b *testing.B, file string) {
-	b.Helper()
-	runtime.GC()
-	f, err := os.Create(file)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-		b.Fatal(err)
 	}
 }
