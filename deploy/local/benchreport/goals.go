@@ -40,6 +40,8 @@ var goals = []goal{
 	{4, "Event to SegmentEntered p99 under steady load (ms)", "services/segmentation/internal/ports", "EventToSegmentEnteredLatency", "p99-ms", true, 50},
 	{5, "GetRecommendations throughput as % of the gRPC health check", "services/recommendation/internal/ports", "Serving", "reco-%-of-health", false, 50},
 	{5, "GetRecommendations p99 latency (ms)", "services/recommendation/internal/ports", "Serving", "reco-p99-ms", true, 5},
+	{5, "Recommendation service resident memory after the load (MB)", "services/recommendation/internal/ports", "Serving", "RSS-MB", true, 0},
+	{5, "Service CPU per GetRecommendations request (µs; a health check: health-cpu-us/op)", "services/recommendation/internal/ports", "Serving", "reco-cpu-us/op", true, 0},
 	{5, "Co-occurrence build, 2,000,000 customers x 200,000 products (s; \"within minutes\")", "services/recommendation/internal/domain/cooccur", "BuildAtScale", "build-s", true, 600},
 	{5, "Implicit ALS training, 100,000 customers x 50,000 products (s)", "services/recommendation/internal/domain/latent", "TrainAtServingScale", "train-s", true, 0},
 	{8, "Orders per second through loyalty and segmentation (whole platform)", "deploy/local", "Platform", "platform_orders/s", false, 0},

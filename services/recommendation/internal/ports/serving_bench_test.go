@@ -314,8 +314,8 @@ func BenchmarkServing(b *testing.B) {
 	b.ReportMetric(float64(reco.p50.Microseconds())/1000, "reco-p50-ms")
 	b.ReportMetric(100*reco.rps/health.rps, "reco-%-of-health")
 	b.ReportMetric(rssAfter, "RSS-MB")
-	b.ReportMetric(healthCPUPer, "health-cpu-µs/op")
-	b.ReportMetric(recoCPUPer, "reco-cpu-µs/op")
+	b.ReportMetric(healthCPUPer, "health-cpu-us/op")
+	b.ReportMetric(recoCPUPer, "reco-cpu-us/op")
 	if os.Getenv("BENCH_SKIP_RESTART") != "" {
 		return // iterating on serving speed only
 	}
