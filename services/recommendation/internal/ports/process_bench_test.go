@@ -204,3 +204,20 @@ func selfCPU() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// fetchAllocs writes the service's heap profile, whose alloc_space counts
+// every allocation so far, current as of now, to file. The runtime
+// publishes allocations at the end of the collection after the one they
+// fall in, so the profile is fetched after two forced collections (only
+// the heap endpoint forces one: gc=1).
+func (p *process) fetchAllocs(b *testing.B, file string) {
+	b.Helper()
+	resp, err := http.Get("http://" + p.addrs.Admin + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	p.fetchProfile(b, "/debug/pprof/heap?gc=1", file)
+}

@@ -275,7 +275,7 @@ func BenchmarkServing(b *testing.B) {
 		healthPhases.load(workers, phase, checkHealth)
 		healthCPU, healthSelf = healthCPU+svc.cpu()-cpu0, healthSelf+selfCPU()-self0
 		if round == 0 && memProfile != "" {
-			svc.fetchProfile(b, "/debug/pprof/allocs?gc=1", memProfile+".base")
+			svc.fetchAllocs(b, memProfile+".base")
 		}
 		var profiled sync.WaitGroup
 		if round == 0 && cpuProfile != "" {
@@ -288,7 +288,7 @@ func BenchmarkServing(b *testing.B) {
 		recoCPU, recoSelf = recoCPU+svc.cpu()-cpu0, recoSelf+selfCPU()-self0
 		profiled.Wait()
 		if round == 0 && memProfile != "" {
-			svc.fetchProfile(b, "/debug/pprof/allocs?gc=1", memProfile)
+			svc.fetchAllocs(b, memProfile)
 		}
 	}
 	health, reco := healthPhases.result(), recoPhases.result()
