@@ -133,6 +133,8 @@ type Model struct {
 	// for a ref the model has no vector for: ScoreRef's lookup, an index
 	// instead of hashing the id string for every candidate.
 	rowOf []int32
+	// tops caches trained customers' best products for CustomerTop.
+	tops topCache
 }
 
 // sparse is a CSR matrix of confidences minus one (the part above the
@@ -504,11 +506,37 @@ type Scored struct {
 // customer vector for which keep (when not nil) returns true, best first,
 // among the ScanProducts most bought products.
 func (m *Model) Top(user []float32, k int, keep func(id string) bool) []Scored {
+	var keepRow func(row int32) bool
+	if keep != nil {
+		keepRow = func(row int32) bool { return keep(m.products[row]) }
+	}
+	return m.scored(m.top(user, k, keepRow))
+}
+
+// rowScore is a product (by row) and its predicted interest, as top
+// computed it.
+type rowScore struct {
+	row   int32
+	score float32
+}
+
+// scored spells top's rows as products.
+func (m *Model) scored(rows []rowScore) []Scored {
+	out := make([]Scored, len(rows))
+	for i, r := range rows {
+		out[i] = Scored{m.products[r.row], float64(r.score)}
+	}
+	return out
+}
+
+// top is Top by product row. Among equal scores the product scanned
+// later ranks first, and once k are held a product must beat the k-th.
+func (m *Model) top(user []float32, k int, keep func(row int32) bool) []rowScore {
 	if user == nil || k <= 0 {
 		return nil
 	}
 	f := m.cfg.Factors
-	out := make([]Scored, 0, k+1)
+	out := make([]rowScore, 0, k+1)
 	scan := m.products
 	if n := m.cfg.ScanProducts; n > 0 && n < len(scan) {
 		scan = scan[:n]
@@ -518,7 +546,7 @@ func (m *Model) Top(user []float32, k int, keep func(id string) bool) []Scored {
 	// independent sums keep the processor busy where one waits on each
 	// addition before the next.
 	var batch [4]float32
-	for i, id := range scan {
+	for i := range scan {
 		if i%4 == 0 {
 			if i+4 <= len(scan) {
 				batch = dot32x4(user, m.y[i*f:i*f+f], m.y[(i+1)*f:(i+1)*f+f], m.y[(i+2)*f:(i+2)*f+f], m.y[(i+3)*f:(i+3)*f+f])
@@ -528,20 +556,20 @@ func (m *Model) Top(user []float32, k int, keep func(id string) bool) []Scored {
 				}
 			}
 		}
-		s := float64(batch[i%4])
-		if len(out) == k && s <= out[k-1].Score {
+		s := batch[i%4]
+		if len(out) == k && s <= out[k-1].score {
 			continue
 		}
-		if keep != nil && !keep(id) {
+		if keep != nil && !keep(int32(i)) {
 			continue
 		}
-		at, _ := slices.BinarySearchFunc(out, s, func(e Scored, t float64) int {
-			if e.Score > t {
+		at, _ := slices.BinarySearchFunc(out, s, func(e rowScore, t float32) int {
+			if e.score > t {
 				return -1
 			}
 			return 1
 		})
-		out = slices.Insert(out, at, Scored{id, s})
+		out = slices.Insert(out, at, rowScore{int32(i), s})
 		if len(out) > k {
 			out = out[:k]
 		}

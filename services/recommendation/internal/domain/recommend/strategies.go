@@ -266,9 +266,16 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 	}
 	// Owned products are skipped here, consumables included: the model
 	// predicts them best of all, and buy again is the strategy for them.
-	lat := lm.Top(v, r.cfg.LatentCandidates, func(id string) bool {
+	keep := func(id string) bool {
 		return !r.bought[id] && !r.context[id] && !r.excluded[id] && r.aff[id].Weight >= 0
-	})
+	}
+	// A customer the model was trained on is answered from their cached
+	// best products (the same answer, without scanning every product
+	// again on each of their visits).
+	lat, ok := lm.CustomerTop(r.cust.ID, r.cfg.LatentCandidates, keep)
+	if !ok {
+		lat = lm.Top(v, r.cfg.LatentCandidates, keep)
+	}
 	type blended struct {
 		score  float64
 		anchor int32
