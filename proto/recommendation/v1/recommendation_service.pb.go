@@ -502,7 +502,8 @@ type RecommendedItem struct {
 	Score float64 `protobuf:"fixed64,2,opt,name=score,proto3" json:"score,omitempty"`
 	// Why.
 	Reason *Reason `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
-	// Catalog data for rendering.
+	// Catalog data for rendering; never the margin, which is the shop's
+	// business (customers may call with their own token).
 	Product       *v1.Product `protobuf:"bytes,4,opt,name=product,proto3" json:"product,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -107,13 +107,15 @@ func productToProto(p catalog.Product) *commercev1.Product {
 
 // productInto is productToProto into zero messages the caller allocated
 // (out and its price).
+//
+// The margin is left out: recommended items go to storefronts, to
+// customers calling with their own token and into e-mails, none of which
+// may learn what the shop earns on a product. Margin boosts use it inside
+// the service only.
 func productInto(out *commercev1.Product, price *commercev1.Money, p *catalog.Product) {
 	price.AmountMinor, price.Currency = p.Price.Minor, p.Price.Currency
 	out.ProductId, out.Sku, out.Title, out.CategoryPath = p.ID, p.SKU, p.Title, p.CategoryPath
 	out.Price, out.Brand, out.Tags, out.Url, out.ImageUrl = price, p.Brand, p.Tags, p.URL, p.ImageURL
-	if p.HasMargin {
-		out.Margin = &commercev1.Money{AmountMinor: p.Margin, Currency: p.Price.Currency}
-	}
 	switch p.Stock {
 	case catalog.InStock:
 		out.StockStatus = commercev1.StockStatus_STOCK_STATUS_IN_STOCK

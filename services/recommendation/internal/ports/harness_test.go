@@ -184,6 +184,8 @@ type product struct {
 	price        int64
 	stock        commercev1.StockStatus
 	durability   commercev1.Durability
+	// margin is set on the product when positive.
+	margin int64
 }
 
 func (p product) proto() *commercev1.Product {
@@ -199,10 +201,14 @@ func (p product) proto() *commercev1.Product {
 	if cat == "" {
 		cat = "Home/Misc"
 	}
-	return &commercev1.Product{
+	out := &commercev1.Product{
 		ProductId: p.id, Title: "Title " + p.id, CategoryPath: strings.Split(cat, "/"),
 		Price: &commercev1.Money{AmountMinor: p.price + 1000, Currency: "EUR"}, StockStatus: stock, Durability: d,
 	}
+	if p.margin > 0 {
+		out.Margin = &commercev1.Money{AmountMinor: p.margin, Currency: "EUR"}
+	}
+	return out
 }
 
 func upsert(t *testing.T, c recommendationv1.RecommendationServiceClient, ps ...product) {

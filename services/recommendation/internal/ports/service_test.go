@@ -779,6 +779,41 @@ func TestACustomerReadsOnlyTheirOwnRecommendations(t *testing.T) {
 	}
 }
 
+// Customers may call GetRecommendations with their own token, and
+// storefronts and e-mails show what it returns: the products it carries
+// must never say what the shop earns on them.
+func TestRecommendedProductsNeverCarryTheMargin(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, nil)
+	svc := s.start()
+	upsert(t, svc.client, product{id: "M1", margin: 400}, product{id: "M2", margin: 900}, product{id: "M3", margin: 50})
+	s.publish(topics.CommerceOrders, "u1", order("m1", "u1", t0, "M1", "M2", "M3"))
+	conn, err := grpc.NewClient(svc.addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithUnaryInterceptor(withToken(auth.Claims{Subject: "c9", Roles: []auth.Role{auth.RoleCustomer}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	customer := recommendationv1.NewRecommendationServiceClient(conn)
+	eventually(t, 90*time.Second, "three recommended products", func() (bool, string) {
+		resp, err := customer.GetRecommendations(context.Background(), &recommendationv1.GetRecommendationsRequest{CustomerId: "c9", Limit: 3})
+		if err != nil {
+			return false, err.Error()
+		}
+		if len(resp.GetItems()) != 3 {
+			return false, fmt.Sprint(ids(resp.GetItems()))
+		}
+		for _, it := range resp.GetItems() {
+			if it.GetProduct().GetPrice().GetAmountMinor() == 0 {
+				t.Fatalf("%s came without its catalog data: %v", it.GetProductId(), it.GetProduct())
+			}
+			if it.GetProduct().GetMargin() != nil {
+				t.Fatalf("%s came with its margin: %v", it.GetProductId(), it.GetProduct().GetMargin())
+			}
+		}
+		return true, ""
+	})
+}
+
 func TestSegmentMembersSeeWhatTheirSegmentBuys(t *testing.T) {
 	t.Parallel()
 	s := newStack(t, nil)
