@@ -40,6 +40,8 @@ var goals = []goal{
 	{4, "Event to SegmentEntered p99 under steady load (ms)", "services/segmentation/internal/ports", "EventToSegmentEnteredLatency", "p99-ms", true, 50},
 	{5, "GetRecommendations throughput as % of the gRPC health check", "services/recommendation/internal/ports", "Serving", "reco-%-of-health", false, 50},
 	{5, "GetRecommendations p99 latency (ms)", "services/recommendation/internal/ports", "Serving", "reco-p99-ms", true, 5},
+	{5, "GetRecommendations in the basic item view (ids, scores, reasons) as % of the health check", "services/recommendation/internal/ports", "Serving", "basic-%-of-health", false, 0},
+	{5, "GetRecommendations p99 in the basic item view (ms)", "services/recommendation/internal/ports", "Serving", "basic-p99-ms", true, 0},
 	{5, "Recommendation service resident memory after the load (MB)", "services/recommendation/internal/ports", "Serving", "RSS-MB", true, 0},
 	{5, "Service CPU per GetRecommendations request (µs; a health check: health-cpu-us/op)", "services/recommendation/internal/ports", "Serving", "reco-cpu-us/op", true, 0},
 	{5, "Co-occurrence build, 2,000,000 customers x 200,000 products (s; \"within minutes\")", "services/recommendation/internal/domain/cooccur", "BuildAtScale", "build-s", true, 600},

@@ -238,6 +238,61 @@ func (ReasonKind) EnumDescriptor() ([]byte, []int) {
 	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{2}
 }
 
+// ItemView is how much of each recommended item an answer carries.
+type ItemView int32
+
+const (
+	// The default: ITEM_VIEW_FULL.
+	ItemView_ITEM_VIEW_UNSPECIFIED ItemView = 0
+	// Product id, score and reason, without the product's catalog data:
+	// for storefronts that render from their own catalog. A smaller answer,
+	// cheaper to build, send and decode.
+	ItemView_ITEM_VIEW_BASIC ItemView = 1
+	// Also the product's catalog data for rendering (title, price, ...).
+	ItemView_ITEM_VIEW_FULL ItemView = 2
+)
+
+// Enum value maps for ItemView.
+var (
+	ItemView_name = map[int32]string{
+		0: "ITEM_VIEW_UNSPECIFIED",
+		1: "ITEM_VIEW_BASIC",
+		2: "ITEM_VIEW_FULL",
+	}
+	ItemView_value = map[string]int32{
+		"ITEM_VIEW_UNSPECIFIED": 0,
+		"ITEM_VIEW_BASIC":       1,
+		"ITEM_VIEW_FULL":        2,
+	}
+)
+
+func (x ItemView) Enum() *ItemView {
+	p := new(ItemView)
+	*p = x
+	return p
+}
+
+func (x ItemView) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ItemView) Descriptor() protoreflect.EnumDescriptor {
+	return file_recommendation_v1_recommendation_service_proto_enumTypes[3].Descriptor()
+}
+
+func (ItemView) Type() protoreflect.EnumType {
+	return &file_recommendation_v1_recommendation_service_proto_enumTypes[3]
+}
+
+func (x ItemView) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ItemView.Descriptor instead.
+func (ItemView) EnumDescriptor() ([]byte, []int) {
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{3}
+}
+
 // FeedbackKind is what the customer did with a recommended item.
 type FeedbackKind int32
 
@@ -291,11 +346,11 @@ func (x FeedbackKind) String() string {
 }
 
 func (FeedbackKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_recommendation_v1_recommendation_service_proto_enumTypes[3].Descriptor()
+	return file_recommendation_v1_recommendation_service_proto_enumTypes[4].Descriptor()
 }
 
 func (FeedbackKind) Type() protoreflect.EnumType {
-	return &file_recommendation_v1_recommendation_service_proto_enumTypes[3]
+	return &file_recommendation_v1_recommendation_service_proto_enumTypes[4]
 }
 
 func (x FeedbackKind) Number() protoreflect.EnumNumber {
@@ -304,7 +359,7 @@ func (x FeedbackKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FeedbackKind.Descriptor instead.
 func (FeedbackKind) EnumDescriptor() ([]byte, []int) {
-	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{3}
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{4}
 }
 
 // MerchandisingRuleKind is what a merchandising rule does.
@@ -347,11 +402,11 @@ func (x MerchandisingRuleKind) String() string {
 }
 
 func (MerchandisingRuleKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_recommendation_v1_recommendation_service_proto_enumTypes[4].Descriptor()
+	return file_recommendation_v1_recommendation_service_proto_enumTypes[5].Descriptor()
 }
 
 func (MerchandisingRuleKind) Type() protoreflect.EnumType {
-	return &file_recommendation_v1_recommendation_service_proto_enumTypes[4]
+	return &file_recommendation_v1_recommendation_service_proto_enumTypes[5]
 }
 
 func (x MerchandisingRuleKind) Number() protoreflect.EnumNumber {
@@ -360,7 +415,7 @@ func (x MerchandisingRuleKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use MerchandisingRuleKind.Descriptor instead.
 func (MerchandisingRuleKind) EnumDescriptor() ([]byte, []int) {
-	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{4}
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{5}
 }
 
 // ExperimentState is an experiment's life cycle.
@@ -404,11 +459,11 @@ func (x ExperimentState) String() string {
 }
 
 func (ExperimentState) Descriptor() protoreflect.EnumDescriptor {
-	return file_recommendation_v1_recommendation_service_proto_enumTypes[5].Descriptor()
+	return file_recommendation_v1_recommendation_service_proto_enumTypes[6].Descriptor()
 }
 
 func (ExperimentState) Type() protoreflect.EnumType {
-	return &file_recommendation_v1_recommendation_service_proto_enumTypes[5]
+	return &file_recommendation_v1_recommendation_service_proto_enumTypes[6]
 }
 
 func (x ExperimentState) Number() protoreflect.EnumNumber {
@@ -417,7 +472,7 @@ func (x ExperimentState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ExperimentState.Descriptor instead.
 func (ExperimentState) EnumDescriptor() ([]byte, []int) {
-	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{5}
+	return file_recommendation_v1_recommendation_service_proto_rawDescGZIP(), []int{6}
 }
 
 // Reason explains one recommended item.
@@ -503,7 +558,8 @@ type RecommendedItem struct {
 	// Why.
 	Reason *Reason `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Catalog data for rendering; never the margin, which is the shop's
-	// business (customers may call with their own token).
+	// business (customers may call with their own token). Unset in the
+	// basic view (GetRecommendationsRequest.view).
 	Product       *v1.Product `protobuf:"bytes,4,opt,name=product,proto3" json:"product,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -590,7 +646,9 @@ type GetRecommendationsRequest struct {
 	// Anonymous visitor id, for visitors not yet known.
 	AnonymousId string `protobuf:"bytes,9,opt,name=anonymous_id,json=anonymousId,proto3" json:"anonymous_id,omitempty"`
 	// next_page_token of the previous page; pages never repeat an item.
-	PageToken     string `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,10,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// How much of each item to return; the full view when unspecified.
+	View          ItemView `protobuf:"varint,11,opt,name=view,proto3,enum=recommendation.v1.ItemView" json:"view,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -693,6 +751,13 @@ func (x *GetRecommendationsRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *GetRecommendationsRequest) GetView() ItemView {
+	if x != nil {
+		return x.View
+	}
+	return ItemView_ITEM_VIEW_UNSPECIFIED
 }
 
 // GetRecommendationsResponse is the ranked list.
@@ -2670,7 +2735,7 @@ const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
 	"product_id\x18\x01 \x01(\tR\tproductId\x12\x14\n" +
 	"\x05score\x18\x02 \x01(\x01R\x05score\x121\n" +
 	"\x06reason\x18\x03 \x01(\v2\x19.recommendation.v1.ReasonR\x06reason\x12.\n" +
-	"\aproduct\x18\x04 \x01(\v2\x14.commerce.v1.ProductR\aproduct\"\xb8\x03\n" +
+	"\aproduct\x18\x04 \x01(\v2\x14.commerce.v1.ProductR\aproduct\"\xe9\x03\n" +
 	"\x19GetRecommendationsRequest\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1f\n" +
@@ -2685,7 +2750,8 @@ const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
 	"\fanonymous_id\x18\t \x01(\tR\vanonymousId\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\n" +
-	" \x01(\tR\tpageToken\"\xfe\x01\n" +
+	" \x01(\tR\tpageToken\x12/\n" +
+	"\x04view\x18\v \x01(\x0e2\x1b.recommendation.v1.ItemViewR\x04view\"\xfe\x01\n" +
 	"\x1aGetRecommendationsResponse\x128\n" +
 	"\x05items\x18\x01 \x03(\v2\".recommendation.v1.RecommendedItemR\x05items\x12+\n" +
 	"\x11recommendation_id\x18\x02 \x01(\tR\x10recommendationId\x127\n" +
@@ -2871,7 +2937,11 @@ const file_recommendation_v1_recommendation_service_proto_rawDesc = "" +
 	"\x1eREASON_KIND_BECAUSE_YOU_BOUGHT\x10\x03\x12\x19\n" +
 	"\x15REASON_KIND_BUY_AGAIN\x10\x04\x12\x1b\n" +
 	"\x17REASON_KIND_CART_TOP_UP\x10\x05\x12\x17\n" +
-	"\x13REASON_KIND_POPULAR\x10\x06*\xd4\x01\n" +
+	"\x13REASON_KIND_POPULAR\x10\x06*N\n" +
+	"\bItemView\x12\x19\n" +
+	"\x15ITEM_VIEW_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fITEM_VIEW_BASIC\x10\x01\x12\x12\n" +
+	"\x0eITEM_VIEW_FULL\x10\x02*\xd4\x01\n" +
 	"\fFeedbackKind\x12\x1d\n" +
 	"\x19FEEDBACK_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18FEEDBACK_KIND_IMPRESSION\x10\x01\x12\x17\n" +
@@ -2924,127 +2994,129 @@ func file_recommendation_v1_recommendation_service_proto_rawDescGZIP() []byte {
 	return file_recommendation_v1_recommendation_service_proto_rawDescData
 }
 
-var file_recommendation_v1_recommendation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_recommendation_v1_recommendation_service_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_recommendation_v1_recommendation_service_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_recommendation_v1_recommendation_service_proto_goTypes = []any{
 	(Placement)(0),                          // 0: recommendation.v1.Placement
 	(Strategy)(0),                           // 1: recommendation.v1.Strategy
 	(ReasonKind)(0),                         // 2: recommendation.v1.ReasonKind
-	(FeedbackKind)(0),                       // 3: recommendation.v1.FeedbackKind
-	(MerchandisingRuleKind)(0),              // 4: recommendation.v1.MerchandisingRuleKind
-	(ExperimentState)(0),                    // 5: recommendation.v1.ExperimentState
-	(*Reason)(nil),                          // 6: recommendation.v1.Reason
-	(*RecommendedItem)(nil),                 // 7: recommendation.v1.RecommendedItem
-	(*GetRecommendationsRequest)(nil),       // 8: recommendation.v1.GetRecommendationsRequest
-	(*GetRecommendationsResponse)(nil),      // 9: recommendation.v1.GetRecommendationsResponse
-	(*Feedback)(nil),                        // 10: recommendation.v1.Feedback
-	(*RecordFeedbackRequest)(nil),           // 11: recommendation.v1.RecordFeedbackRequest
-	(*RecordFeedbackResponse)(nil),          // 12: recommendation.v1.RecordFeedbackResponse
-	(*BatchUpsertProductsRequest)(nil),      // 13: recommendation.v1.BatchUpsertProductsRequest
-	(*BatchUpsertProductsResponse)(nil),     // 14: recommendation.v1.BatchUpsertProductsResponse
-	(*GetExperimentResultsRequest)(nil),     // 15: recommendation.v1.GetExperimentResultsRequest
-	(*VariantResults)(nil),                  // 16: recommendation.v1.VariantResults
-	(*GetExperimentResultsResponse)(nil),    // 17: recommendation.v1.GetExperimentResultsResponse
-	(*MerchandisingRule)(nil),               // 18: recommendation.v1.MerchandisingRule
-	(*CreateMerchandisingRuleRequest)(nil),  // 19: recommendation.v1.CreateMerchandisingRuleRequest
-	(*CreateMerchandisingRuleResponse)(nil), // 20: recommendation.v1.CreateMerchandisingRuleResponse
-	(*ListMerchandisingRulesRequest)(nil),   // 21: recommendation.v1.ListMerchandisingRulesRequest
-	(*ListMerchandisingRulesResponse)(nil),  // 22: recommendation.v1.ListMerchandisingRulesResponse
-	(*UpdateMerchandisingRuleRequest)(nil),  // 23: recommendation.v1.UpdateMerchandisingRuleRequest
-	(*UpdateMerchandisingRuleResponse)(nil), // 24: recommendation.v1.UpdateMerchandisingRuleResponse
-	(*DeleteMerchandisingRuleRequest)(nil),  // 25: recommendation.v1.DeleteMerchandisingRuleRequest
-	(*DeleteMerchandisingRuleResponse)(nil), // 26: recommendation.v1.DeleteMerchandisingRuleResponse
-	(*ExperimentVariant)(nil),               // 27: recommendation.v1.ExperimentVariant
-	(*Experiment)(nil),                      // 28: recommendation.v1.Experiment
-	(*CreateExperimentRequest)(nil),         // 29: recommendation.v1.CreateExperimentRequest
-	(*CreateExperimentResponse)(nil),        // 30: recommendation.v1.CreateExperimentResponse
-	(*ListExperimentsRequest)(nil),          // 31: recommendation.v1.ListExperimentsRequest
-	(*ListExperimentsResponse)(nil),         // 32: recommendation.v1.ListExperimentsResponse
-	(*GetExperimentRequest)(nil),            // 33: recommendation.v1.GetExperimentRequest
-	(*GetExperimentResponse)(nil),           // 34: recommendation.v1.GetExperimentResponse
-	(*UpdateExperimentRequest)(nil),         // 35: recommendation.v1.UpdateExperimentRequest
-	(*UpdateExperimentResponse)(nil),        // 36: recommendation.v1.UpdateExperimentResponse
-	(*ExportRecommendationsRequest)(nil),    // 37: recommendation.v1.ExportRecommendationsRequest
-	(*ExportRecommendationsResponse)(nil),   // 38: recommendation.v1.ExportRecommendationsResponse
-	nil,                                     // 39: recommendation.v1.ExperimentVariant.ParamsEntry
-	(*v1.Product)(nil),                      // 40: commerce.v1.Product
-	(*timestamppb.Timestamp)(nil),           // 41: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil),           // 42: google.protobuf.FieldMask
+	(ItemView)(0),                           // 3: recommendation.v1.ItemView
+	(FeedbackKind)(0),                       // 4: recommendation.v1.FeedbackKind
+	(MerchandisingRuleKind)(0),              // 5: recommendation.v1.MerchandisingRuleKind
+	(ExperimentState)(0),                    // 6: recommendation.v1.ExperimentState
+	(*Reason)(nil),                          // 7: recommendation.v1.Reason
+	(*RecommendedItem)(nil),                 // 8: recommendation.v1.RecommendedItem
+	(*GetRecommendationsRequest)(nil),       // 9: recommendation.v1.GetRecommendationsRequest
+	(*GetRecommendationsResponse)(nil),      // 10: recommendation.v1.GetRecommendationsResponse
+	(*Feedback)(nil),                        // 11: recommendation.v1.Feedback
+	(*RecordFeedbackRequest)(nil),           // 12: recommendation.v1.RecordFeedbackRequest
+	(*RecordFeedbackResponse)(nil),          // 13: recommendation.v1.RecordFeedbackResponse
+	(*BatchUpsertProductsRequest)(nil),      // 14: recommendation.v1.BatchUpsertProductsRequest
+	(*BatchUpsertProductsResponse)(nil),     // 15: recommendation.v1.BatchUpsertProductsResponse
+	(*GetExperimentResultsRequest)(nil),     // 16: recommendation.v1.GetExperimentResultsRequest
+	(*VariantResults)(nil),                  // 17: recommendation.v1.VariantResults
+	(*GetExperimentResultsResponse)(nil),    // 18: recommendation.v1.GetExperimentResultsResponse
+	(*MerchandisingRule)(nil),               // 19: recommendation.v1.MerchandisingRule
+	(*CreateMerchandisingRuleRequest)(nil),  // 20: recommendation.v1.CreateMerchandisingRuleRequest
+	(*CreateMerchandisingRuleResponse)(nil), // 21: recommendation.v1.CreateMerchandisingRuleResponse
+	(*ListMerchandisingRulesRequest)(nil),   // 22: recommendation.v1.ListMerchandisingRulesRequest
+	(*ListMerchandisingRulesResponse)(nil),  // 23: recommendation.v1.ListMerchandisingRulesResponse
+	(*UpdateMerchandisingRuleRequest)(nil),  // 24: recommendation.v1.UpdateMerchandisingRuleRequest
+	(*UpdateMerchandisingRuleResponse)(nil), // 25: recommendation.v1.UpdateMerchandisingRuleResponse
+	(*DeleteMerchandisingRuleRequest)(nil),  // 26: recommendation.v1.DeleteMerchandisingRuleRequest
+	(*DeleteMerchandisingRuleResponse)(nil), // 27: recommendation.v1.DeleteMerchandisingRuleResponse
+	(*ExperimentVariant)(nil),               // 28: recommendation.v1.ExperimentVariant
+	(*Experiment)(nil),                      // 29: recommendation.v1.Experiment
+	(*CreateExperimentRequest)(nil),         // 30: recommendation.v1.CreateExperimentRequest
+	(*CreateExperimentResponse)(nil),        // 31: recommendation.v1.CreateExperimentResponse
+	(*ListExperimentsRequest)(nil),          // 32: recommendation.v1.ListExperimentsRequest
+	(*ListExperimentsResponse)(nil),         // 33: recommendation.v1.ListExperimentsResponse
+	(*GetExperimentRequest)(nil),            // 34: recommendation.v1.GetExperimentRequest
+	(*GetExperimentResponse)(nil),           // 35: recommendation.v1.GetExperimentResponse
+	(*UpdateExperimentRequest)(nil),         // 36: recommendation.v1.UpdateExperimentRequest
+	(*UpdateExperimentResponse)(nil),        // 37: recommendation.v1.UpdateExperimentResponse
+	(*ExportRecommendationsRequest)(nil),    // 38: recommendation.v1.ExportRecommendationsRequest
+	(*ExportRecommendationsResponse)(nil),   // 39: recommendation.v1.ExportRecommendationsResponse
+	nil,                                     // 40: recommendation.v1.ExperimentVariant.ParamsEntry
+	(*v1.Product)(nil),                      // 41: commerce.v1.Product
+	(*timestamppb.Timestamp)(nil),           // 42: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil),           // 43: google.protobuf.FieldMask
 }
 var file_recommendation_v1_recommendation_service_proto_depIdxs = []int32{
 	2,  // 0: recommendation.v1.Reason.kind:type_name -> recommendation.v1.ReasonKind
-	6,  // 1: recommendation.v1.RecommendedItem.reason:type_name -> recommendation.v1.Reason
-	40, // 2: recommendation.v1.RecommendedItem.product:type_name -> commerce.v1.Product
+	7,  // 1: recommendation.v1.RecommendedItem.reason:type_name -> recommendation.v1.Reason
+	41, // 2: recommendation.v1.RecommendedItem.product:type_name -> commerce.v1.Product
 	0,  // 3: recommendation.v1.GetRecommendationsRequest.placement:type_name -> recommendation.v1.Placement
 	1,  // 4: recommendation.v1.GetRecommendationsRequest.strategy:type_name -> recommendation.v1.Strategy
-	7,  // 5: recommendation.v1.GetRecommendationsResponse.items:type_name -> recommendation.v1.RecommendedItem
-	1,  // 6: recommendation.v1.GetRecommendationsResponse.strategy:type_name -> recommendation.v1.Strategy
-	3,  // 7: recommendation.v1.Feedback.kind:type_name -> recommendation.v1.FeedbackKind
-	0,  // 8: recommendation.v1.Feedback.placement:type_name -> recommendation.v1.Placement
-	41, // 9: recommendation.v1.Feedback.occurred_at:type_name -> google.protobuf.Timestamp
-	10, // 10: recommendation.v1.RecordFeedbackRequest.feedback:type_name -> recommendation.v1.Feedback
-	40, // 11: recommendation.v1.BatchUpsertProductsRequest.products:type_name -> commerce.v1.Product
-	16, // 12: recommendation.v1.GetExperimentResultsResponse.variants:type_name -> recommendation.v1.VariantResults
-	4,  // 13: recommendation.v1.MerchandisingRule.kind:type_name -> recommendation.v1.MerchandisingRuleKind
-	41, // 14: recommendation.v1.MerchandisingRule.start_time:type_name -> google.protobuf.Timestamp
-	41, // 15: recommendation.v1.MerchandisingRule.end_time:type_name -> google.protobuf.Timestamp
-	41, // 16: recommendation.v1.MerchandisingRule.create_time:type_name -> google.protobuf.Timestamp
-	41, // 17: recommendation.v1.MerchandisingRule.update_time:type_name -> google.protobuf.Timestamp
-	18, // 18: recommendation.v1.CreateMerchandisingRuleRequest.rule:type_name -> recommendation.v1.MerchandisingRule
-	18, // 19: recommendation.v1.CreateMerchandisingRuleResponse.rule:type_name -> recommendation.v1.MerchandisingRule
-	18, // 20: recommendation.v1.ListMerchandisingRulesResponse.rules:type_name -> recommendation.v1.MerchandisingRule
-	18, // 21: recommendation.v1.UpdateMerchandisingRuleRequest.rule:type_name -> recommendation.v1.MerchandisingRule
-	42, // 22: recommendation.v1.UpdateMerchandisingRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	18, // 23: recommendation.v1.UpdateMerchandisingRuleResponse.rule:type_name -> recommendation.v1.MerchandisingRule
-	1,  // 24: recommendation.v1.ExperimentVariant.strategy:type_name -> recommendation.v1.Strategy
-	39, // 25: recommendation.v1.ExperimentVariant.params:type_name -> recommendation.v1.ExperimentVariant.ParamsEntry
-	0,  // 26: recommendation.v1.Experiment.placement:type_name -> recommendation.v1.Placement
-	27, // 27: recommendation.v1.Experiment.variants:type_name -> recommendation.v1.ExperimentVariant
-	5,  // 28: recommendation.v1.Experiment.state:type_name -> recommendation.v1.ExperimentState
-	41, // 29: recommendation.v1.Experiment.start_time:type_name -> google.protobuf.Timestamp
-	41, // 30: recommendation.v1.Experiment.end_time:type_name -> google.protobuf.Timestamp
-	41, // 31: recommendation.v1.Experiment.create_time:type_name -> google.protobuf.Timestamp
-	41, // 32: recommendation.v1.Experiment.update_time:type_name -> google.protobuf.Timestamp
-	28, // 33: recommendation.v1.CreateExperimentRequest.experiment:type_name -> recommendation.v1.Experiment
-	28, // 34: recommendation.v1.CreateExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
-	28, // 35: recommendation.v1.ListExperimentsResponse.experiments:type_name -> recommendation.v1.Experiment
-	28, // 36: recommendation.v1.GetExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
-	28, // 37: recommendation.v1.UpdateExperimentRequest.experiment:type_name -> recommendation.v1.Experiment
-	42, // 38: recommendation.v1.UpdateExperimentRequest.update_mask:type_name -> google.protobuf.FieldMask
-	28, // 39: recommendation.v1.UpdateExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
-	1,  // 40: recommendation.v1.ExportRecommendationsRequest.strategy:type_name -> recommendation.v1.Strategy
-	7,  // 41: recommendation.v1.ExportRecommendationsResponse.items:type_name -> recommendation.v1.RecommendedItem
-	8,  // 42: recommendation.v1.RecommendationService.GetRecommendations:input_type -> recommendation.v1.GetRecommendationsRequest
-	11, // 43: recommendation.v1.RecommendationService.RecordFeedback:input_type -> recommendation.v1.RecordFeedbackRequest
-	13, // 44: recommendation.v1.RecommendationService.BatchUpsertProducts:input_type -> recommendation.v1.BatchUpsertProductsRequest
-	15, // 45: recommendation.v1.RecommendationService.GetExperimentResults:input_type -> recommendation.v1.GetExperimentResultsRequest
-	19, // 46: recommendation.v1.RecommendationService.CreateMerchandisingRule:input_type -> recommendation.v1.CreateMerchandisingRuleRequest
-	21, // 47: recommendation.v1.RecommendationService.ListMerchandisingRules:input_type -> recommendation.v1.ListMerchandisingRulesRequest
-	23, // 48: recommendation.v1.RecommendationService.UpdateMerchandisingRule:input_type -> recommendation.v1.UpdateMerchandisingRuleRequest
-	25, // 49: recommendation.v1.RecommendationService.DeleteMerchandisingRule:input_type -> recommendation.v1.DeleteMerchandisingRuleRequest
-	29, // 50: recommendation.v1.RecommendationService.CreateExperiment:input_type -> recommendation.v1.CreateExperimentRequest
-	31, // 51: recommendation.v1.RecommendationService.ListExperiments:input_type -> recommendation.v1.ListExperimentsRequest
-	33, // 52: recommendation.v1.RecommendationService.GetExperiment:input_type -> recommendation.v1.GetExperimentRequest
-	35, // 53: recommendation.v1.RecommendationService.UpdateExperiment:input_type -> recommendation.v1.UpdateExperimentRequest
-	37, // 54: recommendation.v1.RecommendationService.ExportRecommendations:input_type -> recommendation.v1.ExportRecommendationsRequest
-	9,  // 55: recommendation.v1.RecommendationService.GetRecommendations:output_type -> recommendation.v1.GetRecommendationsResponse
-	12, // 56: recommendation.v1.RecommendationService.RecordFeedback:output_type -> recommendation.v1.RecordFeedbackResponse
-	14, // 57: recommendation.v1.RecommendationService.BatchUpsertProducts:output_type -> recommendation.v1.BatchUpsertProductsResponse
-	17, // 58: recommendation.v1.RecommendationService.GetExperimentResults:output_type -> recommendation.v1.GetExperimentResultsResponse
-	20, // 59: recommendation.v1.RecommendationService.CreateMerchandisingRule:output_type -> recommendation.v1.CreateMerchandisingRuleResponse
-	22, // 60: recommendation.v1.RecommendationService.ListMerchandisingRules:output_type -> recommendation.v1.ListMerchandisingRulesResponse
-	24, // 61: recommendation.v1.RecommendationService.UpdateMerchandisingRule:output_type -> recommendation.v1.UpdateMerchandisingRuleResponse
-	26, // 62: recommendation.v1.RecommendationService.DeleteMerchandisingRule:output_type -> recommendation.v1.DeleteMerchandisingRuleResponse
-	30, // 63: recommendation.v1.RecommendationService.CreateExperiment:output_type -> recommendation.v1.CreateExperimentResponse
-	32, // 64: recommendation.v1.RecommendationService.ListExperiments:output_type -> recommendation.v1.ListExperimentsResponse
-	34, // 65: recommendation.v1.RecommendationService.GetExperiment:output_type -> recommendation.v1.GetExperimentResponse
-	36, // 66: recommendation.v1.RecommendationService.UpdateExperiment:output_type -> recommendation.v1.UpdateExperimentResponse
-	38, // 67: recommendation.v1.RecommendationService.ExportRecommendations:output_type -> recommendation.v1.ExportRecommendationsResponse
-	55, // [55:68] is the sub-list for method output_type
-	42, // [42:55] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	3,  // 5: recommendation.v1.GetRecommendationsRequest.view:type_name -> recommendation.v1.ItemView
+	8,  // 6: recommendation.v1.GetRecommendationsResponse.items:type_name -> recommendation.v1.RecommendedItem
+	1,  // 7: recommendation.v1.GetRecommendationsResponse.strategy:type_name -> recommendation.v1.Strategy
+	4,  // 8: recommendation.v1.Feedback.kind:type_name -> recommendation.v1.FeedbackKind
+	0,  // 9: recommendation.v1.Feedback.placement:type_name -> recommendation.v1.Placement
+	42, // 10: recommendation.v1.Feedback.occurred_at:type_name -> google.protobuf.Timestamp
+	11, // 11: recommendation.v1.RecordFeedbackRequest.feedback:type_name -> recommendation.v1.Feedback
+	41, // 12: recommendation.v1.BatchUpsertProductsRequest.products:type_name -> commerce.v1.Product
+	17, // 13: recommendation.v1.GetExperimentResultsResponse.variants:type_name -> recommendation.v1.VariantResults
+	5,  // 14: recommendation.v1.MerchandisingRule.kind:type_name -> recommendation.v1.MerchandisingRuleKind
+	42, // 15: recommendation.v1.MerchandisingRule.start_time:type_name -> google.protobuf.Timestamp
+	42, // 16: recommendation.v1.MerchandisingRule.end_time:type_name -> google.protobuf.Timestamp
+	42, // 17: recommendation.v1.MerchandisingRule.create_time:type_name -> google.protobuf.Timestamp
+	42, // 18: recommendation.v1.MerchandisingRule.update_time:type_name -> google.protobuf.Timestamp
+	19, // 19: recommendation.v1.CreateMerchandisingRuleRequest.rule:type_name -> recommendation.v1.MerchandisingRule
+	19, // 20: recommendation.v1.CreateMerchandisingRuleResponse.rule:type_name -> recommendation.v1.MerchandisingRule
+	19, // 21: recommendation.v1.ListMerchandisingRulesResponse.rules:type_name -> recommendation.v1.MerchandisingRule
+	19, // 22: recommendation.v1.UpdateMerchandisingRuleRequest.rule:type_name -> recommendation.v1.MerchandisingRule
+	43, // 23: recommendation.v1.UpdateMerchandisingRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	19, // 24: recommendation.v1.UpdateMerchandisingRuleResponse.rule:type_name -> recommendation.v1.MerchandisingRule
+	1,  // 25: recommendation.v1.ExperimentVariant.strategy:type_name -> recommendation.v1.Strategy
+	40, // 26: recommendation.v1.ExperimentVariant.params:type_name -> recommendation.v1.ExperimentVariant.ParamsEntry
+	0,  // 27: recommendation.v1.Experiment.placement:type_name -> recommendation.v1.Placement
+	28, // 28: recommendation.v1.Experiment.variants:type_name -> recommendation.v1.ExperimentVariant
+	6,  // 29: recommendation.v1.Experiment.state:type_name -> recommendation.v1.ExperimentState
+	42, // 30: recommendation.v1.Experiment.start_time:type_name -> google.protobuf.Timestamp
+	42, // 31: recommendation.v1.Experiment.end_time:type_name -> google.protobuf.Timestamp
+	42, // 32: recommendation.v1.Experiment.create_time:type_name -> google.protobuf.Timestamp
+	42, // 33: recommendation.v1.Experiment.update_time:type_name -> google.protobuf.Timestamp
+	29, // 34: recommendation.v1.CreateExperimentRequest.experiment:type_name -> recommendation.v1.Experiment
+	29, // 35: recommendation.v1.CreateExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
+	29, // 36: recommendation.v1.ListExperimentsResponse.experiments:type_name -> recommendation.v1.Experiment
+	29, // 37: recommendation.v1.GetExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
+	29, // 38: recommendation.v1.UpdateExperimentRequest.experiment:type_name -> recommendation.v1.Experiment
+	43, // 39: recommendation.v1.UpdateExperimentRequest.update_mask:type_name -> google.protobuf.FieldMask
+	29, // 40: recommendation.v1.UpdateExperimentResponse.experiment:type_name -> recommendation.v1.Experiment
+	1,  // 41: recommendation.v1.ExportRecommendationsRequest.strategy:type_name -> recommendation.v1.Strategy
+	8,  // 42: recommendation.v1.ExportRecommendationsResponse.items:type_name -> recommendation.v1.RecommendedItem
+	9,  // 43: recommendation.v1.RecommendationService.GetRecommendations:input_type -> recommendation.v1.GetRecommendationsRequest
+	12, // 44: recommendation.v1.RecommendationService.RecordFeedback:input_type -> recommendation.v1.RecordFeedbackRequest
+	14, // 45: recommendation.v1.RecommendationService.BatchUpsertProducts:input_type -> recommendation.v1.BatchUpsertProductsRequest
+	16, // 46: recommendation.v1.RecommendationService.GetExperimentResults:input_type -> recommendation.v1.GetExperimentResultsRequest
+	20, // 47: recommendation.v1.RecommendationService.CreateMerchandisingRule:input_type -> recommendation.v1.CreateMerchandisingRuleRequest
+	22, // 48: recommendation.v1.RecommendationService.ListMerchandisingRules:input_type -> recommendation.v1.ListMerchandisingRulesRequest
+	24, // 49: recommendation.v1.RecommendationService.UpdateMerchandisingRule:input_type -> recommendation.v1.UpdateMerchandisingRuleRequest
+	26, // 50: recommendation.v1.RecommendationService.DeleteMerchandisingRule:input_type -> recommendation.v1.DeleteMerchandisingRuleRequest
+	30, // 51: recommendation.v1.RecommendationService.CreateExperiment:input_type -> recommendation.v1.CreateExperimentRequest
+	32, // 52: recommendation.v1.RecommendationService.ListExperiments:input_type -> recommendation.v1.ListExperimentsRequest
+	34, // 53: recommendation.v1.RecommendationService.GetExperiment:input_type -> recommendation.v1.GetExperimentRequest
+	36, // 54: recommendation.v1.RecommendationService.UpdateExperiment:input_type -> recommendation.v1.UpdateExperimentRequest
+	38, // 55: recommendation.v1.RecommendationService.ExportRecommendations:input_type -> recommendation.v1.ExportRecommendationsRequest
+	10, // 56: recommendation.v1.RecommendationService.GetRecommendations:output_type -> recommendation.v1.GetRecommendationsResponse
+	13, // 57: recommendation.v1.RecommendationService.RecordFeedback:output_type -> recommendation.v1.RecordFeedbackResponse
+	15, // 58: recommendation.v1.RecommendationService.BatchUpsertProducts:output_type -> recommendation.v1.BatchUpsertProductsResponse
+	18, // 59: recommendation.v1.RecommendationService.GetExperimentResults:output_type -> recommendation.v1.GetExperimentResultsResponse
+	21, // 60: recommendation.v1.RecommendationService.CreateMerchandisingRule:output_type -> recommendation.v1.CreateMerchandisingRuleResponse
+	23, // 61: recommendation.v1.RecommendationService.ListMerchandisingRules:output_type -> recommendation.v1.ListMerchandisingRulesResponse
+	25, // 62: recommendation.v1.RecommendationService.UpdateMerchandisingRule:output_type -> recommendation.v1.UpdateMerchandisingRuleResponse
+	27, // 63: recommendation.v1.RecommendationService.DeleteMerchandisingRule:output_type -> recommendation.v1.DeleteMerchandisingRuleResponse
+	31, // 64: recommendation.v1.RecommendationService.CreateExperiment:output_type -> recommendation.v1.CreateExperimentResponse
+	33, // 65: recommendation.v1.RecommendationService.ListExperiments:output_type -> recommendation.v1.ListExperimentsResponse
+	35, // 66: recommendation.v1.RecommendationService.GetExperiment:output_type -> recommendation.v1.GetExperimentResponse
+	37, // 67: recommendation.v1.RecommendationService.UpdateExperiment:output_type -> recommendation.v1.UpdateExperimentResponse
+	39, // 68: recommendation.v1.RecommendationService.ExportRecommendations:output_type -> recommendation.v1.ExportRecommendationsResponse
+	56, // [56:69] is the sub-list for method output_type
+	43, // [43:56] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_recommendation_v1_recommendation_service_proto_init() }
@@ -3057,7 +3129,7 @@ func file_recommendation_v1_recommendation_service_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_recommendation_v1_recommendation_service_proto_rawDesc), len(file_recommendation_v1_recommendation_service_proto_rawDesc)),
-			NumEnums:      6,
+			NumEnums:      7,
 			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,

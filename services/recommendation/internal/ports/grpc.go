@@ -50,14 +50,19 @@ func (s *server) GetRecommendations(ctx context.Context, req *recommendationv1.G
 	// four per item: the messages are only read (marshalled) after this.
 	items := make([]recommendationv1.RecommendedItem, len(res.Items))
 	reasons := make([]recommendationv1.Reason, len(res.Items))
-	products := make([]commercev1.Product, len(res.Items))
-	prices := make([]commercev1.Money, len(res.Items))
 	for i := range res.Items {
 		it := &res.Items[i]
 		reasonInto(&reasons[i], it.Reason)
-		productInto(&products[i], &prices[i], it.Product)
-		items[i].ProductId, items[i].Score, items[i].Reason, items[i].Product = it.ProductID, it.Score, &reasons[i], &products[i]
+		items[i].ProductId, items[i].Score, items[i].Reason = it.ProductID, it.Score, &reasons[i]
 		out.Items[i] = &items[i]
+	}
+	if req.GetView() != recommendationv1.ItemView_ITEM_VIEW_BASIC {
+		products := make([]commercev1.Product, len(res.Items))
+		prices := make([]commercev1.Money, len(res.Items))
+		for i := range res.Items {
+			productInto(&products[i], &prices[i], res.Items[i].Product)
+			items[i].Product = &products[i]
+		}
 	}
 	return out, nil
 }

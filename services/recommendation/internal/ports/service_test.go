@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/affinity-platform/affinity/pkg/auth"
@@ -385,6 +386,7 @@ func TestInvalidRequestsGetInvalidArgumentNamingTheField(t *testing.T) {
 		{"an over-long exclude id", &recommendationv1.GetRecommendationsRequest{ExcludeProductIds: []string{strings.Repeat("x", 200)}, Limit: 10}, "exclude_product_ids[0]"},
 		{"upsell without a product", &recommendationv1.GetRecommendationsRequest{Strategy: recommendationv1.Strategy_STRATEGY_UPSELL, Limit: 10}, "product_ids"},
 		{"a forged page token", &recommendationv1.GetRecommendationsRequest{Limit: 10, PageToken: "bm90IGEgdG9rZW4"}, "page_token"},
+		{"an unknown view", &recommendationv1.GetRecommendationsRequest{Limit: 10, View: 7}, "view"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -451,6 +453,54 @@ func TestRESTServesRecommendationsToAStorefront(t *testing.T) {
 		}
 		return resp.StatusCode == 200 && strings.Contains(body.String(), `"productId":"R2"`) && strings.Contains(body.String(), "REASON_KIND_BOUGHT_TOGETHER"), body.String()
 	})
+}
+
+func TestTheBasicViewAnswersTheSameItemsWithoutCatalogData(t *testing.T) {
+	t.Parallel()
+	s := newStack(t, nil)
+	svc := s.start()
+	upsert(t, svc.client, product{id: "V1"}, product{id: "V2"}, product{id: "V3"})
+	s.publish(topics.CommerceOrders, "u1", order("vo1", "u1", t0, "V1", "V2", "V3"))
+	full := &recommendationv1.GetRecommendationsRequest{ProductIds: []string{"V1"}, Placement: recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE, Limit: 2}
+	var want *recommendationv1.GetRecommendationsResponse
+	eventually(t, 90*time.Second, "V2 and V3 recommended with V1", func() (bool, string) {
+		want = crossSell(t, svc.client, full)
+		got := ids(want.GetItems())
+		return slices.Equal(got, []string{"V2", "V3"}) || slices.Equal(got, []string{"V3", "V2"}), fmt.Sprint(got)
+	})
+	basic := proto.Clone(full).(*recommendationv1.GetRecommendationsRequest)
+	basic.View = recommendationv1.ItemView_ITEM_VIEW_BASIC
+	got := crossSell(t, svc.client, basic)
+	if len(got.GetItems()) != len(want.GetItems()) {
+		t.Fatalf("basic view: %d items, full view %d", len(got.GetItems()), len(want.GetItems()))
+	}
+	for i, it := range got.GetItems() {
+		w := want.GetItems()[i]
+		if w.GetProduct().GetTitle() == "" {
+			t.Errorf("full view: %s came without its catalog data", w.GetProductId())
+		}
+		if it.GetProduct() != nil {
+			t.Errorf("basic view: %s came with catalog data %v", it.GetProductId(), it.GetProduct())
+		}
+		if it.GetProductId() != w.GetProductId() || it.GetScore() != w.GetScore() || !proto.Equal(it.GetReason(), w.GetReason()) {
+			t.Errorf("item %d: basic view %v, full view %v without the product", i, it, w)
+		}
+	}
+
+	req, _ := http.NewRequest(http.MethodGet, "http://"+svc.addrs.HTTP+"/v1/recommendations?productIds=V1&placement=PLACEMENT_PRODUCT_PAGE&limit=2&view=ITEM_VIEW_BASIC", nil)
+	req.Header.Set("Authorization", "Bearer "+token(t, serviceClaims))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"productId":"V2"`) || strings.Contains(string(body), `"product":`) {
+		t.Errorf("REST basic view: status %d, body %s; want 200 with V2 and no product", resp.StatusCode, body)
+	}
 }
 
 func TestFeedbackCountsAgainstDismissedItemsAndAnnouncesClicks(t *testing.T) {

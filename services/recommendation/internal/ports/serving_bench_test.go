@@ -175,12 +175,12 @@ func (lp *loadPhases) result() loadResult {
 
 // BenchmarkServing runs the service, as its own process (see process), on
 // a real database and broker with the synthetic shop, then drives it with
-// one load generator, alternating
-// phases of the gRPC health check (this machine's baseline) and of
-// GetRecommendations for a mix of placements: BENCH_ROUNDS rounds
-// (default 3) of BENCH_PHASE each (default 6s), so that a slow spell of a
-// shared machine or a garbage collection weighs on both alike. Run it
-// once: -benchtime 1x.
+// one load generator, alternating phases of the gRPC health check (this
+// machine's baseline), of GetRecommendations for a mix of placements in
+// the default (full) item view, and of the same mix in the basic view:
+// BENCH_ROUNDS rounds (default 3) of BENCH_PHASE each (default 6s), so
+// that a slow spell of a shared machine or a garbage collection weighs on
+// all alike. Run it once: -benchtime 1x.
 func BenchmarkServing(b *testing.B) {
 	phase := 6 * time.Second
 	if v := os.Getenv("BENCH_PHASE"); v != "" {
@@ -235,29 +235,38 @@ func BenchmarkServing(b *testing.B) {
 	popular := func(rng *rand.Rand) string { return products[int(rng.ExpFloat64()*500)%benchProducts] }
 	var firstErr error
 	var errOnce sync.Once
-	recommend := func(w int, rng *rand.Rand) error {
-		c := recommendationv1.NewRecommendationServiceClient(conns[w%len(conns)])
-		req := &recommendationv1.GetRecommendationsRequest{Limit: 10}
-		switch n := rng.IntN(10); {
-		case n < 4: // anonymous product page
-			req.Placement, req.AnonymousId, req.ProductIds = recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE, "v"+strconv.Itoa(rng.IntN(1e6)), []string{popular(rng)}
-		case n < 6: // cart of a known customer
-			req.Placement, req.CustomerId, req.ProductIds = recommendationv1.Placement_PLACEMENT_CART, customers[rng.IntN(len(customers))], []string{popular(rng), popular(rng), popular(rng)}
-		case n < 8: // home page, personalized
-			req.CustomerId = customers[rng.IntN(len(customers))]
-		case n < 9: // checkout: cart top-up
-			req.Placement, req.CustomerId, req.ProductIds = recommendationv1.Placement_PLACEMENT_CHECKOUT, customers[rng.IntN(len(customers))], []string{popular(rng)}
-		default: // upsell on a product page
-			req.Placement, req.Strategy, req.ProductIds = recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE, recommendationv1.Strategy_STRATEGY_UPSELL, []string{popular(rng)}
+	// recommend asks for the mix in the given item view: the full view
+	// (the default, with each product's catalog data) is what the goals
+	// are measured on; the basic view (ids, scores and reasons) is what a
+	// storefront that renders from its own catalog asks for.
+	recommend := func(view recommendationv1.ItemView) func(w int, rng *rand.Rand) error {
+		return func(w int, rng *rand.Rand) error {
+			c := recommendationv1.NewRecommendationServiceClient(conns[w%len(conns)])
+			req := &recommendationv1.GetRecommendationsRequest{Limit: 10, View: view}
+			switch n := rng.IntN(10); {
+			case n < 4: // anonymous product page
+				req.Placement, req.AnonymousId, req.ProductIds = recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE, "v"+strconv.Itoa(rng.IntN(1e6)), []string{popular(rng)}
+			case n < 6: // cart of a known customer
+				req.Placement, req.CustomerId, req.ProductIds = recommendationv1.Placement_PLACEMENT_CART, customers[rng.IntN(len(customers))], []string{popular(rng), popular(rng), popular(rng)}
+			case n < 8: // home page, personalized
+				req.CustomerId = customers[rng.IntN(len(customers))]
+			case n < 9: // checkout: cart top-up
+				req.Placement, req.CustomerId, req.ProductIds = recommendationv1.Placement_PLACEMENT_CHECKOUT, customers[rng.IntN(len(customers))], []string{popular(rng)}
+			default: // upsell on a product page
+				req.Placement, req.Strategy, req.ProductIds = recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE, recommendationv1.Strategy_STRATEGY_UPSELL, []string{popular(rng)}
+			}
+			resp, err := c.GetRecommendations(ctx, req)
+			if err == nil && len(resp.GetItems()) != 10 {
+				err = fmt.Errorf("%d items for %v, want 10", len(resp.GetItems()), req)
+			}
+			if err == nil && (resp.GetItems()[0].GetProduct() == nil) != (view == recommendationv1.ItemView_ITEM_VIEW_BASIC) {
+				err = fmt.Errorf("view %v: first item's product %v", view, resp.GetItems()[0].GetProduct())
+			}
+			if err != nil {
+				errOnce.Do(func() { firstErr = err })
+			}
+			return err
 		}
-		resp, err := c.GetRecommendations(ctx, req)
-		if err == nil && len(resp.GetItems()) != 10 {
-			err = fmt.Errorf("%d items for %v, want 10", len(resp.GetItems()), req)
-		}
-		if err != nil {
-			errOnce.Do(func() { firstErr = err })
-		}
-		return err
 	}
 	// BENCH_CPUPROFILE names a file for the service's CPU profile of the
 	// first GetRecommendations phase (from its admin port's pprof).
@@ -266,14 +275,20 @@ func BenchmarkServing(b *testing.B) {
 	// <file>; compare them with go tool pprof -sample_index=alloc_space
 	// -base <file>.base <file>.
 	cpuProfile, memProfile := os.Getenv("BENCH_CPUPROFILE"), os.Getenv("BENCH_MEMPROFILE")
-	var healthPhases, recoPhases loadPhases
-	// CPU time of the service and of the load generator (this process)
-	// per kind of request.
-	var healthCPU, recoCPU, healthSelf, recoSelf time.Duration
-	for round := range rounds {
+	// One kind of load per phase: its latencies, and the CPU time of the
+	// service and of the load generator (this process) it took.
+	type kind struct {
+		phases    loadPhases
+		svc, self time.Duration
+	}
+	var health, reco, basic kind
+	run := func(k *kind, fn func(w int, rng *rand.Rand) error) {
 		cpu0, self0 := svc.cpu(), selfCPU()
-		healthPhases.load(workers, phase, checkHealth)
-		healthCPU, healthSelf = healthCPU+svc.cpu()-cpu0, healthSelf+selfCPU()-self0
+		k.phases.load(workers, phase, fn)
+		k.svc, k.self = k.svc+svc.cpu()-cpu0, k.self+selfCPU()-self0
+	}
+	for round := range rounds {
+		run(&health, checkHealth)
 		if round == 0 && memProfile != "" {
 			svc.fetchAllocs(b, memProfile+".base")
 		}
@@ -283,39 +298,49 @@ func BenchmarkServing(b *testing.B) {
 				svc.fetchProfile(b, fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(phase.Seconds()))), cpuProfile)
 			})
 		}
-		cpu0, self0 = svc.cpu(), selfCPU()
-		recoPhases.load(workers, phase, recommend)
-		recoCPU, recoSelf = recoCPU+svc.cpu()-cpu0, recoSelf+selfCPU()-self0
+		run(&reco, recommend(recommendationv1.ItemView_ITEM_VIEW_UNSPECIFIED))
 		profiled.Wait()
 		if round == 0 && memProfile != "" {
 			svc.fetchAllocs(b, memProfile)
 		}
+		run(&basic, recommend(recommendationv1.ItemView_ITEM_VIEW_BASIC))
 	}
-	health, reco := healthPhases.result(), recoPhases.result()
+	hr, rr, br := health.phases.result(), reco.phases.result(), basic.phases.result()
 	rssAfter := svc.rssMB()
-	if reco.errors > 0 {
-		b.Errorf("%d of %d GetRecommendations failed; first: %v", reco.errors, reco.requests, firstErr)
+	if rr.errors+br.errors > 0 {
+		b.Errorf("%d of %d GetRecommendations failed; first: %v", rr.errors+br.errors, rr.requests+br.requests, firstErr)
 	}
 	b.Logf("startup (replaying %d orders): %s; service RSS serving %.0f MB, after load %.0f MB", benchOrders, startup.Round(time.Millisecond), rssServing, rssAfter)
 	b.Logf("%d rounds of %s per kind, alternating, 16 workers", rounds, phase)
-	b.Logf("health check:       %8.0f req/s  p50 %-9s p99 %-9s max %s (%d requests, %d errors)", health.rps, health.p50, health.p99, health.max, health.requests, health.errors)
-	b.Logf("GetRecommendations: %8.0f req/s  p50 %-9s p99 %-9s max %s (%d requests, %d errors)", reco.rps, reco.p50, reco.p99, reco.max, reco.requests, reco.errors)
-	b.Logf("GetRecommendations at %.0f%% of the health check's throughput", 100*reco.rps/health.rps)
-	healthCPUPer := healthCPU.Seconds() * 1e6 / float64(max(1, health.requests))
-	recoCPUPer := recoCPU.Seconds() * 1e6 / float64(max(1, reco.requests))
-	b.Logf("service CPU per request: health check %.0f µs, GetRecommendations %.0f µs", healthCPUPer, recoCPUPer)
-	b.Logf("CPUs busy (service + load generator): health check %.2f + %.2f, GetRecommendations %.2f + %.2f",
-		healthCPU.Seconds()/healthPhases.elapsed.Seconds(), healthSelf.Seconds()/healthPhases.elapsed.Seconds(),
-		recoCPU.Seconds()/recoPhases.elapsed.Seconds(), recoSelf.Seconds()/recoPhases.elapsed.Seconds())
+	cpuPer := func(k kind, r loadResult) (svcUS, selfUS float64) {
+		n := float64(max(1, r.requests))
+		return k.svc.Seconds() * 1e6 / n, k.self.Seconds() * 1e6 / n
+	}
+	for _, l := range []struct {
+		name string
+		k    kind
+		r    loadResult
+	}{{"health check", health, hr}, {"GetRecommendations", reco, rr}, {"  basic view", basic, br}} {
+		svcUS, selfUS := cpuPer(l.k, l.r)
+		el := l.k.phases.elapsed.Seconds()
+		b.Logf("%-19s %8.0f req/s (%3.0f%%)  p50 %-9s p99 %-9s max %-9s  CPU per request %3.0f + %2.0f µs, CPUs busy %.2f + %.2f (service + load generator; %d requests, %d errors)",
+			l.name+":", l.r.rps, 100*l.r.rps/hr.rps, l.r.p50, l.r.p99, l.r.max, svcUS, selfUS, l.k.svc.Seconds()/el, l.k.self.Seconds()/el, l.r.requests, l.r.errors)
+	}
+	healthCPUPer, _ := cpuPer(health, hr)
+	recoCPUPer, _ := cpuPer(reco, rr)
+	basicCPUPer, _ := cpuPer(basic, br)
 	b.ReportMetric(startup.Seconds(), "first-start-s")
-	b.ReportMetric(health.rps, "health-req/s")
-	b.ReportMetric(reco.rps, "reco-req/s")
-	b.ReportMetric(float64(reco.p99.Microseconds())/1000, "reco-p99-ms")
-	b.ReportMetric(float64(reco.p50.Microseconds())/1000, "reco-p50-ms")
-	b.ReportMetric(100*reco.rps/health.rps, "reco-%-of-health")
+	b.ReportMetric(hr.rps, "health-req/s")
+	b.ReportMetric(rr.rps, "reco-req/s")
+	b.ReportMetric(float64(rr.p99.Microseconds())/1000, "reco-p99-ms")
+	b.ReportMetric(float64(rr.p50.Microseconds())/1000, "reco-p50-ms")
+	b.ReportMetric(100*rr.rps/hr.rps, "reco-%-of-health")
+	b.ReportMetric(100*br.rps/hr.rps, "basic-%-of-health")
+	b.ReportMetric(float64(br.p99.Microseconds())/1000, "basic-p99-ms")
 	b.ReportMetric(rssAfter, "RSS-MB")
 	b.ReportMetric(healthCPUPer, "health-cpu-us/op")
 	b.ReportMetric(recoCPUPer, "reco-cpu-us/op")
+	b.ReportMetric(basicCPUPer, "basic-cpu-us/op")
 	if os.Getenv("BENCH_SKIP_RESTART") != "" {
 		return // iterating on serving speed only
 	}

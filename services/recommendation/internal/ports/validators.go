@@ -103,6 +103,9 @@ func validateGetRecommendations(req *recommendationv1.GetRecommendationsRequest)
 	if _, ok := strategies[req.GetStrategy()]; !ok {
 		vs.Add("strategy", fmt.Sprintf("unknown strategy %d", req.GetStrategy()))
 	}
+	if _, ok := recommendationv1.ItemView_name[int32(req.GetView())]; !ok {
+		vs.Add("view", fmt.Sprintf("unknown view %d", req.GetView()))
+	}
 	if req.GetStrategy() == recommendationv1.Strategy_STRATEGY_UPSELL && len(req.GetProductIds()) == 0 {
 		vs.Add("product_ids", "upsell needs at least one product to upgrade from")
 	}

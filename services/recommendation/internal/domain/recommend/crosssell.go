@@ -165,9 +165,12 @@ func (r *run) crossSellHistory(reasons []Reason, anchors []string) []Reason {
 //
 // The whole pool is blended (on Online Retail the latent re-ranking earns
 // most over a wide pool: cutting it to the 100 best by co-purchase first
-// cost 0.15x of hit rate), but only the best are offered: candidates go in
-// best first, in chunks, until 10 pages' worth of eligible ones are in,
-// which spares the rules and the ranking the long tail.
+// cost 0.15x of hit rate), but only the best are offered: the best five
+// pages' worth go in, which spares the rules and the ranking the long
+// tail, and the rest only when the rules and the diversity cap leave
+// fewer than that eligible. (Going on in chunks of five pages instead
+// saved nothing under a diversity cap, which rarely lets five pages be
+// eligible, and cost 0.01x of cross-sell hit rate on Online Retail.)
 func (r *run) blendCrossSell(tier int, reasons []Reason) {
 	if len(r.touched) == 0 {
 		return
