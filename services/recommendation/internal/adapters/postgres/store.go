@@ -15,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/affinity-platform/affinity/services/recommendation/internal/adapters/postgres/sqlc"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
@@ -305,17 +306,45 @@ func (s *Store) MarkReplenishmentSent(ctx context.Context, key, customerID strin
 // SaveSnapshot stores a model snapshot unless a newer one (by watermark) is
 // already stored, which another replica may have written.
 func (s *Store) SaveSnapshot(ctx context.Context, meta cooccur.SnapshotMeta, data []byte) error {
-	err := s.q.SaveSnapshot(ctx, sqlc.SaveSnapshotParams{Name: meta.Name, Watermark: meta.Watermark, TakenAt: meta.TakenAt, Data: data})
+	q, done, err := s.oneOff(ctx)
 	if err != nil {
+		return fmt.Errorf("save snapshot %s: %w", meta.Name, err)
+	}
+	defer done()
+	if err := q.SaveSnapshot(ctx, sqlc.SaveSnapshotParams{Name: meta.Name, Watermark: meta.Watermark, TakenAt: meta.TakenAt, Data: data}); err != nil {
 		return fmt.Errorf("save snapshot %s: %w", meta.Name, err)
 	}
 	return nil
 }
 
+// oneOff returns queries on a connection of their own, taken out of the
+// pool and closed by done, for a snapshot's row: a connection keeps the
+// buffer of the largest message it has sent for good, and a snapshot is
+// the whole model (about 100 MB at 500,000 orders), which a pooled
+// connection would otherwise hold on to for the life of the process.
+// Outside a pool (a transaction) it uses the store's own queries.
+func (s *Store) oneOff(ctx context.Context) (q *sqlc.Queries, done func(), err error) {
+	pool, ok := s.db.(*pgxpool.Pool)
+	if !ok {
+		return s.q, func() {}, nil
+	}
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn := c.Hijack()
+	return sqlc.New(conn), func() { conn.Close(context.Background()) }, nil
+}
+
 // LoadSnapshot returns the stored snapshot of a model; ok is false when
 // there is none.
 func (s *Store) LoadSnapshot(ctx context.Context, name string) (meta cooccur.SnapshotMeta, data []byte, ok bool, err error) {
-	rows, err := s.q.LoadSnapshot(ctx, name)
+	q, done, err := s.oneOff(ctx)
+	if err != nil {
+		return meta, nil, false, fmt.Errorf("load snapshot %s: %w", name, err)
+	}
+	defer done()
+	rows, err := q.LoadSnapshot(ctx, name)
 	if err != nil {
 		return meta, nil, false, fmt.Errorf("load snapshot %s: %w", name, err)
 	}
