@@ -116,8 +116,15 @@ func TestConcurrentUpsertsAndReadsByRefAreSafe(t *testing.T) {
 	}()
 	for i := range 3000 {
 		if r, ok := Lookup(fmt.Sprintf("race-%d", i%100)); ok {
-			if p := x.At(r); p != nil && p.Ref() != r {
+			// Rule attributes are written after the product: whoever
+			// sees them finds the product too.
+			_, stored := x.RefAttrs(r)
+			p := x.At(r)
+			if p != nil && p.Ref() != r {
 				t.Fatalf("expected the product at ref %d to carry it, got %d", r, p.Ref())
+			}
+			if stored && p == nil {
+				t.Fatalf("ref %d has rule attributes but no product", r)
 			}
 		}
 	}
@@ -147,13 +154,13 @@ func TestRefAttrsMatchTheStoredProduct(t *testing.T) {
 		tc.edit(&p)
 		x.Upsert(p)
 		stored, _ := x.Ref(p.ID)
-		got, a := x.RefAttrs(stored.Ref())
+		a, ok := x.RefAttrs(stored.Ref())
 		want := Attrs{Category: stored.CategoryRef(), Available: p.Stock.Available(), Consumable: p.Kind == Consumable, MarginRatio: p.MarginRatio()}
-		if got != stored || a != want || AttrsOf(stored) != want {
-			t.Errorf("%s: expected %+v for %p, got %+v for %p (AttrsOf %+v)", tc.name, want, stored, a, got, AttrsOf(stored))
+		if !ok || a != want || AttrsOf(stored) != want || x.At(stored.Ref()) != stored {
+			t.Errorf("%s: expected %+v for %p, got %+v (stored %v) for %p (AttrsOf %+v)", tc.name, want, stored, a, ok, x.At(stored.Ref()), AttrsOf(stored))
 		}
 	}
-	if p, a := x.RefAttrs(Intern("attrs-not-stored")); p != nil || a != (Attrs{}) {
-		t.Errorf("expected nothing for a ref the index does not hold, got %+v %+v", p, a)
+	if a, ok := x.RefAttrs(Intern("attrs-not-stored")); ok || a != (Attrs{}) {
+		t.Errorf("expected nothing for a ref the index does not hold, got %+v (stored %v)", a, ok)
 	}
 }

@@ -127,7 +127,9 @@ func (e *Engine) Config() Config { return *e.cfg.Load() }
 
 // candidate is one product under consideration.
 type candidate struct {
-	// p is the catalog's shared product, read only.
+	// p is the catalog's shared product, read only; nil until something
+	// needs more than its rule attributes (see prod), which most
+	// candidates never do.
 	p        *catalog.Product
 	tier     int
 	score    float64
@@ -323,27 +325,28 @@ func (r *run) generate(s Strategy, tier int) {
 // records a rejection in the product's slot (as rejected), so each
 // product is looked up and checked once per request.
 //
-// p is the product when the caller already looked it up, nil to look it
-// up here; f is the product's flags (the caller holds its slot).
-func (r *run) eligibleFlags(f uint8, ref int32, p *catalog.Product) (*catalog.Product, catalog.Attrs, bool) {
-	var a catalog.Attrs
-	if p == nil {
-		p, a = r.e.m.Catalog.RefAttrs(ref)
-	} else {
-		a = catalog.AttrsOf(p)
+// p is the product when the caller already looked it up, nil to check
+// the catalog's rule attributes of ref alone; f is the product's flags
+// (the caller holds its slot).
+func (r *run) eligibleFlags(f uint8, ref int32, p *catalog.Product) (catalog.Attrs, bool) {
+	if p != nil {
+		a := catalog.AttrsOf(p)
+		return a, r.passesFlags(f, ref, p, a)
 	}
-	return p, a, p != nil && r.passesFlags(f, p, a)
+	a, ok := r.e.m.Catalog.RefAttrs(ref)
+	return a, ok && r.passesFlags(f, ref, nil, a)
 }
 
-// passesFlags applies the rules to product p (flags f, attributes a);
-// the product itself is only read for paging and category filters.
-func (r *run) passesFlags(f uint8, p *catalog.Product, a catalog.Attrs) bool {
+// passesFlags applies the rules to the product ref (flags f, attributes
+// a; p is the product if the caller has it, or nil): the product itself
+// is only read for category filters.
+func (r *run) passesFlags(f uint8, ref int32, p *catalog.Product, a catalog.Attrs) bool {
 	switch {
 	case !a.Available:
 		return false
 	case f&(flagContext|flagExcluded) != 0:
 		return false
-	case len(r.served) > 0 && r.served[fingerprintID(p.ID)]:
+	case len(r.served) > 0 && r.served[fingerprintID(catalog.Name(ref))]:
 		return false
 	case f&flagBought != 0 && !a.Consumable:
 		// Durables (and products of unknown kind, to be safe) are not
@@ -352,6 +355,11 @@ func (r *run) passesFlags(f uint8, p *catalog.Product, a catalog.Attrs) bool {
 	case f&flagNegative != 0:
 		// Dismissed or returned: the customer told us no.
 		return false
+	}
+	if p == nil && len(r.req.IncludeCategories)+len(r.req.ExcludeCategories) > 0 {
+		if p = r.e.m.Catalog.At(ref); p == nil {
+			return false
+		}
 	}
 	if len(r.req.IncludeCategories) > 0 {
 		in := false
@@ -403,7 +411,7 @@ func (r *run) offerRef(ref int32, p *catalog.Product, tier int, s Strategy, scor
 }
 
 // offerAttrs is offerRef for a caller that has also read the product's
-// rule attributes (a, with p; nil when not read).
+// rule attributes (attrs; nil when not read). p may be nil either way.
 func (r *run) offerAttrs(ref int32, p *catalog.Product, attrs *catalog.Attrs, tier int, s Strategy, score float64, reason Reason) {
 	if !(score > 0) {
 		return
@@ -426,11 +434,11 @@ func (r *run) offerAttrs(ref int32, p *catalog.Product, attrs *catalog.Attrs, ti
 	}
 	var a catalog.Attrs
 	ok := false
-	if attrs != nil && p != nil {
+	if attrs != nil {
 		a = *attrs
-		ok = r.passesFlags(slot.flags, p, a)
+		ok = r.passesFlags(slot.flags, ref, p, a)
 	} else {
-		p, a, ok = r.eligibleFlags(slot.flags, ref, p)
+		a, ok = r.eligibleFlags(slot.flags, ref, p)
 	}
 	if !ok {
 		slot.cand = rejected
@@ -446,6 +454,16 @@ func (r *run) offerAttrs(ref int32, p *catalog.Product, attrs *catalog.Attrs, ti
 		}
 	}
 	r.eligible++
+}
+
+// prod returns c's product, reading it from the catalog the first time:
+// only boosts with conditions and the page need it. It is nil only if the
+// catalog no longer holds the product, which it never removes.
+func (r *run) prod(c *candidate) *catalog.Product {
+	if c.p == nil {
+		c.p = r.e.m.Catalog.At(c.ref)
+	}
+	return c.p
 }
 
 // rank applies boosts, orders by tier then score, enforces the diversity
@@ -486,7 +504,7 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
 		}
-		return strings.Compare(a.p.ID, b.p.ID)
+		return strings.Compare(catalog.Name(a.ref), catalog.Name(b.ref))
 	}
 	items := make([]Item, 0, r.req.Limit)
 	for t := 0; t < maxTiers; t++ {
@@ -533,6 +551,10 @@ func (r *run) page(c *candidate, items []Item, tiers int) []Item {
 	if r.capN > 0 && int(cat.paged) >= r.capN {
 		return items
 	}
+	p := r.prod(c)
+	if p == nil {
+		return items
+	}
 	cat.paged++
 	if c.reason.ProductID != "" && c.reason.Title == "" {
 		if a, ok := r.e.m.Catalog.Ref(c.reason.ProductID); ok {
@@ -540,13 +562,13 @@ func (r *run) page(c *candidate, items []Item, tiers int) []Item {
 		}
 	}
 	return append(items, Item{
-		ProductID: c.p.ID,
+		ProductID: p.ID,
 		// score/(1+score) maps (0, inf) onto (0, 1) keeping order, so
 		// adding the tier offset keeps the list's scores decreasing.
 		Score:    float64(tiers-c.tier) + c.score/(1+c.score),
 		Reason:   c.reason,
 		Strategy: c.strategy,
-		Product:  c.p,
+		Product:  p,
 	})
 }
 
@@ -773,7 +795,7 @@ func (r *run) score(seg []*candidate, lead float64) {
 func (r *run) boost(c *candidate) float64 {
 	f := 1 + r.cfg.MarginBoost*c.attrs.MarginRatio
 	for _, b := range r.cfg.Boosts {
-		if b.applies(c.p, r.segments, r.cust.Tier, r.now) {
+		if p := r.prod(c); p != nil && b.applies(p, r.segments, r.cust.Tier, r.now) {
 			f *= b.Multiplier
 		}
 	}

@@ -237,9 +237,9 @@ func (r *run) personalized(tier int) {
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
 			// The attributes read here are the ones offer checks: one
 			// read of the catalog's slot, which is mostly a cache miss.
-			if p, a := r.e.m.Catalog.RefAttrs(c.ref); p != nil {
+			if a, ok := r.e.m.Catalog.RefAttrs(c.ref); ok {
 				s.score *= 1 + r.cfg.CategoryAffinity*r.category(a.Category).interest/total
-				r.offerAttrs(c.ref, p, &a, tier, Personalized, s.score, reasons[s.anchor])
+				r.offerAttrs(c.ref, nil, &a, tier, Personalized, s.score, reasons[s.anchor])
 				continue
 			}
 		}
