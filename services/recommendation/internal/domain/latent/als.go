@@ -133,6 +133,8 @@ type Model struct {
 	// for a ref the model has no vector for: ScoreRef's lookup, an index
 	// instead of hashing the id string for every candidate.
 	rowOf []int32
+	// refOf is the inverse: each row's catalog ref.
+	refOf []int32
 	// tops caches trained customers' best products for CustomerTop.
 	tops topCache
 }
@@ -500,6 +502,9 @@ func (m *Model) row(i int32) []float32 {
 type Scored struct {
 	ProductID string
 	Score     float64
+	// Ref is ProductID's catalog ref (catalog.Intern), for callers that
+	// key their work by ref.
+	Ref int32
 }
 
 // Top returns the k products with the highest predicted interest for the
@@ -524,7 +529,7 @@ type rowScore struct {
 func (m *Model) scored(rows []rowScore) []Scored {
 	out := make([]Scored, len(rows))
 	for i, r := range rows {
-		out[i] = Scored{m.products[r.row], float64(r.score)}
+		out[i] = Scored{ProductID: m.products[r.row], Score: float64(r.score), Ref: m.refOf[r.row]}
 	}
 	return out
 }
@@ -579,6 +584,7 @@ func (m *Model) top(user []float32, k int, keep func(row int32) bool) []rowScore
 
 func dot32(a, b []float32) float32 {
 	var s float32
+	b = b[:len(a)]
 	for i := range a {
 		s += a[i] * b[i]
 	}

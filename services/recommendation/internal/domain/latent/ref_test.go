@@ -75,8 +75,70 @@ func TestTopScoresEveryProductAsScoreDoes(t *testing.T) {
 		if s.Score != want {
 			t.Errorf("Top's score of %s = %v; expected Score's %v", s.ProductID, s.Score, want)
 		}
+		if ref, ok := catalog.Lookup(s.ProductID); !ok || s.Ref != ref {
+			t.Errorf("Top's ref of %s = %d; expected its catalog ref %d", s.ProductID, s.Ref, ref)
+		}
 		if i > 0 && top[i-1].Score < s.Score {
 			t.Errorf("Top is not best first at %d: %v before %v", i, top[i-1].Score, s.Score)
+		}
+	}
+}
+
+func TestBatchedScoresAreExactlyTheSingleOnes(t *testing.T) {
+	t.Parallel()
+	m, err := Train(context.Background(), testConfig(), manyProducts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := m.Customer("rc07")
+	unknown := catalog.Intern("ref-test-batched-unknown")
+	// Every product, with unknown and invalid refs mixed in at places that
+	// break the groups of four, and a count that leaves a remainder.
+	var refs []int32
+	for i := range m.Products() {
+		ref, _ := catalog.Lookup(m.Product(i))
+		refs = append(refs, ref)
+		if i%7 == 3 {
+			refs = append(refs, unknown)
+		}
+		if i%11 == 5 {
+			refs = append(refs, -1)
+		}
+	}
+	for _, n := range []int{0, 1, 3, 4, 5, 9, len(refs)} {
+		out, ok := make([]float64, n), make([]bool, n)
+		m.ScoreRefs(user, refs[:n], out, ok)
+		for i, ref := range refs[:n] {
+			want, wantOK := m.ScoreRef(user, ref)
+			if out[i] != want || ok[i] != wantOK {
+				t.Fatalf("ScoreRefs of %d refs: [%d] = %v, %v; expected ScoreRef's %v, %v", n, i, out[i], ok[i], want, wantOK)
+			}
+		}
+	}
+	out, ok := make([]float64, 3), make([]bool, 3)
+	m.ScoreRefs(nil, refs[:3], out, ok)
+	if ok[0] || ok[1] || ok[2] {
+		t.Errorf("ScoreRefs without a customer vector reported scores %v", out)
+	}
+
+	// Similarities of one product with many, nil vectors included.
+	var vecs [][]float32
+	for i := range m.Products() {
+		vecs = append(vecs, m.ProductVector(m.Product(i)))
+		if i%5 == 2 {
+			vecs = append(vecs, nil)
+		}
+	}
+	b := m.ProductVector(m.Product(4))
+	for _, n := range []int{0, 2, 4, 6, 11, len(vecs)} {
+		for _, with := range [][]float32{b, nil} {
+			got := make([]float64, n)
+			VectorSimilarities(vecs[:n], with, got)
+			for i := range got {
+				if want := VectorSimilarity(vecs[i], with); got[i] != want {
+					t.Fatalf("VectorSimilarities of %d vectors: [%d] = %v; expected %v", n, i, got[i], want)
+				}
+			}
 		}
 	}
 }

@@ -176,24 +176,14 @@ func (r *run) blendCrossSell(tier int, reasons []Reason) {
 		return
 	}
 	lw := r.cfg.CrossSell.LatentWeight
-	var interest func(ref int32) float64
-	if lm := r.e.m.Latent.Load(); lm != nil && lw > 0 && len(r.bought) > 0 {
-		if v := lm.UserVector(r.cust.ID, r.cust.Events, r.now); v != nil {
-			interest = func(ref int32) float64 {
-				if s, ok := lm.ScoreRef(v, ref); ok && s > 0 {
-					return s
-				}
-				return 0
-			}
-		}
-	}
 	// ranked holds each candidate's co-purchase score, then its blend;
 	// the interests go to the run's float scratch, which then holds a copy
 	// of the blended scores for the threshold.
 	top, topInterest := 0.0, 0.0
 	ranked := r.ranked[:0]
 	in := r.pop[:0]
-	defer func() { r.ranked, r.pop = ranked[:0], in[:0] }()
+	refs := r.refs[:0]
+	defer func() { r.ranked, r.pop, r.refs = ranked[:0], in[:0], refs[:0] }()
 	for _, ref := range r.touched {
 		s := r.accOf(ref)
 		if !(s.score > 0) || s.anchor < 0 {
@@ -201,14 +191,26 @@ func (r *run) blendCrossSell(tier int, reasons []Reason) {
 		}
 		top = max(top, s.score)
 		ranked = append(ranked, personalScore{ref, s.score})
-		if interest != nil {
-			v := interest(ref)
-			topInterest = max(topInterest, v)
-			in = append(in, v)
-		}
+		refs = append(refs, ref)
 	}
 	if top <= 0 {
 		return
+	}
+	if lm := r.e.m.Latent.Load(); lm != nil && lw > 0 && len(r.bought) > 0 {
+		if v := lm.UserVector(r.cust.ID, r.cust.Events, r.now); v != nil {
+			// Every candidate's predicted interest in one batched call
+			// (a few hundred dot products); below zero counts as none.
+			in = slices.Grow(in[:0], len(refs))[:len(refs)]
+			known := slices.Grow(r.known[:0], len(refs))[:len(refs)]
+			lm.ScoreRefs(v, refs, in, known)
+			for i := range in {
+				if !known[i] || !(in[i] > 0) {
+					in[i] = 0
+				}
+				topInterest = max(topInterest, in[i])
+			}
+			r.known = known[:0]
+		}
 	}
 	for i := range ranked {
 		ranked[i].score /= top

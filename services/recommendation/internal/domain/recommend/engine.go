@@ -183,6 +183,7 @@ type run struct {
 	list    []*candidate
 	refs    []int32
 	pop     []float64
+	known   []bool
 	keys    []string
 	reasons []Reason
 	pos     []personalAnchor

@@ -280,11 +280,13 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 		score  float64
 		anchor int32
 	}
-	out := make(map[string]blended, len(ranked)+len(lat))
+	// Keyed by ref: hashing and sorting the id strings was a third of a
+	// home page's cost with a model.
+	out := make(map[int32]blended, len(ranked)+len(lat))
 	if len(ranked) > 0 && ranked[0].score > 0 {
 		top := ranked[0].score
 		for _, c := range ranked {
-			out[catalog.Name(c.ref)] = blended{c.score / top, r.accOf(c.ref).anchor}
+			out[c.ref] = blended{c.score / top, r.accOf(c.ref).anchor}
 		}
 	}
 	if len(lat) > 0 && lat[0].Score > 0 {
@@ -296,29 +298,30 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 		for ai, an := range explain {
 			vecs[ai] = lm.ProductVector(an.id)
 		}
+		var sims [10]float64
 		for _, c := range lat {
 			if c.Score <= 0 {
 				break
 			}
-			b, ok := out[c.ProductID]
+			b, ok := out[c.Ref]
 			if !ok {
 				b.anchor = -1
 				best := math.Inf(-1)
-				cv := lm.ProductVector(c.ProductID)
-				for ai := range explain {
-					if s := latent.VectorSimilarity(vecs[ai], cv); s > best {
+				latent.VectorSimilarities(vecs[:len(explain)], lm.ProductVectorRef(c.Ref), sims[:])
+				for ai, s := range sims[:len(explain)] {
+					if s > best {
 						best, b.anchor = s, int32(ai)
 					}
 				}
 			}
 			b.score += r.cfg.LatentWeight * c.Score / top
-			out[c.ProductID] = b
+			out[c.Ref] = b
 		}
 	}
 	// What sells now joins as a third source: for a customer with a short
 	// history the first two know little, and an item both related and
-	// selling now collects from two sources.
-	popular := map[string]bool{}
+	// selling now collects from two sources (anchor -2 marks one only
+	// trending proposes).
 	if w := r.cfg.PersonalTrendingWeight; w > 0 {
 		lead := 0.0
 		n := 0
@@ -326,41 +329,43 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 			if lead == 0 {
 				lead = e.Score
 			}
-			if lead <= 0 || r.bought[e.ID] {
+			if lead <= 0 || r.product(e.Ref).flags&flagBought != 0 {
 				return lead > 0
 			}
-			b, ok := out[e.ID]
+			b, ok := out[e.Ref]
 			if !ok {
 				b.anchor = -2
-				popular[e.ID] = true
 			}
 			b.score += w * e.Score / lead
-			out[e.ID] = b
+			out[e.Ref] = b
 			n++
 			return n < r.cfg.LatentCandidates
 		})
 	}
-	ids := make([]string, 0, len(out))
-	for id := range out {
-		ids = append(ids, id)
+	// Each product is offered once, so the order of offers decides nothing
+	// (see cartTopUp); by ref keeps the run deterministic.
+	refs := make([]int32, 0, len(out))
+	for ref := range out {
+		refs = append(refs, ref)
 	}
-	slices.Sort(ids) // offer order decides ties in the diversity cap's count
-	for _, id := range ids {
-		b := out[id]
+	slices.Sort(refs)
+	for _, ref := range refs {
+		b := out[ref]
 		if b.anchor == -2 {
-			r.offer(id, tier, Personalized, b.score, Reason{Kind: ReasonPopular})
+			r.offerRef(ref, nil, tier, Personalized, b.score, Reason{Kind: ReasonPopular})
 			continue
 		}
 		if b.anchor < 0 {
 			continue
 		}
-		var p *catalog.Product
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
-			if p, _ = r.e.m.Catalog.Ref(id); p != nil {
-				b.score *= 1 + r.cfg.CategoryAffinity*r.category(p.CategoryRef()).interest/total
+			if a, ok := r.e.m.Catalog.RefAttrs(ref); ok {
+				b.score *= 1 + r.cfg.CategoryAffinity*r.category(a.Category).interest/total
+				r.offerAttrs(ref, nil, &a, tier, Personalized, b.score, reasons[b.anchor])
+				continue
 			}
 		}
-		r.offerProduct(id, p, tier, Personalized, b.score, reasons[b.anchor])
+		r.offerRef(ref, nil, tier, Personalized, b.score, reasons[b.anchor])
 	}
 	return true
 }
