@@ -1,6 +1,10 @@
 package latent
 
-import "github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+import (
+	"slices"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
+)
 
 // indexRefs builds rowOf. Every product of the model is interned here, so
 // a ref assigned later is one the model has no vector for, and ScoreRef
@@ -119,6 +123,16 @@ func VectorSimilarities(as [][]float32, b []float32, out []float64) {
 				out[i+j] = float64(s[j])
 			}
 		}
+	}
+	if rest := len(as) - i; b != nil && rest > 1 && !slices.ContainsFunc(as[i:], func(v []float32) bool { return v == nil }) {
+		// Two or three left: one more batch, the last vector standing in
+		// for the missing ones, costs about what one sum alone does.
+		last := as[len(as)-1]
+		s := dot32x4(b, as[i], as[min(i+1, len(as)-1)], as[min(i+2, len(as)-1)], last)
+		for j := range rest {
+			out[i+j] = float64(s[j])
+		}
+		return
 	}
 	for ; i < len(as); i++ {
 		out[i] = VectorSimilarity(as[i], b)

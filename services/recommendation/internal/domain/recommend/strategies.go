@@ -282,7 +282,7 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 	}
 	// Keyed by ref: hashing and sorting the id strings was a third of a
 	// home page's cost with a model.
-	out := make(map[int32]blended, len(ranked)+len(lat))
+	out := make(map[int32]blended, len(ranked)+len(lat)+r.cfg.LatentCandidates)
 	if len(ranked) > 0 && ranked[0].score > 0 {
 		top := ranked[0].score
 		for _, c := range ranked {
