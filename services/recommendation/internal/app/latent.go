@@ -44,7 +44,7 @@ func (a *App) TrainLatent(ctx context.Context) error {
 		if err := m.Snapshot(&buf); err != nil {
 			return err
 		}
-		meta := cooccur.SnapshotMeta{Name: latentSnapshot, TakenAt: a.Now(), Watermark: max(1, a.watermark())}
+		meta := cooccur.SnapshotMeta{Name: LatentSnapshot, TakenAt: a.Now(), Watermark: max(1, a.watermark())}
 		if err := store.New(a.pool).SaveSnapshot(ctx, meta, buf.Bytes()); err != nil {
 			return err
 		}
@@ -52,8 +52,9 @@ func (a *App) TrainLatent(ctx context.Context) error {
 	return a.buildCoView(ctx)
 }
 
-// latentSnapshot names the latent model's snapshot.
-const latentSnapshot = "latent"
+// LatentSnapshot names the latent model's snapshot (a row of
+// model_snapshots), which a start restores.
+const LatentSnapshot = "latent"
 
 func (a *App) watermark() int64 {
 	a.mu.Lock()
@@ -66,7 +67,7 @@ func (a *App) watermark() int64 {
 // one RECO_LATENT_INTERVAL after start; until then co-occurrence ranks
 // alone. An unreadable snapshot is ignored the same way.
 func (a *App) restoreLatent(ctx context.Context) error {
-	meta, data, ok, err := store.New(a.pool).LoadSnapshot(ctx, latentSnapshot)
+	meta, data, ok, err := store.New(a.pool).LoadSnapshot(ctx, LatentSnapshot)
 	if err != nil || !ok {
 		return err
 	}
