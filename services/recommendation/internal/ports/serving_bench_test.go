@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -44,10 +45,7 @@ const (
 func seedShop(b *testing.B, dbURL string) (customers []string, products []string) {
 	b.Helper()
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, dbURL)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pool := connectBench(b, dbURL)
 	defer pool.Close()
 	rng := rand.New(rand.NewPCG(2026, 11))
 	now := time.Now().UTC()
@@ -372,10 +370,7 @@ func BenchmarkServing(b *testing.B) {
 func storeLatentModel(b *testing.B, dbURL string) {
 	b.Helper()
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, dbURL)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pool := connectBench(b, dbURL)
 	defer pool.Close()
 	rows, err := pool.Query(ctx, "SELECT customer_id, product_id, quantity, occurred_at FROM interactions WHERE kind = $1", int16(interaction.Purchase))
 	if err != nil {
@@ -410,15 +405,22 @@ func storeLatentModel(b *testing.B, dbURL string) {
 	b.Logf("latent model for %d customers and %d products trained in %s and stored (%d bytes)", m.Customers(), m.Products(), time.Since(began).Round(time.Millisecond), buf.Len())
 }
 
+// connectBench connects to the benchmark's database.
+func connectBench(b *testing.B, dbURL string) *pgxpool.Pool {
+	b.Helper()
+	pool, err := postgres.Connect(context.Background(), dbURL)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return pool
+}
+
 // waitForSnapshot waits until the service has stored a snapshot of its
 // model with every seeded order folded in, and returns its size.
 func waitForSnapshot(b *testing.B, dbURL string) (bytes int64) {
 	b.Helper()
 	ctx := context.Background()
-	pool, err := postgres.Connect(ctx, dbURL)
-	if err != nil {
-		b.Fatal(err)
-	}
+	pool := connectBench(b, dbURL)
 	defer pool.Close()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
