@@ -44,6 +44,8 @@ var goals = []goal{
 	{5, "GetRecommendations p99 in the basic item view (ms)", "services/recommendation/internal/ports", "Serving", "basic-p99-ms", true, 0},
 	{5, "Recommendation service resident memory after the load (MB)", "services/recommendation/internal/ports", "Serving", "RSS-MB", true, 0},
 	{5, "Service CPU per GetRecommendations request (µs; a health check: health-cpu-us/op)", "services/recommendation/internal/ports", "Serving", "reco-cpu-us/op", true, 0},
+	{5, "GetRecommendations with a latent model (from the first hour on) as % of the health check", "services/recommendation/internal/ports", "ServingWithModel", "reco-%-of-health", false, 0},
+	{5, "Service CPU per GetRecommendations request with a latent model (µs)", "services/recommendation/internal/ports", "ServingWithModel", "reco-cpu-us/op", true, 0},
 	{5, "Co-occurrence build, 2,000,000 customers x 200,000 products (s; \"within minutes\")", "services/recommendation/internal/domain/cooccur", "BuildAtScale", "build-s", true, 600},
 	{5, "Implicit ALS training, 100,000 customers x 50,000 products (s)", "services/recommendation/internal/domain/latent", "TrainAtServingScale", "train-s", true, 0},
 	{8, "Orders per second through loyalty and segmentation (whole platform)", "deploy/local", "Platform", "platform_orders/s", false, 0},
