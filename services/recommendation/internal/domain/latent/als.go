@@ -27,6 +27,7 @@
 package latent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -135,6 +136,10 @@ type Model struct {
 	rowOf []int32
 	// refOf is the inverse: each row's catalog ref.
 	refOf []int32
+	// scanOrder is the rows top scans, longest vector first, and
+	// scanLength their lengths in that order (see prepareScan).
+	scanOrder  []int32
+	scanLength []float32
 	// tops caches trained customers' best products for CustomerTop.
 	tops topCache
 }
@@ -276,6 +281,7 @@ func Train(ctx context.Context, cfg Config, data []Interaction) (*Model, error) 
 	}
 	m.gram = gramian(m.y, f)
 	m.indexRefs()
+	m.prepareScan()
 	return m, nil
 }
 
@@ -534,52 +540,108 @@ func (m *Model) scored(rows []rowScore) []Scored {
 	return out
 }
 
-// top is Top by product row. Among equal scores the product scanned
-// later ranks first, and once k are held a product must beat the k-th.
+// top is Top by product row: the k best by score, among equal scores
+// the lower row (the more bought product) first.
+//
+// The products are scanned by the length of their vectors, longest
+// first (scanOrder), and the scan stops once a product's length times the
+// customer's can no longer reach the k-th score held: a dot product is at
+// most the product of the lengths, and every product after it is
+// shorter. At the serving benchmark's scale that leaves about a fifth of
+// the 10,000 products to score. The bound is loosened by boundSlack, more
+// than a float32 sum of 64 products can round above the exact value, so
+// the answer is exactly the full scan's.
 func (m *Model) top(user []float32, k int, keep func(row int32) bool) []rowScore {
 	if user == nil || k <= 0 {
 		return nil
 	}
-	f := m.cfg.Factors
 	out := make([]rowScore, 0, k+1)
-	scan := m.products
-	if n := m.cfg.ScanProducts; n > 0 && n < len(scan) {
-		scan = scan[:n]
-	}
+	length := vectorLength(user) * (1 + boundSlack)
+	order := m.scanOrder
 	// Scores are computed four products at a time (dot32x4): each is
 	// the same sequential sum as dot32, so the same number, but the four
 	// independent sums keep the processor busy where one waits on each
 	// addition before the next.
 	var batch [4]float32
-	for i := range scan {
+	for i, row := range order {
 		if i%4 == 0 {
-			if i+4 <= len(scan) {
-				batch = dot32x4(user, m.y[i*f:i*f+f], m.y[(i+1)*f:(i+1)*f+f], m.y[(i+2)*f:(i+2)*f+f], m.y[(i+3)*f:(i+3)*f+f])
+			if len(out) == k && length*float64(m.scanLength[i]) < float64(out[k-1].score) {
+				break
+			}
+			if i+4 <= len(order) {
+				batch = dot32x4(user, m.row(row), m.row(order[i+1]), m.row(order[i+2]), m.row(order[i+3]))
 			} else {
-				for j := i; j < len(scan); j++ {
-					batch[j-i] = dot32(user, m.y[j*f:j*f+f])
+				for j := i; j < len(order); j++ {
+					batch[j-i] = dot32(user, m.row(order[j]))
 				}
 			}
 		}
 		s := batch[i%4]
-		if len(out) == k && s <= out[k-1].score {
+		if len(out) == k && !ranksBefore(s, row, out[k-1]) {
 			continue
 		}
-		if keep != nil && !keep(int32(i)) {
+		if keep != nil && !keep(row) {
 			continue
 		}
-		at, _ := slices.BinarySearchFunc(out, s, func(e rowScore, t float32) int {
-			if e.score > t {
+		at, _ := slices.BinarySearchFunc(out, rowScore{row, s}, func(e, t rowScore) int {
+			if ranksBefore(e.score, e.row, t) {
 				return -1
 			}
 			return 1
 		})
-		out = slices.Insert(out, at, rowScore{int32(i), s})
+		out = slices.Insert(out, at, rowScore{row, s})
 		if len(out) > k {
 			out = out[:k]
 		}
 	}
 	return out
+}
+
+// boundSlack loosens top's stopping bound: a float32 dot product of n
+// terms can round above the exact one by about n·2⁻²⁴ of the product of
+// the lengths (4·10⁻⁶ at 64 factors).
+const boundSlack = 1e-4
+
+// ranksBefore reports whether score s of row goes before e in top's
+// order: higher score first, then the lower row.
+func ranksBefore(s float32, row int32, e rowScore) bool {
+	return s > e.score || (s == e.score && row < e.row)
+}
+
+// vectorLength is v's Euclidean length.
+func vectorLength(v []float32) float64 {
+	var s float64
+	for _, x := range v {
+		s += float64(x) * float64(x)
+	}
+	return math.Sqrt(s)
+}
+
+// prepareScan orders the ScanProducts most bought products (the first
+// rows) by the length of their vectors, longest first, for top.
+func (m *Model) prepareScan() {
+	n := len(m.products)
+	if c := m.cfg.ScanProducts; c > 0 && c < n {
+		n = c
+	}
+	lengths := make([]float32, n)
+	order := make([]int32, n)
+	for i := range n {
+		order[i] = int32(i)
+		lengths[i] = float32(vectorLength(m.row(int32(i))))
+	}
+	slices.SortFunc(order, func(a, b int32) int {
+		if c := cmp.Compare(lengths[b], lengths[a]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	m.scanOrder = order
+	m.scanLength = make([]float32, n)
+	for i, row := range order {
+		// Rounded up to the next float32, so the bound never falls short.
+		m.scanLength[i] = math.Nextafter32(lengths[row], float32(math.Inf(1)))
+	}
 }
 
 func dot32(a, b []float32) float32 {

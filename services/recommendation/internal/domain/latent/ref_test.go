@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
@@ -137,6 +138,52 @@ func TestBatchedScoresAreExactlyTheSingleOnes(t *testing.T) {
 			for i := range got {
 				if want := VectorSimilarity(vecs[i], with); got[i] != want {
 					t.Fatalf("VectorSimilarities of %d vectors: [%d] = %v; expected %v", n, i, got[i], want)
+				}
+			}
+		}
+	}
+}
+
+// top stops its scan by a bound on what the remaining products can score;
+// its answer must be the full scan's, ties (by row) included.
+func TestTopAnswersAsAFullScanWould(t *testing.T) {
+	t.Parallel()
+	for _, scan := range []int{0, 150} {
+		cfg := testConfig()
+		cfg.ScanProducts = scan
+		m, err := Train(context.Background(), cfg, manyProducts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := len(m.products)
+		if scan > 0 {
+			n = scan
+		}
+		// A few products share a vector, so that scores tie.
+		copy(m.row(7), m.row(3))
+		copy(m.row(12), m.row(3))
+		m.prepareScan()
+		for c := range 60 {
+			user := m.Customer(fmt.Sprintf("rc%02d", c))
+			for _, drop := range []int{0, 3} {
+				keep := func(row int32) bool { return drop == 0 || row%int32(drop) != 0 }
+				var all []rowScore
+				for row := range int32(n) {
+					if keep(row) {
+						all = append(all, rowScore{row, dot32(user, m.row(row))})
+					}
+				}
+				slices.SortFunc(all, func(a, b rowScore) int {
+					if ranksBefore(a.score, a.row, b) {
+						return -1
+					}
+					return 1
+				})
+				for _, k := range []int{1, 5, 37, n} {
+					want := all[:min(k, len(all))]
+					if got := m.top(user, k, keep); !slices.Equal(got, want) {
+						t.Fatalf("scan %d, customer %d, drop %d, k %d: top = %v; the full scan gives %v", scan, c, drop, k, got, want)
+					}
 				}
 			}
 		}

@@ -57,5 +57,6 @@ func Restore(r io.Reader) (*Model, error) {
 	}
 	m.gram = gramian(m.y, f)
 	m.indexRefs()
+	m.prepareScan()
 	return m, nil
 }

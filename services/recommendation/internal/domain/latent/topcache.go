@@ -36,7 +36,8 @@ type cachedTop struct {
 // every product left out of it scores no higher than its last. The
 // filtered answer is the list's first k products that keep accepts when
 // the k-th of them scores above the next accepted one (a tie at the k-th
-// place is settled by the order of the scan) and, unless the list holds
+// place is settled by row, which the cut list may not show) and, unless
+// the list holds
 // every product, above the list's last. Otherwise the products are
 // scanned again with the filter.
 func (m *Model) CustomerTop(customerID string, k int, keep func(id string) bool) (top []Scored, ok bool) {

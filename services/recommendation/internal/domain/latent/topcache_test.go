@@ -67,8 +67,8 @@ func TestCustomerTopIsNotForCustomersTheModelDoesNotKnow(t *testing.T) {
 	}
 }
 
-// Ties at the k-th place are settled by the order of the scan, so a cached
-// list cut inside a run of equal scores must not answer.
+// Ties at the k-th place are settled by row, so a cached list cut inside
+// a run of equal scores must not answer.
 func TestCustomerTopSettlesTiesAsTop(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
@@ -81,6 +81,7 @@ func TestCustomerTopSettlesTiesAsTop(t *testing.T) {
 	for i := range m.y {
 		m.y[i] = 0.5
 	}
+	m.prepareScan()
 	for _, k := range []int{1, 7, 40} {
 		drop := map[string]bool{}
 		for i, id := range m.products {
