@@ -82,6 +82,11 @@ type Config struct {
 	// from the customer states (0 switches the model off: personalized
 	// and cross-sell rank by co-occurrence alone).
 	LatentInterval time.Duration `env:"RECO_LATENT_INTERVAL" envDefault:"1h"`
+	// AnswerCacheTTL and AnswerCacheSize bound the cache of first pages
+	// answered to visitors without state of their own (see
+	// recommend.Config; a TTL of 0 switches it off).
+	AnswerCacheTTL  time.Duration `env:"RECO_ANSWER_CACHE_TTL" envDefault:"5s"`
+	AnswerCacheSize int           `env:"RECO_ANSWER_CACHE_SIZE" envDefault:"20000"`
 }
 
 // Validate reports unusable settings, naming the variable.
@@ -115,6 +120,7 @@ func (c Config) engineConfig() (recommend.Config, error) {
 	ec.MarginBoost = c.MarginBoost
 	ec.TrendingPrior, ec.AnchorDiversity = c.TrendingPrior, c.AnchorDiversity
 	ec.CrossSell.LatentWeight, ec.CrossSell.HistoryWeight, ec.CrossSell.HistoryItems = c.CrossSellLatentWeight, c.CrossSellHistoryWeight, c.CrossSellHistoryItems
+	ec.AnswerCacheTTL, ec.AnswerCacheSize = c.AnswerCacheTTL, c.AnswerCacheSize
 	if c.CartThresholdMinor > 0 {
 		ec.CartThreshold = catalog.Money{Minor: c.CartThresholdMinor, Currency: c.CartThresholdCurrency}
 	}
@@ -155,6 +161,7 @@ func DefaultConfig() Config {
 		BoostsJSON: "[]", ExperimentsJSON: "[]", RecentEvents: 200, PollInterval: 100 * time.Millisecond,
 		RefreshInterval: 5 * time.Minute, TrendingHalfLife: 72 * time.Hour, ReplenishInterval: time.Hour,
 		SnapshotInterval: 10 * time.Minute, LatentInterval: time.Hour,
+		AnswerCacheTTL: 5 * time.Second, AnswerCacheSize: 20_000,
 	}
 }
 
@@ -371,6 +378,8 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		case <-refresh.C:
 			a.bought.Refresh()
+			st := a.engine.AnswerCacheStats()
+			a.log.Info("answer cache", "hits", st.Hits, "misses", st.Misses, "entries", st.Entries)
 			select {
 			case rank <- struct{}{}:
 			default: // a ranking is already due

@@ -97,7 +97,6 @@ func (x *Index) Upsert(p Product) bool {
 	p.categoryKey = strings.Join(p.CategoryPath, "/")
 	p.ref, p.category = Intern(p.ID), internCategory(p.categoryKey)
 	stored := p
-	x.version.Add(1)
 	x.byID[p.ID] = &stored
 	c, j := x.slot(p.ref)
 	a, m := packAttrs(&stored)
@@ -108,6 +107,9 @@ func (x *Index) Upsert(p Product) bool {
 	list := x.byCat[key]
 	i, _ := slices.BinarySearchFunc(list, p, comparePrice)
 	x.byCat[key] = slices.Insert(list, i, p)
+	// Counted once the product is visible, so a reader that sees the new
+	// count also sees the product (see Version).
+	x.version.Add(1)
 	return true
 }
 

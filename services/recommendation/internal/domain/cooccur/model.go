@@ -193,7 +193,14 @@ type Model struct {
 	// ranked under the read lock is stored only if nothing changed
 	// meanwhile (see Neighbors).
 	writes uint64
+	// version is writes published once a change is complete (Version).
+	version atomic.Uint64
 }
+
+// Version counts the model's changes. It is bumped after a change is
+// complete, so a reader that reads Version before reading neighbours and
+// finds the same Version later read no change made in between.
+func (m *Model) Version() uint64 { return m.version.Load() }
 
 // New returns an empty model.
 func New(cfg Config) (*Model, error) {
@@ -275,6 +282,7 @@ func (m *Model) Observe(basket, history []string, weight float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.writes++
+	defer m.version.Store(m.writes)
 	m.baskets = math.Max(0, m.baskets+weight)
 	idx := make([]int32, len(items))
 	for k, id := range items {
@@ -495,6 +503,7 @@ func (m *Model) Refresh() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.writes++
+	defer m.version.Store(m.writes)
 	for i := range m.rows {
 		m.touch(int32(i))
 	}

@@ -88,6 +88,14 @@ type Config struct {
 	Replenish replenish.Config
 	// TrendingDepth is how many entries each trending list contributes.
 	TrendingDepth int
+
+	// AnswerCacheTTL is how long a first page answered to a visitor
+	// without state of their own is kept for the next such visitor asking
+	// the same (answers.go); a change to anything it was computed from
+	// drops it sooner. 0 turns the cache off.
+	AnswerCacheTTL time.Duration
+	// AnswerCacheSize bounds the answers kept.
+	AnswerCacheSize int
 }
 
 // DefaultConfig returns working defaults.
@@ -124,6 +132,8 @@ func DefaultConfig() Config {
 		CrossSell:              DefaultCrossSellConfig(),
 		Replenish:              replenish.DefaultConfig(),
 		TrendingDepth:          200,
+		AnswerCacheTTL:         5 * time.Second,
+		AnswerCacheSize:        20_000,
 	}
 }
 
@@ -148,6 +158,10 @@ func (c Config) Validate() error {
 		return domain.Invalid("latent_weight", "latent weight and candidates must not be negative")
 	case c.MaxPerCategory < 0:
 		return domain.Invalid("max_per_category", "must not be negative")
+	case c.AnswerCacheTTL < 0:
+		return domain.Invalid("answer_cache_ttl", fmt.Sprintf("must not be negative, got %v", c.AnswerCacheTTL))
+	case c.AnswerCacheSize < 0:
+		return domain.Invalid("answer_cache_size", fmt.Sprintf("must not be negative, got %d", c.AnswerCacheSize))
 	}
 	if err := c.CrossSell.Validate(); err != nil {
 		return err

@@ -90,6 +90,8 @@ type Engine struct {
 	viewed atomic.Pointer[cooccur.Model]
 	// trendKeys caches categoryTrendKeys: category key -> []string.
 	trendKeys sync.Map
+	// answers keeps stateless visitors' first pages (answers.go).
+	answers *answerCache
 }
 
 // NewEngine validates the configuration and the required models.
@@ -97,7 +99,7 @@ func NewEngine(cfg Config, m Models) (*Engine, error) {
 	if m.Catalog == nil || m.Bought == nil || m.Trending == nil {
 		return nil, fmt.Errorf("recommend: catalog, bought model and trending board are required")
 	}
-	e := &Engine{m: m}
+	e := &Engine{m: m, answers: newAnswerCache()}
 	e.viewed.Store(m.Viewed)
 	if err := e.SetConfig(cfg); err != nil {
 		return nil, err
@@ -218,6 +220,16 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	if err != nil {
 		return Response{}, err
 	}
+	// A first page for a visitor without state of their own may be
+	// answered already (see answers.go).
+	var key string
+	var stamp modelStamp
+	if req.PageToken == "" && cfg.AnswerCacheTTL > 0 && cfg.AnswerCacheSize > 0 && stateless(cust, e.m.Latent.Load()) {
+		key, stamp = answerKey(req), e.stamp(cfg)
+		if a, ok := e.answers.get(key, stamp, now); ok {
+			return a.respond(cfg, fp), nil
+		}
+	}
 	r := getRun()
 	defer putRun(r)
 	r.e, r.cfg, r.req, r.cust, r.now = e, cfg, req, cust, now
@@ -272,13 +284,22 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	items, more := r.rank(len(plan))
 	resp := Response{Items: items, Plan: plan}
 	if more && len(served)+len(items) < cfg.MaxServed {
-		next := append(served, make([]uint32, 0, len(items))...)
-		for _, it := range items {
-			next = append(next, fingerprintID(it.ProductID))
-		}
-		resp.NextPageToken = encodeToken(fp, next)
+		resp.NextPageToken = nextToken(fp, served, items)
+	}
+	if key != "" {
+		e.answers.put(key, &answer{stamp: stamp, at: now, expires: cfg.answerExpiry(now), items: slices.Clone(items), plan: plan, more: more}, cfg.AnswerCacheSize)
 	}
 	return resp, nil
+}
+
+// nextToken is the page token after items for a request whose fingerprint
+// is fp and whose earlier pages served served.
+func nextToken(fp uint64, served []uint32, items []Item) string {
+	next := append(served[:len(served):len(served)], make([]uint32, 0, len(items))...)
+	for _, it := range items {
+		next = append(next, fingerprintID(it.ProductID))
+	}
+	return encodeToken(fp, next)
 }
 
 // pooledAffinities bounds the customers whose affinities go into the

@@ -128,5 +128,5 @@ func TestAnswersOverTheBigShop(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("answers digest %s", hex.EncodeToString(h.Sum(nil)))
+	t.Logf("answers digest %s; answer cache %+v, %+v, %+v", hex.EncodeToString(h.Sum(nil)), s.engine.AnswerCacheStats(), lat.AnswerCacheStats(), capped.AnswerCacheStats())
 }

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
@@ -94,7 +95,14 @@ type Board struct {
 	mu    sync.RWMutex
 	epoch time.Time
 	keys  map[string]*board
+	// version counts changes, bumped once each is complete (Version).
+	version atomic.Uint64
 }
+
+// Version counts the board's changes. It is bumped after a change is
+// complete, so a reader that reads Version before reading the board and
+// finds the same Version later read no change made in between.
+func (b *Board) Version() uint64 { return b.version.Load() }
 
 // rebaseAt is the exponent beyond which stored values are rescaled to a new
 // epoch, far below float64 overflow (2^1023).
@@ -124,6 +132,7 @@ func (b *Board) Add(key, id string, weight float64, at time.Time) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.version.Add(1)
 	if e := b.exponent(at); e > rebaseAt {
 		b.rebase(at)
 	}
