@@ -21,6 +21,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/affinity-platform/affinity/pkg/postgres"
 	store "github.com/affinity-platform/affinity/services/recommendation/internal/adapters/postgres"
@@ -356,6 +359,11 @@ func (a *App) fold(b store.Basket) {
 // Run keeps the models current until ctx ends: it folds committed changes
 // every PollInterval and re-ranks all neighbours every RefreshInterval.
 func (a *App) Run(ctx context.Context) error {
+	unregister, err := a.registerMetrics()
+	if err != nil {
+		return err
+	}
+	defer unregister()
 	poll := time.NewTicker(a.cfg.PollInterval)
 	defer poll.Stop()
 	refresh := time.NewTicker(a.cfg.RefreshInterval)
@@ -378,14 +386,40 @@ func (a *App) Run(ctx context.Context) error {
 			}
 		case <-refresh.C:
 			a.bought.Refresh()
-			st := a.engine.AnswerCacheStats()
-			a.log.Info("answer cache", "hits", st.Hits, "misses", st.Misses, "entries", st.Entries)
 			select {
 			case rank <- struct{}{}:
 			default: // a ranking is already due
 			}
 		}
 	}
+}
+
+// registerMetrics publishes the answer cache's lookups (by result, hit or
+// miss) and size on the process's meter (Prometheus on the admin port).
+func (a *App) registerMetrics() (unregister func(), err error) {
+	m := otel.Meter("github.com/affinity-platform/affinity/services/recommendation/internal/app")
+	lookups, err := m.Int64ObservableCounter("recommendation.answer_cache.lookups", metric.WithUnit("{lookup}"),
+		metric.WithDescription("Lookups of first pages for visitors without state, by result (hit or miss)."))
+	if err != nil {
+		return nil, fmt.Errorf("answer cache lookups counter: %w", err)
+	}
+	entries, err := m.Int64ObservableGauge("recommendation.answer_cache.entries", metric.WithUnit("{answer}"),
+		metric.WithDescription("Answers held by the answer cache."))
+	if err != nil {
+		return nil, fmt.Errorf("answer cache entries gauge: %w", err)
+	}
+	hit, miss := metric.WithAttributes(attribute.String("result", "hit")), metric.WithAttributes(attribute.String("result", "miss"))
+	reg, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		st := a.engine.AnswerCacheStats()
+		o.ObserveInt64(lookups, int64(st.Hits), hit)
+		o.ObserveInt64(lookups, int64(st.Misses), miss)
+		o.ObserveInt64(entries, int64(st.Entries))
+		return nil
+	}, lookups, entries)
+	if err != nil {
+		return nil, fmt.Errorf("register answer cache metrics: %w", err)
+	}
+	return func() { _ = reg.Unregister() }, nil
 }
 
 // Catalog returns the in-memory catalog index.

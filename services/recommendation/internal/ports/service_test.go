@@ -894,3 +894,53 @@ func TestSegmentMembersSeeWhatTheirSegmentBuys(t *testing.T) {
 		t.Errorf("a customer outside the segment got %v, want the shop's bestseller H1 first", ids(outsider))
 	}
 }
+
+// Not parallel: a service installs its meter process-wide, so the metrics
+// read here must be this service's alone.
+func TestTheAnswerCacheIsMeasuredOnTheAdminPort(t *testing.T) {
+	s := newStack(t, nil)
+	svc := s.start()
+	upsert(t, svc.client, product{id: "M1"}, product{id: "M2"})
+	s.publish(topics.CommerceOrders, "u1", order("m1", "u1", t0, "M1", "M2"))
+	req := &recommendationv1.GetRecommendationsRequest{ProductIds: []string{"M1"}, Placement: recommendationv1.Placement_PLACEMENT_PRODUCT_PAGE, Limit: 1}
+	eventually(t, 90*time.Second, "M2 bought together with M1", func() (bool, string) {
+		got := ids(crossSell(t, svc.client, req).GetItems())
+		return slices.Equal(got, []string{"M2"}), fmt.Sprint(got)
+	})
+	// Two first-time visitors ask what the last answer answered.
+	for _, v := range []string{"visitor-1", "visitor-2"} {
+		r := proto.Clone(req).(*recommendationv1.GetRecommendationsRequest)
+		r.AnonymousId = v
+		crossSell(t, svc.client, r)
+	}
+	resp, err := http.Get("http://" + svc.addrs.Admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits float64
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, "recommendation_answer_cache_lookups_total{") && strings.Contains(line, `result="hit"`) {
+			if _, err := fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &hits); err != nil {
+				t.Fatalf("hits in %q: %v", line, err)
+			}
+		}
+	}
+	if hits < 2 || !strings.Contains(string(body), "recommendation_answer_cache_entries") {
+		t.Errorf("admin /metrics: expected at least 2 answer cache hits and the entries gauge, got %v hits in:\n%s", hits, grepLines(string(body), "answer_cache"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out = append(out, strings.TrimSpace(line))
+		}
+	}
+	return strings.Join(out, "\n")
+}
