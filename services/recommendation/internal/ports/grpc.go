@@ -12,7 +12,6 @@ import (
 	"github.com/affinity-platform/affinity/pkg/auth"
 	"github.com/affinity-platform/affinity/pkg/idempotency"
 	"github.com/affinity-platform/affinity/pkg/validate"
-	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/app"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain"
@@ -25,6 +24,8 @@ type server struct {
 	recommendationv1.UnimplementedRecommendationServiceServer
 	app *app.App
 	log *slog.Logger
+	// products are the answers' shared product messages.
+	products productMessages
 }
 
 // GetRecommendations answers from memory and the customer's stored state.
@@ -57,11 +58,8 @@ func (s *server) GetRecommendations(ctx context.Context, req *recommendationv1.G
 		out.Items[i] = &items[i]
 	}
 	if req.GetView() != recommendationv1.ItemView_ITEM_VIEW_BASIC {
-		products := make([]commercev1.Product, len(res.Items))
-		prices := make([]commercev1.Money, len(res.Items))
 		for i := range res.Items {
-			productInto(&products[i], &prices[i], res.Items[i].Product)
-			items[i].Product = &products[i]
+			items[i].Product = s.products.of(res.Items[i].Product)
 		}
 	}
 	return out, nil

@@ -299,7 +299,7 @@ func (s *server) ExportRecommendations(req *recommendationv1.ExportRecommendatio
 		}
 		for i, it := range r.Items {
 			out.Items[i] = &recommendationv1.RecommendedItem{
-				ProductId: it.ProductID, Score: it.Score, Reason: reasonToProto(it.Reason), Product: productToProto(*it.Product),
+				ProductId: it.ProductID, Score: it.Score, Reason: reasonToProto(it.Reason), Product: s.products.of(it.Product),
 			}
 		}
 		return stream.Send(out)
