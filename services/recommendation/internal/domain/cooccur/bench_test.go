@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
 )
 
 // buildSynthetic fills a model with orders over a catalog whose popularity
@@ -74,4 +76,49 @@ func BenchmarkNeighborsAfterUpdate(b *testing.B) {
 		m.Neighbors(names[i%100], 20)
 		i++
 	}
+}
+
+// BenchmarkNeighborsOfAHistory reads the lists of 30 products, as a
+// request does for a customer's history, from two goroutines at once:
+// one NeighborsRef per product against one NeighborsRefs for all.
+func BenchmarkNeighborsOfAHistory(b *testing.B) {
+	m, names := buildSynthetic(b, 50_000, 200_000)
+	refs := make([]int32, 1000)
+	for i, n := range names[:1000] {
+		refs[i] = catalog.Intern(n)
+		m.NeighborsRef(refs[i], 20)
+	}
+	const history = 30
+	b.Run("one_lock_each", func(b *testing.B) {
+		b.SetParallelism(1)
+		b.RunParallel(func(pb *testing.PB) {
+			i, sum := 0, 0
+			for pb.Next() {
+				for j := range history {
+					sum += len(m.NeighborsRef(refs[(i+j*31)%len(refs)], 20))
+				}
+				i++
+			}
+			_ = sum
+		})
+	})
+	b.Run("one_lock_for_all", func(b *testing.B) {
+		b.SetParallelism(1)
+		b.RunParallel(func(pb *testing.PB) {
+			batch := make([]int32, history)
+			out := make([][]Neighbor, history)
+			i, sum := 0, 0
+			for pb.Next() {
+				for j := range history {
+					batch[j] = refs[(i+j*31)%len(refs)]
+				}
+				m.NeighborsRefs(batch, 20, out)
+				for _, ns := range out {
+					sum += len(ns)
+				}
+				i++
+			}
+			_ = sum
+		})
+	})
 }

@@ -423,9 +423,36 @@ func (m *Model) NeighborsRef(ref int32, k int) []Neighbor {
 	return m.neighborsLocked(m.local[ref]-1, k)
 }
 
+// NeighborsRefs is NeighborsRef for several products under one read lock:
+// taking the lock writes a cache line that every core shares, which cost
+// more than the lookup itself when each request read tens of lists. out[i]
+// gets refs[i]'s best k neighbours (nil for a product the model does not
+// know); out must be as long as refs.
+func (m *Model) NeighborsRefs(refs []int32, k int, out [][]Neighbor) {
+	clear(out)
+	if k <= 0 {
+		return
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for i, ref := range refs {
+		if ref >= 0 && int(ref) < len(m.local) && m.local[ref] != 0 {
+			out[i] = m.neighborsOf(m.local[ref]-1, k)
+		}
+	}
+}
+
 // neighborsLocked returns row i's best k neighbours; the caller holds the
 // read lock, which it releases.
 func (m *Model) neighborsLocked(i int32, k int) []Neighbor {
+	top := m.neighborsOf(i, k)
+	m.mu.RUnlock()
+	return top
+}
+
+// neighborsOf returns row i's best k neighbours; the caller holds the read
+// lock.
+func (m *Model) neighborsOf(i int32, k int) []Neighbor {
 	r := m.rows[i]
 	f := r.ranked.Load()
 	if f == nil || (r.dirty && f.at < r.dirtiedAt) {
@@ -437,7 +464,6 @@ func (m *Model) neighborsLocked(i int32, k int) []Neighbor {
 		f = &rankedRow{at: m.writes, top: m.rank(i, r)}
 		r.ranked.Store(f)
 	}
-	m.mu.RUnlock()
 	return f.top[:min(k, len(f.top))]
 }
 

@@ -78,3 +78,30 @@ func TestRerankRankedRefreshesOnlyTheListsRequestsRead(t *testing.T) {
 		t.Errorf("rerank-2's list was never read but RerankRanked ranked it: %v", f.top)
 	}
 }
+
+func TestNeighborsRefsReadsWhatNeighborsRefReadsForEachProduct(t *testing.T) {
+	t.Parallel()
+	m, names := buildSynthetic(t, 500, 3000)
+	// A product just touched by an order is re-ranked by the batch read.
+	m.Observe([]string{names[0], names[7]}, nil, 1)
+	refs := []int32{catalog.Intern(names[0]), -1, catalog.Intern(names[3]), catalog.Intern("nrefs-never-ordered"), 1 << 30, catalog.Intern(names[0])}
+	out := make([][]Neighbor, len(refs))
+	for i := range out {
+		out[i] = []Neighbor{{Ref: 99}} // stale scratch, to be overwritten
+	}
+	m.NeighborsRefs(refs, 5, out)
+	for i, ref := range refs {
+		if want := m.NeighborsRef(ref, 5); !slices.Equal(out[i], want) {
+			t.Errorf("refs[%d] = %d: expected %v, got %v", i, ref, want, out[i])
+		}
+	}
+	if len(out[0]) != 5 || out[1] != nil || out[3] != nil || out[4] != nil {
+		t.Errorf("expected 5 neighbours for a known product and nil for unknown refs, got %v", out)
+	}
+	m.NeighborsRefs(refs, 0, out)
+	for i, ns := range out {
+		if ns != nil {
+			t.Errorf("k = 0: expected no lists, got %v at %d", ns, i)
+		}
+	}
+}

@@ -139,12 +139,9 @@ func (r *run) crossSellHistory(reasons []Reason, anchors []string) []Reason {
 	})
 	pos = pos[:min(len(pos), cs.HistoryItems)]
 	lead := pos[0].a.Weight
-	for _, an := range pos {
-		ref, ok := catalog.Lookup(an.id)
-		if !ok {
-			continue
-		}
-		ns := r.e.m.Bought.NeighborsRef(ref, min(cs.HistoryNeighbors, r.cfg.NeighborsPerAnchor))
+	lists := r.neighborLists(pos, min(cs.HistoryNeighbors, r.cfg.NeighborsPerAnchor), nil)
+	for i, an := range pos {
+		ns := lists[i]
 		if len(ns) == 0 {
 			continue
 		}

@@ -184,6 +184,11 @@ type run struct {
 	fit     map[int32]float64
 	list    []*candidate
 	refs    []int32
+	// anchorRefs and lists (and viewedLists) hold a strategy's anchors and
+	// their neighbour lists, read under one lock (NeighborsRefs).
+	anchorRefs  []int32
+	lists       [][]cooccur.Neighbor
+	viewedLists [][]cooccur.Neighbor
 	pop     []float64
 	known   []bool
 	keys    []string

@@ -60,6 +60,8 @@ func putRun(r *run) {
 	// reason strings, kept alive until then by at most maxPooledRuns
 	// runs) cost several microseconds a request. list points into arena.
 	clear(r.pending)
+	clear(r.lists[:cap(r.lists)])
+	clear(r.viewedLists[:cap(r.viewedLists)])
 	clear(r.pos)
 	clear(r.neg)
 	clear(r.ranked)
@@ -88,6 +90,7 @@ func putRun(r *run) {
 		arena: r.arena[:0], list: r.list[:0], pending: r.pending[:0], pos: r.pos[:0],
 		neg: r.neg[:0], ranked: r.ranked[:0], keys: r.keys[:0], reasons: r.reasons[:0],
 		refs: r.refs[:0], pop: r.pop[:0], known: r.known[:0], groups: r.groups[:0], groupOf: r.groupOf[:0], grouped: r.grouped[:0], heads: r.heads[:0], pows: r.pows[:0],
+		anchorRefs: r.anchorRefs[:0], lists: r.lists[:0], viewedLists: r.viewedLists[:0],
 	}
 	select {
 	case freeRuns <- r:

@@ -175,28 +175,32 @@ func (r *run) personalized(tier int) {
 	reasons := slices.Grow(r.reasons[:0], len(pos))[:len(pos)]
 	defer func() { r.reasons = reasons[:0] }()
 	viewed := r.e.viewed.Load()
-	// Each anchor's id is hashed once (catalog.Lookup); the catalog and
-	// both models are then read by ref. An id never interned is in no
-	// model and no catalog.
+	if viewed == nil || r.cfg.ViewedNeighborWeight <= 0 {
+		viewed = nil
+	}
+	// Each anchor's id is hashed once (catalog.Lookup, in neighborLists);
+	// the catalog and both models are then read by ref. An id never
+	// interned is in no model and no catalog.
+	bought := r.neighborLists(pos, r.cfg.NeighborsPerAnchor, viewed)
 	for ai, an := range pos {
 		kind := ReasonBecauseYouViewed
 		if an.a.Strongest == interaction.Purchase {
 			kind = ReasonBecauseYouBought
 		}
 		reasons[ai] = Reason{Kind: kind, ProductID: an.id}
-		ref, ok := catalog.Lookup(an.id)
-		if !ok {
+		ref := r.anchorRefs[ai]
+		if ref < 0 {
 			continue
 		}
 		if p := r.e.m.Catalog.At(ref); p != nil {
 			r.category(p.CategoryRef()).interest += an.a.Weight
 			total += an.a.Weight
 		}
-		for _, n := range r.e.m.Bought.NeighborsRef(ref, r.cfg.NeighborsPerAnchor) {
+		for _, n := range bought[ai] {
 			add(n.Ref, an.a.Weight*n.Score, int32(ai))
 		}
-		if viewed != nil && r.cfg.ViewedNeighborWeight > 0 {
-			for _, n := range viewed.NeighborsRef(ref, r.cfg.NeighborsPerAnchor) {
+		if viewed != nil {
+			for _, n := range r.viewedLists[ai] {
 				add(n.Ref, r.cfg.ViewedNeighborWeight*an.a.Weight*n.Score, int32(ai))
 			}
 		}
@@ -508,4 +512,28 @@ func (r *run) trending(tier int) {
 			return r.eligible < need
 		})
 	}
+}
+
+// neighborLists reads the co-purchase lists of the anchors (k neighbours
+// each) under one lock, into r.lists, and their co-view lists into
+// r.viewedLists when viewed is set; r.anchorRefs gets each anchor's ref,
+// -1 for an id never interned (in no model). The lists are valid until
+// the next call.
+func (r *run) neighborLists(anchors []personalAnchor, k int, viewed *cooccur.Model) [][]cooccur.Neighbor {
+	refs := r.anchorRefs[:0]
+	for _, an := range anchors {
+		ref, ok := catalog.Lookup(an.id)
+		if !ok {
+			ref = -1
+		}
+		refs = append(refs, ref)
+	}
+	r.anchorRefs = refs
+	r.lists = slices.Grow(r.lists[:0], len(refs))[:len(refs)]
+	r.e.m.Bought.NeighborsRefs(refs, k, r.lists)
+	if viewed != nil {
+		r.viewedLists = slices.Grow(r.viewedLists[:0], len(refs))[:len(refs)]
+		viewed.NeighborsRefs(refs, k, r.viewedLists)
+	}
+	return r.lists
 }
