@@ -179,23 +179,23 @@ type run struct {
 	pending  []pendingOffer
 
 	// Scratch kept between requests by freeRuns (see scratch.go).
-	units   map[string]int
-	uses    map[string]int
-	fit     map[int32]float64
-	list    []*candidate
-	refs    []int32
+	units map[string]int
+	uses  map[string]int
+	fit   map[int32]float64
+	list  []*candidate
+	refs  []int32
 	// anchorRefs and lists (and viewedLists) hold a strategy's anchors and
 	// their neighbour lists, read under one lock (NeighborsRefs).
 	anchorRefs  []int32
 	lists       [][]cooccur.Neighbor
 	viewedLists [][]cooccur.Neighbor
-	pop     []float64
-	known   []bool
-	keys    []string
-	reasons []Reason
-	pos     []personalAnchor
-	neg     []personalAnchor
-	ranked  []personalScore
+	pop         []float64
+	known       []bool
+	keys        []string
+	reasons     []Reason
+	pos         []personalAnchor
+	neg         []personalAnchor
+	ranked      []personalScore
 	// pageDiscounted's scratch, and the anchor discount's powers for this
 	// request (pow).
 	// affPool and strongest are affinities' recycled maps.
