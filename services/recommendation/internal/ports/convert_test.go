@@ -1,6 +1,7 @@
 package ports
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -46,6 +47,27 @@ func TestAnswersShareAProductsMessageUntilTheProductChanges(t *testing.T) {
 			for range 100 {
 				if _, err := proto.Marshal(pm.of(v2)); err != nil {
 					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+
+	// Products over more than one chunk of slots, asked for concurrently
+	// while the slots grow.
+	many := make([]*catalog.Product, 2*messageChunk)
+	for i := range many {
+		q := p
+		q.ID = fmt.Sprintf("shared-msg-many-%d", i)
+		idx.Upsert(q)
+		many[i], _ = idx.Ref(q.ID)
+	}
+	for w := range 4 {
+		wg.Go(func() {
+			for i := w; i < len(many); i += 4 {
+				if got := pm.of(many[i]); got.GetProductId() != many[i].ID {
+					t.Errorf("message for %s: got %s", many[i].ID, got.GetProductId())
 					return
 				}
 			}
