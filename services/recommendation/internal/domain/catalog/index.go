@@ -96,6 +96,7 @@ func (x *Index) Upsert(p Product) bool {
 	}
 	p.categoryKey = strings.Join(p.CategoryPath, "/")
 	p.ref, p.category = Intern(p.ID), internCategory(p.categoryKey)
+	p.Price.Currency = Currency(p.Price.Currency)
 	stored := p
 	x.byID[p.ID] = &stored
 	c, j := x.slot(p.ref)

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"strings"
 	"sync"
 	"sync/atomic"
 )
@@ -106,4 +107,21 @@ func Categories() int {
 	categories.mu.RLock()
 	defer categories.mu.RUnlock()
 	return len(categories.index)
+}
+
+// currencies holds one string per currency code stored in a catalog.
+var currencies sync.Map // string -> string
+
+// Currency returns the process's one copy of a currency code, the one the
+// catalog's products carry (Index.Upsert stores it): two copies of one
+// string compare by pointer, without reading either string's bytes, which
+// filters over many products' prices did once per product. Callers pass
+// validated codes (products' and the configuration's), so the table stays
+// small.
+func Currency(code string) string {
+	if v, ok := currencies.Load(code); ok {
+		return v.(string)
+	}
+	v, _ := currencies.LoadOrStore(strings.Clone(code), strings.Clone(code))
+	return v.(string)
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestInternGivesEachIDOneStableRef(t *testing.T) {
@@ -162,5 +163,23 @@ func TestRefAttrsMatchTheStoredProduct(t *testing.T) {
 	}
 	if a, ok := x.RefAttrs(Intern("attrs-not-stored")); ok || a != (Attrs{}) {
 		t.Errorf("expected nothing for a ref the index does not hold, got %+v (stored %v)", a, ok)
+	}
+}
+
+func TestStoredProductsShareOneCopyOfEachCurrencyCode(t *testing.T) {
+	t.Parallel()
+	idx := NewIndex()
+	for i, code := range []string{string([]byte("EUR")), string([]byte("EUR")), string([]byte("GBP"))} {
+		idx.Upsert(Product{ID: fmt.Sprintf("cur-%d", i), Title: "x", CategoryPath: []string{"A"}, Price: Money{Minor: 100, Currency: code}})
+	}
+	a, _ := idx.Ref("cur-0")
+	b, _ := idx.Ref("cur-1")
+	c, _ := idx.Ref("cur-2")
+	eur := Currency(string([]byte("EUR")))
+	if unsafe.StringData(a.Price.Currency) != unsafe.StringData(b.Price.Currency) || unsafe.StringData(a.Price.Currency) != unsafe.StringData(eur) {
+		t.Error("two products priced in EUR and Currency(EUR): expected one copy of the code, got several")
+	}
+	if c.Price.Currency != "GBP" || a.Price.Currency != "EUR" {
+		t.Errorf("expected the codes kept, got %q and %q", a.Price.Currency, c.Price.Currency)
 	}
 }

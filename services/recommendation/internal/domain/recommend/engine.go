@@ -181,7 +181,6 @@ type run struct {
 	// Scratch kept between requests by freeRuns (see scratch.go).
 	units map[string]int
 	uses  map[string]int
-	fit   map[int32]float64
 	list  []*candidate
 	refs  []int32
 	// anchorRefs and lists (and viewedLists) hold a strategy's anchors and

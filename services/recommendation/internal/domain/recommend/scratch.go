@@ -31,7 +31,6 @@ func newRun() *run {
 		segments: make(map[string]bool),
 		units:    make(map[string]int),
 		uses:     make(map[string]int),
-		fit:      make(map[int32]float64),
 	}
 }
 
@@ -78,7 +77,6 @@ func putRun(r *run) {
 	clear(r.affPool)
 	clear(r.strongest)
 	clear(r.served)
-	clear(r.fit)
 	// The dense arrays are not cleared: the next request's generation
 	// makes their entries stale.
 	d := r.dense
@@ -86,7 +84,7 @@ func putRun(r *run) {
 	*r = run{
 		context: r.context, excluded: r.excluded, bought: r.bought, served: r.served,
 		segments: r.segments, dense: d,
-		units: r.units, uses: r.uses, fit: r.fit, affPool: r.affPool, strongest: r.strongest,
+		units: r.units, uses: r.uses, affPool: r.affPool, strongest: r.strongest,
 		arena: r.arena[:0], list: r.list[:0], pending: r.pending[:0], pos: r.pos[:0],
 		neg: r.neg[:0], ranked: r.ranked[:0], keys: r.keys[:0], reasons: r.reasons[:0],
 		refs: r.refs[:0], pop: r.pop[:0], known: r.known[:0], groups: r.groups[:0], groupOf: r.groupOf[:0], grouped: r.grouped[:0], heads: r.heads[:0], pows: r.pows[:0],

@@ -409,14 +409,20 @@ func (r *run) cartTopUp(tier int) {
 	if gap <= 0 {
 		return
 	}
-	// Keyed by interned id, and only the products whose price closes the
-	// gap are sorted: most of the cart's neighbours and the boards' entries
-	// are cheaper, and hashing and sorting them by id string was most of
-	// this strategy's cost.
-	fit := r.fit
+	// Fit is summed in the run's accumulators by interned id, and only the
+	// products whose price closes the gap are sorted: most of the cart's
+	// neighbours and the boards' entries are cheaper, and hashing and
+	// sorting them by id string was most of this strategy's cost. The
+	// accumulators are left reset, as crossSell leaves them.
+	r.dense.acc.reset()
+	r.touched = r.touched[:0]
+	defer func() {
+		r.dense.acc.reset()
+		r.touched = r.touched[:0]
+	}()
 	for _, a := range r.req.ProductIDs {
 		for _, n := range r.e.m.Bought.Neighbors(a, r.cfg.NeighborsPerAnchor) {
-			fit[n.Ref] += n.Score
+			r.dense.add(n.Ref, n.Score, 0)
 		}
 	}
 	// Popular items in the cart's categories and overall fill in when the
@@ -424,30 +430,33 @@ func (r *run) cartTopUp(tier int) {
 	for i, key := range r.trendingKeys() {
 		j := 0
 		r.e.m.Trending.Visit(key, r.cfg.TrendingDepth, r.now, func(e trending.Entry) bool {
-			if _, ok := fit[e.Ref]; !ok {
-				fit[e.Ref] = 1e-3 / float64(1+i) / float64(1+j)
+			if r.dense.acc.find(e.Ref) == nil {
+				r.dense.add(e.Ref, 1e-3/float64(1+i)/float64(1+j), 0)
 			}
 			j++
 			return true
 		})
 	}
+	// The catalog's currencies are interned, so the comparison below is a
+	// pointer comparison instead of a read of each product's currency.
+	currency := catalog.Currency(th.Currency)
 	refs := r.refs[:0]
-	for ref := range fit {
-		if p := r.e.m.Catalog.At(ref); p != nil && p.Price.Currency == th.Currency && p.Price.Minor >= gap {
+	for _, ref := range r.touched {
+		if p := r.e.m.Catalog.At(ref); p != nil && p.Price.Currency == currency && p.Price.Minor >= gap {
 			refs = append(refs, ref)
 		}
 	}
 	// Each product is offered once, so the order of offers decides
 	// nothing (rank orders by score then id, and the diversity cap counts
 	// a category's offers whatever their order); sorting by ref only keeps
-	// the run deterministic, where map order is not. Sorting by id string
-	// was a tenth of a checkout's cost.
+	// the run deterministic. Sorting by id string was a tenth of a
+	// checkout's cost.
 	slices.Sort(refs)
 	amount := catalog.Money{Minor: gap, Currency: th.Currency}
 	for _, ref := range refs {
 		p := r.e.m.Catalog.At(ref)
 		over := float64(p.Price.Minor-gap) / float64(gap)
-		r.offerRef(ref, p, tier, CartTopUp, fit[ref]/(1+over), Reason{Kind: ReasonCartTopUp, Amount: amount})
+		r.offerRef(ref, p, tier, CartTopUp, r.dense.accOf(ref).score/(1+over), Reason{Kind: ReasonCartTopUp, Amount: amount})
 	}
 	r.refs = refs
 }
