@@ -94,7 +94,9 @@ type Config struct {
 	// the same (answers.go); a change to anything it was computed from
 	// drops it sooner. 0 turns the cache off.
 	AnswerCacheTTL time.Duration
-	// AnswerCacheSize bounds the answers kept.
+	// AnswerCacheSize bounds the answers kept. They are spread over 16
+	// shards of AnswerCacheSize/16 answers each (at least one), so a size
+	// below 16 keeps up to 16.
 	AnswerCacheSize int
 }
 
