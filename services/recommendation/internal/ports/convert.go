@@ -1,7 +1,6 @@
 package ports
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -106,15 +105,13 @@ func productFromProto(p *commercev1.Product, updatedAt time.Time) catalog.Produc
 // the version of the product it was built from, so that answers share
 // them instead of building ten per answer (which was two fifths of what a
 // full-view answer allocated). Messages are only marshalled, which
-// protobuf allows concurrently. Slots are indexed by the product's
-// interned ref in chunks, read with one atomic load each (a sync.Map
-// lookup cost more than building the message).
+// protobuf allows concurrently. Slots are indexed by the product's ref,
+// read with one atomic load each (a sync.Map lookup cost more than
+// building the message).
 type productMessages struct {
-	mu     sync.Mutex // serializes growth
-	chunks atomic.Pointer[[]*[messageChunk]atomic.Pointer[productMessage]]
+	mu    sync.Mutex // serializes growth
+	slots catalog.RefSlots[atomic.Pointer[productMessage]]
 }
-
-const messageChunk = 4096
 
 type productMessage struct {
 	src *catalog.Product
@@ -124,31 +121,18 @@ type productMessage struct {
 // of returns p's message, building it when p (the catalog's shared product
 // version) is not the one the held message was built from.
 func (pm *productMessages) of(p *catalog.Product) *commercev1.Product {
-	slot := pm.slot(p.Ref())
+	slot := pm.slots.At(p.Ref())
+	if slot == nil {
+		pm.mu.Lock()
+		slot = pm.slots.Grow(p.Ref())
+		pm.mu.Unlock()
+	}
 	if e := slot.Load(); e != nil && e.src == p {
 		return e.msg
 	}
 	e := &productMessage{src: p, msg: productToProto(*p)}
 	slot.Store(e)
 	return e.msg
-}
-
-func (pm *productMessages) slot(ref int32) *atomic.Pointer[productMessage] {
-	c, i := int(ref)/messageChunk, int(ref)%messageChunk
-	if cs := pm.chunks.Load(); cs != nil && c < len(*cs) {
-		return &(*cs)[c][i]
-	}
-	pm.mu.Lock()
-	defer pm.mu.Unlock()
-	var list []*[messageChunk]atomic.Pointer[productMessage]
-	if cs := pm.chunks.Load(); cs != nil {
-		list = slices.Clone(*cs)
-	}
-	for len(list) <= c {
-		list = append(list, new([messageChunk]atomic.Pointer[productMessage]))
-	}
-	pm.chunks.Store(&list)
-	return &list[c][i]
 }
 
 // productToProto is a recommended product's API message.

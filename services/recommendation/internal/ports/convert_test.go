@@ -56,7 +56,7 @@ func TestAnswersShareAProductsMessageUntilTheProductChanges(t *testing.T) {
 
 	// Products over more than one chunk of slots, asked for concurrently
 	// while the slots grow.
-	many := make([]*catalog.Product, 2*messageChunk)
+	many := make([]*catalog.Product, 5000) // beyond one chunk of slots
 	for i := range many {
 		q := p
 		q.ID = fmt.Sprintf("shared-msg-many-%d", i)

@@ -22,24 +22,17 @@ type Index struct {
 	// version counts applied upserts, so a cache of looked-up products
 	// can tell that it may be stale (see Version).
 	version atomic.Uint64
-	// byRef holds the same pointers as byID by interned id, in fixed-size
-	// chunks, so the request path reads a product with two loads and no
-	// lock or hash (see At). The directory is replaced, never modified,
-	// when it grows.
-	byRef atomic.Pointer[[]*refChunkSlots]
-}
-
-// refChunkSlots is one chunk of byRef: the stored products by ref, and
-// apart from them the attributes the business rules and ranking read for
-// every product a request considers (see RefAttrs). Kept apart, those
-// are 16 bytes a product, four to a cache line, and contiguous: a request
-// checks a few hundred products, and each check was mostly a cache miss
-// on a slot that also held the pointer. Each word is written atomically
-// on upsert; a reader racing an upsert may see fields of either version,
-// as it may see either product.
-type refChunkSlots struct {
-	rules [refChunk]ruleSlot
-	p     [refChunk]atomic.Pointer[Product]
+	// byRef holds the same pointers as byID by interned id, so the
+	// request path reads a product with two loads and no lock or hash (see
+	// At). rules holds, apart from them, the attributes the business rules
+	// and ranking read for every product a request considers (see
+	// RefAttrs): 16 bytes a product, four to a cache line, and contiguous.
+	// A request checks a few hundred products, and each check was mostly a
+	// cache miss on a slot that also held the pointer. Each word is written
+	// atomically on upsert; a reader racing an upsert may see fields of
+	// either version, as it may see either product.
+	byRef RefSlots[atomic.Pointer[Product]]
+	rules RefSlots[ruleSlot]
 }
 
 // ruleSlot is a product's packed rule attributes (packAttrs).
@@ -99,11 +92,11 @@ func (x *Index) Upsert(p Product) bool {
 	p.Price.Currency = Currency(p.Price.Currency)
 	stored := p
 	x.byID[p.ID] = &stored
-	c, j := x.slot(p.ref)
 	a, m := packAttrs(&stored)
-	c.p[j].Store(&stored)
-	c.rules[j].margin.Store(m)
-	c.rules[j].attrs.Store(a)
+	x.byRef.Grow(p.ref).Store(&stored)
+	rules := x.rules.Grow(p.ref)
+	rules.margin.Store(m)
+	rules.attrs.Store(a)
 	key := p.CategoryKey()
 	list := x.byCat[key]
 	i, _ := slices.BinarySearchFunc(list, p, comparePrice)
@@ -149,30 +142,14 @@ func (x *Index) Get(id string) (Product, bool) {
 	return *p, true
 }
 
-// slot returns the chunk holding ref and ref's index in it, growing the
-// directory; the caller holds the write lock.
-func (x *Index) slot(ref int32) (*refChunkSlots, int32) {
-	var dir []*refChunkSlots
-	if d := x.byRef.Load(); d != nil {
-		dir = *d
-	}
-	for int(ref/refChunk) >= len(dir) {
-		grown := append(dir[:len(dir):len(dir)], new(refChunkSlots))
-		x.byRef.Store(&grown)
-		dir = grown
-	}
-	return dir[ref/refChunk], ref % refChunk
-}
-
 // At returns the stored product whose Ref is ref, or nil, without a lock:
 // the request path's lookup. The product is shared and read only, like
 // Ref's.
 func (x *Index) At(ref int32) *Product {
-	d := x.byRef.Load()
-	if d == nil || ref < 0 || int(ref/refChunk) >= len(*d) {
-		return nil
+	if s := x.byRef.At(ref); s != nil {
+		return s.Load()
 	}
-	return (*d)[ref/refChunk].p[ref%refChunk].Load()
+	return nil
 }
 
 // RefAttrs returns the rule attributes of the stored product whose Ref is
@@ -180,11 +157,10 @@ func (x *Index) At(ref int32) *Product {
 // its pointer: the request path checks and ranks most products from
 // these alone, and reads the product (At) only for the few it pages.
 func (x *Index) RefAttrs(ref int32) (Attrs, bool) {
-	d := x.byRef.Load()
-	if d == nil || ref < 0 || int(ref/refChunk) >= len(*d) {
+	s := x.rules.At(ref)
+	if s == nil {
 		return Attrs{}, false
 	}
-	s := &(*d)[ref/refChunk].rules[ref%refChunk]
 	a := s.attrs.Load()
 	if a&attrStored == 0 {
 		return Attrs{}, false

@@ -18,18 +18,13 @@ import (
 // catalog plus whatever orders and events named.
 var refs = interner{index: make(map[string]int32)}
 
-// refChunk is how many names one chunk of the table holds.
-const refChunk = 1 << 12
-
 type interner struct {
 	mu    sync.RWMutex
 	index map[string]int32
-	// chunks holds the names by ref in fixed-size chunks, so that Name
-	// reads them without a lock: a chunk is written once per slot, before
-	// the ref is published through index, and the directory is replaced
-	// (never modified) when it grows.
-	chunks atomic.Pointer[[]*[refChunk]string]
-	n      atomic.Int32
+	// names holds the ids by ref, so that Name reads them without a lock:
+	// a slot is written once, before the ref is published through index.
+	names RefSlots[string]
+	n     atomic.Int32
 }
 
 // Intern returns id's ref, assigning the next one if id has none yet.
@@ -46,16 +41,7 @@ func Intern(id string) int32 {
 		return r
 	}
 	r = refs.n.Load()
-	var dir []*[refChunk]string
-	if d := refs.chunks.Load(); d != nil {
-		dir = *d
-	}
-	if int(r/refChunk) >= len(dir) {
-		grown := append(dir[:len(dir):len(dir)], new([refChunk]string))
-		refs.chunks.Store(&grown)
-		dir = grown
-	}
-	dir[r/refChunk][r%refChunk] = id
+	*refs.names.Grow(r) = id
 	refs.index[id] = r
 	refs.n.Store(r + 1)
 	return r
@@ -71,7 +57,7 @@ func Lookup(id string) (int32, bool) {
 
 // Name returns the id of a ref returned by Intern or Lookup.
 func Name(ref int32) string {
-	return (*refs.chunks.Load())[ref/refChunk][ref%refChunk]
+	return *refs.names.At(ref)
 }
 
 // Refs is the number of refs assigned so far: every ref is below it, so
