@@ -5,6 +5,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
 	commercev1 "github.com/affinity-platform/affinity/proto/commerce/v1"
 	recommendationv1 "github.com/affinity-platform/affinity/proto/recommendation/v1"
 	"github.com/affinity-platform/affinity/services/recommendation/internal/domain/catalog"
@@ -108,6 +111,11 @@ func productFromProto(p *commercev1.Product, updatedAt time.Time) catalog.Produc
 // protobuf allows concurrently. Slots are indexed by the product's ref,
 // read with one atomic load each (a sync.Map lookup cost more than
 // building the message).
+//
+// Beside each message it keeps the message already encoded as a
+// RecommendedItem's product field (itemField): GetRecommendations hands
+// that encoding on instead of the message, so a product is marshalled
+// once per version rather than once per answer.
 type productMessages struct {
 	mu    sync.Mutex // serializes growth
 	slots catalog.RefSlots[atomic.Pointer[productMessage]]
@@ -116,11 +124,21 @@ type productMessages struct {
 type productMessage struct {
 	src *catalog.Product
 	msg *commercev1.Product
+	// field is msg encoded as RecommendedItem.product: the field's tag,
+	// its length and the message, deterministic; its capacity is its
+	// length, so nothing appends to it in place.
+	field []byte
 }
 
 // of returns p's message, building it when p (the catalog's shared product
 // version) is not the one the held message was built from.
-func (pm *productMessages) of(p *catalog.Product) *commercev1.Product {
+func (pm *productMessages) of(p *catalog.Product) *commercev1.Product { return pm.entry(p).msg }
+
+// itemField returns p's message encoded as a RecommendedItem's product
+// field (see setItemProduct).
+func (pm *productMessages) itemField(p *catalog.Product) []byte { return pm.entry(p).field }
+
+func (pm *productMessages) entry(p *catalog.Product) *productMessage {
 	slot := pm.slots.At(p.Ref())
 	if slot == nil {
 		pm.mu.Lock()
@@ -128,11 +146,41 @@ func (pm *productMessages) of(p *catalog.Product) *commercev1.Product {
 		pm.mu.Unlock()
 	}
 	if e := slot.Load(); e != nil && e.src == p {
-		return e.msg
+		return e
 	}
-	e := &productMessage{src: p, msg: productToProto(*p)}
+	msg := productToProto(*p)
+	e := &productMessage{src: p, msg: msg, field: encodeItemProduct(msg)}
 	slot.Store(e)
-	return e.msg
+	return e
+}
+
+// itemProductField is RecommendedItem.product's field number.
+var itemProductField = (&recommendationv1.RecommendedItem{}).ProtoReflect().Descriptor().Fields().ByName("product").Number()
+
+// encodeItemProduct encodes msg as a RecommendedItem's product field.
+func encodeItemProduct(msg *commercev1.Product) []byte {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(msg)
+	if err != nil {
+		// A message built from a stored product always marshals; nil
+		// leaves the item without its product rather than failing the
+		// answer.
+		return nil
+	}
+	out := protowire.AppendTag(nil, itemProductField, protowire.BytesType)
+	out = protowire.AppendBytes(out, b)
+	return out[:len(out):len(out)]
+}
+
+// setItemProduct makes it marshal with field (itemField) as its product:
+// the encoding goes out as the item's unknown fields, which protobuf
+// writes verbatim after the known ones. Decoders do not depend on the
+// order of fields, and product is the item's last field anyway, so the
+// bytes on the wire are the same as with the message set: every client
+// (and the REST gateway, which calls over gRPC) decodes a product.
+// The item must not be read as a message in this process afterwards: its
+// Product field stays nil.
+func setItemProduct(it *recommendationv1.RecommendedItem, field []byte) {
+	it.ProtoReflect().SetUnknown(field)
 }
 
 // productToProto is a recommended product's API message.

@@ -59,7 +59,7 @@ func (s *server) GetRecommendations(ctx context.Context, req *recommendationv1.G
 	}
 	if req.GetView() != recommendationv1.ItemView_ITEM_VIEW_BASIC {
 		for i := range res.Items {
-			items[i].Product = s.products.of(res.Items[i].Product)
+			setItemProduct(&items[i], s.products.itemField(res.Items[i].Product))
 		}
 	}
 	return out, nil

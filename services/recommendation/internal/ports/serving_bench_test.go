@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -286,7 +288,9 @@ func benchServing(b *testing.B, withModel bool) {
 		}
 	}
 	// BENCH_CPUPROFILE names a file for the service's CPU profile of the
-	// first GetRecommendations phase (from its admin port's pprof).
+	// first GetRecommendations phase (from its admin port's pprof); those
+	// of the first health check and basic view phases go to <file>.health
+	// and <file>.basic.
 	// BENCH_MEMPROFILE names a file for the allocations of that phase: the
 	// profile at its start goes to <file>.base and the one at its end to
 	// <file>; compare them with go tool pprof -sample_index=alloc_space
@@ -297,30 +301,71 @@ func benchServing(b *testing.B, withModel bool) {
 	type kind struct {
 		phases    loadPhases
 		svc, self time.Duration
+		perPhase  []string // each phase's requests/s, for the log
 	}
 	var health, reco, basic kind
-	run := func(k *kind, fn func(w int, rng *rand.Rand) error) {
+	run := func(k *kind, fn func(w int, rng *rand.Rand) error, profile string) {
+		var profiled sync.WaitGroup
+		if len(k.perPhase) == 0 && profile != "" {
+			profiled.Go(func() {
+				svc.fetchProfile(b, fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(phase.Seconds()))), profile)
+			})
+		}
+		defer profiled.Wait()
+		if len(k.perPhase) == 0 && profile != "" && os.Getenv("BENCH_LOADGEN_PROFILE") != "" {
+			// The load generator's own profile of the same phase.
+			f, err := os.Create(profile + ".loadgen")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer f.Close()
+			if err := pprof.StartCPUProfile(f); err != nil {
+				b.Fatal(err)
+			}
+			defer pprof.StopCPUProfile()
+		}
 		cpu0, self0 := svc.cpu(), selfCPU()
+		n0, el0 := len(k.phases.lat), k.phases.elapsed
 		k.phases.load(workers, phase, fn)
 		k.svc, k.self = k.svc+svc.cpu()-cpu0, k.self+selfCPU()-self0
+		k.perPhase = append(k.perPhase, fmt.Sprintf("%.0f", float64(len(k.phases.lat)-n0)/(k.phases.elapsed-el0).Seconds()))
+	}
+	// A warm-up of both views first, unmeasured: the first requests after
+	// the start touch memory the replay left cold and fill the service's
+	// caches (answers, product messages), a one-time cost that would
+	// otherwise land on the first GetRecommendations phase alone.
+	warm := phase / 2
+	if v := os.Getenv("BENCH_WARMUP"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatalf("BENCH_WARMUP: %v", err)
+		}
+		warm = d
+	}
+	if warm > 0 {
+		var discard loadPhases
+		discard.load(workers, warm/2, recommend(recommendationv1.ItemView_ITEM_VIEW_UNSPECIFIED))
+		discard.load(workers, warm/2, recommend(recommendationv1.ItemView_ITEM_VIEW_BASIC))
+		if discard.errors > 0 {
+			b.Fatalf("warm-up: %d of %d GetRecommendations failed; first: %v", discard.errors, len(discard.lat), firstErr)
+		}
+	}
+	profileTo := func(suffix string) string {
+		if cpuProfile == "" {
+			return ""
+		}
+		return cpuProfile + suffix
 	}
 	for round := range rounds {
-		run(&health, checkHealth)
+		run(&health, checkHealth, profileTo(".health"))
 		if round == 0 && memProfile != "" {
 			svc.fetchAllocs(b, memProfile+".base")
 		}
-		var profiled sync.WaitGroup
-		if round == 0 && cpuProfile != "" {
-			profiled.Go(func() {
-				svc.fetchProfile(b, fmt.Sprintf("/debug/pprof/profile?seconds=%d", max(1, int(phase.Seconds()))), cpuProfile)
-			})
-		}
-		run(&reco, recommend(recommendationv1.ItemView_ITEM_VIEW_UNSPECIFIED))
-		profiled.Wait()
+		run(&reco, recommend(recommendationv1.ItemView_ITEM_VIEW_UNSPECIFIED), profileTo(""))
 		if round == 0 && memProfile != "" {
 			svc.fetchAllocs(b, memProfile)
 		}
-		run(&basic, recommend(recommendationv1.ItemView_ITEM_VIEW_BASIC))
+		run(&basic, recommend(recommendationv1.ItemView_ITEM_VIEW_BASIC), profileTo(".basic"))
 	}
 	hr, rr, br := health.phases.result(), reco.phases.result(), basic.phases.result()
 	rssAfter := svc.rssMB()
@@ -328,7 +373,8 @@ func benchServing(b *testing.B, withModel bool) {
 		b.Errorf("%d of %d GetRecommendations failed; first: %v", rr.errors+br.errors, rr.requests+br.requests, firstErr)
 	}
 	b.Logf("startup (replaying %d orders): %s; service RSS serving %.0f MB, after load %.0f MB", benchOrders, startup.Round(time.Millisecond), rssServing, rssAfter)
-	b.Logf("%d rounds of %s per kind, alternating, 16 workers", rounds, phase)
+	b.Logf("%d rounds of %s per kind, alternating, 16 workers, after a warm-up of %s", rounds, phase, warm)
+	b.Logf("req/s by round: health %s; GetRecommendations %s; basic view %s", strings.Join(health.perPhase, ", "), strings.Join(reco.perPhase, ", "), strings.Join(basic.perPhase, ", "))
 	cpuPer := func(k kind, r loadResult) (svcUS, selfUS float64) {
 		n := float64(max(1, r.requests))
 		return k.svc.Seconds() * 1e6 / n, k.self.Seconds() * 1e6 / n
