@@ -210,14 +210,20 @@ func selfCPU() time.Duration {
 // publishes allocations at the end of the collection after the one they
 // fall in, so the profile is fetched after two forced collections (only
 // the heap endpoint forces one: gc=1).
-func (p *process) fetchAllocs(b *testing.B, file string) {
+// collect runs a garbage collection in the service (the heap profile's
+// gc=1 does) and waits for it.
+func (p *process) collect(b *testing.B) {
 	b.Helper()
 	resp, err := http.Get("http://" + p.addrs.Admin + "/debug/pprof/heap?gc=1")
 	if err != nil {
-		b.Error(err)
-		return
+		b.Fatal(err)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+}
+
+func (p *process) fetchAllocs(b *testing.B, file string) {
+	b.Helper()
+	p.collect(b)
 	p.fetchProfile(b, "/debug/pprof/heap?gc=1", file)
 }
