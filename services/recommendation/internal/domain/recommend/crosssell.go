@@ -78,9 +78,10 @@ func (r *run) crossSell(tier int) {
 	// before in the same request.
 	r.dense.acc.reset()
 	r.touched = r.touched[:0]
-	// Two reasons per anchor: index 2i is "bought together with", 2i+1
-	// "also bought" (a pair seen mostly across a customer's orders).
-	reasons := r.reasons[:0]
+	// Two reasons per anchor, in the run's reasons: "bought together with"
+	// and after it "also bought" (a pair seen mostly across a customer's
+	// orders).
+	reasons := r.why
 	anchors := r.anchorsForCrossSell()
 	for _, a := range anchors {
 		ref, ok := catalog.Lookup(a)
@@ -104,8 +105,8 @@ func (r *run) crossSell(tier int) {
 	if cs := r.cfg.CrossSell; cs.HistoryWeight > 0 && cs.HistoryItems > 0 && cs.HistoryNeighbors > 0 && len(r.bought) > 0 {
 		reasons = r.crossSellHistory(reasons, anchors)
 	}
-	r.blendCrossSell(tier, reasons)
-	r.reasons = reasons[:0]
+	r.why = reasons
+	r.blendCrossSell(tier)
 	r.dense.acc.reset()
 	r.touched = r.touched[:0]
 }
@@ -116,8 +117,8 @@ func (r *run) crossSell(tier int) {
 // bought W". On an order confirmation page, what goes with the customer's
 // earlier orders is as relevant as what goes with this one; and a
 // one-line cart or a product page of a known customer gets candidates
-// beyond that one product's neighbours. It returns reasons with the new
-// purchases' reasons appended.
+// beyond that one product's neighbours. It returns reasons (the run's)
+// with the new purchases' reasons appended.
 func (r *run) crossSellHistory(reasons []Reason, anchors []string) []Reason {
 	cs := &r.cfg.CrossSell
 	derived := len(r.req.ProductIDs) == 0 // the anchors are the newest purchases
@@ -168,7 +169,7 @@ func (r *run) crossSellHistory(reasons []Reason, anchors []string) []Reason {
 // fewer than that eligible. (Going on in chunks of five pages instead
 // saved nothing under a diversity cap, which rarely lets five pages be
 // eligible, and cost 0.01x of cross-sell hit rate on Online Retail.)
-func (r *run) blendCrossSell(tier int, reasons []Reason) {
+func (r *run) blendCrossSell(tier int) {
 	if len(r.touched) == 0 {
 		return
 	}
@@ -230,14 +231,14 @@ func (r *run) blendCrossSell(tier int, reasons []Reason) {
 	before := r.eligible
 	for _, c := range ranked {
 		if c.score >= thr {
-			r.offerRef(c.ref, nil, tier, CrossSell, c.score, reasons[r.accOf(c.ref).anchor])
+			r.offerRef(c.ref, nil, tier, CrossSell, c.score, r.accOf(c.ref).anchor)
 		}
 	}
 	if r.eligible-before < want && !math.IsInf(thr, -1) {
 		// The rules refused too many of the best: the rest fill in.
 		for _, c := range ranked {
 			if c.score < thr {
-				r.offerRef(c.ref, nil, tier, CrossSell, c.score, reasons[r.accOf(c.ref).anchor])
+				r.offerRef(c.ref, nil, tier, CrossSell, c.score, r.accOf(c.ref).anchor)
 			}
 		}
 	}

@@ -17,7 +17,7 @@ import (
 // pageDiscounted: sort the tier, discount every candidate by d^k in that
 // order (k counted per anchor, uses carrying earlier tiers' counts), sort
 // again and page. It is the reference the merge must reproduce exactly.
-func discountBySorting(seg []*candidate, uses map[string]int, d float64, limit, capN, tiers int) ([]Item, bool) {
+func discountBySorting(seg []*candidate, why []Reason, uses map[string]int, d float64, limit, capN, tiers int) ([]Item, bool) {
 	order := func(a, b *candidate) int {
 		if c := cmp.Compare(b.score, a.score); c != 0 {
 			return c
@@ -26,9 +26,9 @@ func discountBySorting(seg []*candidate, uses map[string]int, d float64, limit, 
 	}
 	slices.SortFunc(seg, order)
 	for _, c := range seg {
-		if (c.strategy == CrossSell || c.strategy == Personalized) && c.reason.ProductID != "" {
-			c.score *= math.Pow(d, float64(uses[c.reason.ProductID]))
-			uses[c.reason.ProductID]++
+		if reason := why[c.why]; (c.strategy == CrossSell || c.strategy == Personalized) && reason.ProductID != "" {
+			c.score *= math.Pow(d, float64(uses[reason.ProductID]))
+			uses[reason.ProductID]++
 		}
 	}
 	slices.SortFunc(seg, order)
@@ -42,7 +42,7 @@ func discountBySorting(seg []*candidate, uses map[string]int, d float64, limit, 
 			continue
 		}
 		paged[c.attrs.Category]++
-		items = append(items, Item{ProductID: c.p.ID, Score: float64(tiers-c.tier) + c.score/(1+c.score), Reason: c.reason, Strategy: c.strategy, Product: c.p})
+		items = append(items, Item{ProductID: c.p.ID, Score: float64(tiers-c.tier) + c.score/(1+c.score), Reason: why[c.why], Strategy: c.strategy, Product: c.p})
 	}
 	return items, false
 }
@@ -63,34 +63,37 @@ func TestTheAnchorDiscountPagesAsSortingTheTierWould(t *testing.T) {
 		d := []float64{0.5, 0.7, 0.9}[rng.IntN(3)]
 		products := make([]catalog.Product, n)
 		var a, b []*candidate
+		var why []Reason
 		for i := range n {
 			products[i] = catalog.Product{ID: fmt.Sprintf("p%03d", rng.IntN(1000)*1000+i)}
-			c := candidate{p: &products[i], tier: 1, score: float64(1 + rng.IntN(6)), strategy: Personalized}
+			c := candidate{p: &products[i], tier: 1, score: float64(1 + rng.IntN(6)), strategy: Personalized, why: int32(len(why))}
+			var reason Reason
 			switch k := rng.IntN(10); {
 			case k == 0:
 				c.strategy = Trending
 			case k == 1:
 				c.strategy = CrossSell
-				c.reason.ProductID = ""
 			default:
 				if k < 5 {
 					c.strategy = CrossSell
 				}
 				// Distinct strings of one anchor id, as requests and
 				// models spell them.
-				c.reason.ProductID = strings.Clone(fmt.Sprintf("anchor%d", rng.IntN(anchors)))
+				reason.ProductID = strings.Clone(fmt.Sprintf("anchor%d", rng.IntN(anchors)))
 			}
-			c.reason.Title = "t"
+			reason.Title = "t"
+			why = append(why, reason)
 			c.attrs.Category = int32(rng.IntN(5))
 			dup := c
 			a, b = append(a, &c), append(b, &dup)
 		}
 		carried := map[string]int{"anchor0": rng.IntN(3), "anchor1": rng.IntN(2)}
-		want, wantMore := discountBySorting(a, maps.Clone(carried), d, limit, capN, 2)
+		want, wantMore := discountBySorting(a, why, maps.Clone(carried), d, limit, capN, 2)
 
 		r := newRun()
 		r.cfg, r.req.Limit, r.capN = &Config{}, limit, capN
 		r.begin()
+		r.why = why
 		for k, v := range carried {
 			r.uses[k] = v
 		}

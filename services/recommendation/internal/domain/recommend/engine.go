@@ -132,10 +132,13 @@ type candidate struct {
 	// p is the catalog's shared product, read only; nil until something
 	// needs more than its rule attributes (see prod), which most
 	// candidates never do.
-	p        *catalog.Product
-	tier     int
-	score    float64
-	reason   Reason
+	p     *catalog.Product
+	tier  int
+	score float64
+	// why indexes the run's reasons (run.why): candidates share their
+	// anchor's reason instead of each carrying a copy of about a hundred
+	// bytes, which made adding a candidate a tenth of a request's cost.
+	why      int32
 	strategy Strategy
 	// bestScore is the largest single contribution, whose reason is kept.
 	bestScore float64
@@ -191,10 +194,12 @@ type run struct {
 	pop         []float64
 	known       []bool
 	keys        []string
-	reasons     []Reason
-	pos         []personalAnchor
-	neg         []personalAnchor
-	ranked      []personalScore
+	// why holds the reasons of this request's candidates (candidate.why,
+	// see because): each anchor's, board's or strategy's reason once.
+	why    []Reason
+	pos    []personalAnchor
+	neg    []personalAnchor
+	ranked []personalScore
 	// pageDiscounted's scratch, and the anchor discount's powers for this
 	// request (pow).
 	// affPool and strongest are affinities' recycled maps.
@@ -411,34 +416,41 @@ func (r *run) passesFlags(f uint8, ref int32, p *catalog.Product, a catalog.Attr
 // lowest tier) to offer a product owns it; later strategies cannot demote
 // or re-explain it. Within a tier scores add up, and the reason is the one
 // behind the largest single contribution.
-func (r *run) offer(id string, tier int, s Strategy, score float64, reason Reason) {
-	r.offerProduct(id, nil, tier, s, score, reason)
+func (r *run) offer(id string, tier int, s Strategy, score float64, why int32) {
+	r.offerProduct(id, nil, tier, s, score, why)
+}
+
+// because stores reason among the request's reasons and returns its index
+// for offer.
+func (r *run) because(reason Reason) int32 {
+	r.why = append(r.why, reason)
+	return int32(len(r.why) - 1)
 }
 
 // offerProduct is offer for a caller that has already looked the product
 // up (p, id's catalog entry), saving a second catalog lookup; p nil looks
 // it up.
-func (r *run) offerProduct(id string, p *catalog.Product, tier int, s Strategy, score float64, reason Reason) {
+func (r *run) offerProduct(id string, p *catalog.Product, tier int, s Strategy, score float64, why int32) {
 	if p != nil {
-		r.offerRef(p.Ref(), p, tier, s, score, reason)
+		r.offerRef(p.Ref(), p, tier, s, score, why)
 		return
 	}
 	// A product no model has interned is in no catalog either, so it
 	// would only be refused.
 	if ref, ok := catalog.Lookup(id); ok && score > 0 {
-		r.offerRef(ref, nil, tier, s, score, reason)
+		r.offerRef(ref, nil, tier, s, score, why)
 	}
 }
 
 // offerRef is offer by interned id (the models return them with their
 // ids), with the product when the caller has it (p nil looks it up).
-func (r *run) offerRef(ref int32, p *catalog.Product, tier int, s Strategy, score float64, reason Reason) {
-	r.offerAttrs(ref, p, nil, tier, s, score, reason)
+func (r *run) offerRef(ref int32, p *catalog.Product, tier int, s Strategy, score float64, why int32) {
+	r.offerAttrs(ref, p, nil, tier, s, score, why)
 }
 
 // offerAttrs is offerRef for a caller that has also read the product's
 // rule attributes (attrs; nil when not read). p may be nil either way.
-func (r *run) offerAttrs(ref int32, p *catalog.Product, attrs *catalog.Attrs, tier int, s Strategy, score float64, reason Reason) {
+func (r *run) offerAttrs(ref int32, p *catalog.Product, attrs *catalog.Attrs, tier int, s Strategy, score float64, why int32) {
 	if !(score > 0) {
 		return
 	}
@@ -452,7 +464,7 @@ func (r *run) offerAttrs(ref int32, p *catalog.Product, attrs *catalog.Attrs, ti
 			return
 		}
 		if score > c.bestScore {
-			c.reason = reason
+			c.why = why
 			c.bestScore = score
 		}
 		c.score += score
@@ -471,7 +483,7 @@ func (r *run) offerAttrs(ref int32, p *catalog.Product, attrs *catalog.Attrs, ti
 		return
 	}
 	slot.cand = int32(len(r.arena))
-	r.arena = append(r.arena, candidate{p: p, ref: ref, attrs: a, tier: tier, score: score, reason: reason, strategy: s, bestScore: score})
+	r.arena = append(r.arena, candidate{p: p, ref: ref, attrs: a, tier: tier, score: score, why: why, strategy: s, bestScore: score})
 	if r.capN > 0 {
 		c := r.category(a.Category)
 		c.offered++
@@ -545,7 +557,7 @@ func (r *run) rank(tiers int) ([]Item, bool) {
 		}
 		r.score(seg, lead)
 		d := r.cfg.AnchorDiversity
-		if d > 0 && d < 1 && hasAnchored(seg) {
+		if d > 0 && d < 1 && r.hasAnchored(seg) {
 			var more bool
 			if items, more = r.pageDiscounted(seg, items, tiers, d, order); more {
 				return items, true
@@ -582,9 +594,12 @@ func (r *run) page(c *candidate, items []Item, tiers int) []Item {
 		return items
 	}
 	cat.paged++
-	if c.reason.ProductID != "" && c.reason.Title == "" {
-		if a, ok := r.e.m.Catalog.Ref(c.reason.ProductID); ok {
-			c.reason.Title = a.Title
+	// The reason is shared by the anchor's candidates: its title is looked
+	// up for the first of them paged.
+	reason := &r.why[c.why]
+	if reason.ProductID != "" && reason.Title == "" {
+		if a, ok := r.e.m.Catalog.Ref(reason.ProductID); ok {
+			reason.Title = a.Title
 		}
 	}
 	return append(items, Item{
@@ -592,7 +607,7 @@ func (r *run) page(c *candidate, items []Item, tiers int) []Item {
 		// score/(1+score) maps (0, inf) onto (0, 1) keeping order, so
 		// adding the tier offset keeps the list's scores decreasing.
 		Score:    float64(tiers-c.tier) + c.score/(1+c.score),
-		Reason:   c.reason,
+		Reason:   *reason,
 		Strategy: c.strategy,
 		Product:  p,
 	})
@@ -618,8 +633,8 @@ func (r *run) pageDiscounted(seg []*candidate, items []Item, tiers int, d float6
 	last := 0
 	for i, c := range seg {
 		g := 0
-		if (c.strategy == CrossSell || c.strategy == Personalized) && c.reason.ProductID != "" {
-			key := c.reason.ProductID
+		if (c.strategy == CrossSell || c.strategy == Personalized) && r.why[c.why].ProductID != "" {
+			key := r.why[c.why].ProductID
 			// Candidates of one anchor usually come in a row.
 			if last > 0 && groups[last].key == key {
 				g = last
@@ -770,9 +785,9 @@ func heapPush[T any](h []T, x T, order func(a, b T) int) []T {
 
 // hasAnchored reports whether the anchor discount applies to any of the
 // candidates.
-func hasAnchored(seg []*candidate) bool {
+func (r *run) hasAnchored(seg []*candidate) bool {
 	for _, c := range seg {
-		if (c.strategy == CrossSell || c.strategy == Personalized) && c.reason.ProductID != "" {
+		if (c.strategy == CrossSell || c.strategy == Personalized) && r.why[c.why].ProductID != "" {
 			return true
 		}
 	}

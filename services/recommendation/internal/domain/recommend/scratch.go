@@ -50,14 +50,15 @@ func getRun() *run {
 // putRun drops most references to the request's data and returns r to the
 // pool.
 func putRun(r *run) {
-	if len(r.arena) > maxPooledCandidates || len(r.touched) > maxPooledCandidates ||
+	if len(r.arena) > maxPooledCandidates || len(r.touched) > maxPooledCandidates || len(r.why) > maxPooledCandidates ||
 		len(r.products.entries) > 4*maxPooledCandidates || len(r.acc.entries) > 4*maxPooledCandidates {
 		return
 	}
-	// The candidates are not cleared: the next request overwrites them,
-	// and clearing a few hundred of them (pointers to shared products and
-	// reason strings, kept alive until then by at most maxPooledRuns
-	// runs) cost several microseconds a request. list points into arena.
+	// The candidates and their reasons (why) are not cleared: the next
+	// request overwrites them, and clearing a few hundred of them
+	// (pointers to shared products and reason strings, kept alive until
+	// then by at most maxPooledRuns runs) cost several microseconds a
+	// request. list points into arena.
 	clear(r.pending)
 	clear(r.lists[:cap(r.lists)])
 	clear(r.viewedLists[:cap(r.viewedLists)])
@@ -67,7 +68,6 @@ func putRun(r *run) {
 	clear(r.groups[:cap(r.groups)])
 	clear(r.heads[:cap(r.heads)])
 	clear(r.keys)
-	clear(r.reasons[:cap(r.reasons)])
 	for _, m := range []map[string]bool{r.context, r.excluded, r.bought, r.segments} {
 		clear(m)
 	}
@@ -86,7 +86,7 @@ func putRun(r *run) {
 		segments: r.segments, dense: d,
 		units: r.units, uses: r.uses, affPool: r.affPool, strongest: r.strongest,
 		arena: r.arena[:0], list: r.list[:0], pending: r.pending[:0], pos: r.pos[:0],
-		neg: r.neg[:0], ranked: r.ranked[:0], keys: r.keys[:0], reasons: r.reasons[:0],
+		neg: r.neg[:0], ranked: r.ranked[:0], keys: r.keys[:0], why: r.why[:0],
 		refs: r.refs[:0], pop: r.pop[:0], known: r.known[:0], groups: r.groups[:0], groupOf: r.groupOf[:0], grouped: r.grouped[:0], heads: r.heads[:0], pows: r.pows[:0],
 		anchorRefs: r.anchorRefs[:0], lists: r.lists[:0], viewedLists: r.viewedLists[:0],
 	}

@@ -58,6 +58,7 @@ func (r *run) upsell(tier int) {
 		}
 		anchor := *ap
 		p := float64(anchor.Price.Minor)
+		why := r.because(Reason{Kind: ReasonUpgradeFrom, ProductID: a, Title: anchor.Title})
 		scanned := 0
 		viewed := r.e.viewed.Load()
 		r.e.m.Catalog.PriceBand(anchor.CategoryKey(), anchor.Price.Currency, int64(math.Ceil(p*lo)), int64(math.Floor(p*hi)), func(c catalog.Product) bool {
@@ -67,11 +68,11 @@ func (r *run) upsell(tier int) {
 			score := 0.5*subst + 0.35*catalog.Similarity(anchor, c) + 0.15*closeness
 			// Products are only collected here; the catalog lock is held
 			// during the scan, and offer reads the catalog again.
-			r.pending = append(r.pending, pendingOffer{c.Ref(), score, Reason{Kind: ReasonUpgradeFrom, ProductID: a, Title: anchor.Title}})
+			r.pending = append(r.pending, pendingOffer{c.Ref(), score, why})
 			return scanned < r.cfg.UpsellMaxScan
 		})
 		for _, o := range r.pending {
-			r.offerRef(o.ref, nil, tier, Upsell, o.score, o.reason)
+			r.offerRef(o.ref, nil, tier, Upsell, o.score, o.why)
 		}
 		r.pending = r.pending[:0]
 	}
@@ -96,9 +97,9 @@ func (r *run) substitution(viewed *cooccur.Model, a, b string) float64 {
 type pendingOffer struct {
 	// The id is spelt (catalog.Name(ref)) only when the latent model needs
 	// it: most requests never do.
-	ref    int32
-	score  float64
-	reason Reason
+	ref   int32
+	score float64
+	why   int32 // the run's reasons, see because
 }
 
 // personalAnchor is one of the customer's items anchoring personalized
@@ -170,10 +171,12 @@ func (r *run) personalized(tier int) {
 	r.touched = r.touched[:0]
 	total := 0.0
 	add := r.dense.add
-	// The anchors' reasons are the run's scratch: a Reason is about a
-	// hundred bytes, and this was a request's largest allocation.
-	reasons := slices.Grow(r.reasons[:0], len(pos))[:len(pos)]
-	defer func() { r.reasons = reasons[:0] }()
+	// The anchors' reasons go to the run's reasons, from base on: a Reason
+	// is about a hundred bytes, and this was a request's largest
+	// allocation.
+	base := int32(len(r.why))
+	r.why = slices.Grow(r.why, len(pos))[:int(base)+len(pos)]
+	reasons := r.why[base:]
 	viewed := r.e.viewed.Load()
 	if viewed == nil || r.cfg.ViewedNeighborWeight <= 0 {
 		viewed = nil
@@ -233,7 +236,7 @@ func (r *run) personalized(tier int) {
 	if lm := r.e.m.Latent.Load(); lm != nil && r.cfg.LatentWeight > 0 {
 		slices.SortFunc(ranked, comparePersonal)
 	}
-	if r.blendLatent(ranked, pos, tier, reasons, total) {
+	if r.blendLatent(ranked, pos, tier, base, total) {
 		return
 	}
 	for _, c := range ranked {
@@ -243,11 +246,11 @@ func (r *run) personalized(tier int) {
 			// read of the catalog's slot, which is mostly a cache miss.
 			if a, ok := r.e.m.Catalog.RefAttrs(c.ref); ok {
 				s.score *= 1 + r.cfg.CategoryAffinity*r.category(a.Category).interest/total
-				r.offerAttrs(c.ref, nil, &a, tier, Personalized, s.score, reasons[s.anchor])
+				r.offerAttrs(c.ref, nil, &a, tier, Personalized, s.score, base+s.anchor)
 				continue
 			}
 		}
-		r.offerRef(c.ref, nil, tier, Personalized, s.score, reasons[s.anchor])
+		r.offerRef(c.ref, nil, tier, Personalized, s.score, base+s.anchor)
 	}
 }
 
@@ -259,7 +262,7 @@ func (r *run) personalized(tier int) {
 // customer's item it is most alike in the model ("because you bought W").
 // It reports false, offering nothing, when there is no model or no vector
 // for the customer; co-occurrence then ranks alone.
-func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int, reasons []Reason, total float64) bool {
+func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int, base int32, total float64) bool {
 	lm := r.e.m.Latent.Load()
 	if lm == nil || r.cfg.LatentWeight <= 0 || r.cfg.LatentCandidates <= 0 || len(pos) == 0 {
 		return false
@@ -353,10 +356,14 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 		refs = append(refs, ref)
 	}
 	slices.Sort(refs)
+	popular := int32(-1)
 	for _, ref := range refs {
 		b := out[ref]
 		if b.anchor == -2 {
-			r.offerRef(ref, nil, tier, Personalized, b.score, Reason{Kind: ReasonPopular})
+			if popular < 0 {
+				popular = r.because(Reason{Kind: ReasonPopular})
+			}
+			r.offerRef(ref, nil, tier, Personalized, b.score, popular)
 			continue
 		}
 		if b.anchor < 0 {
@@ -365,11 +372,11 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 		if total > 0 && r.cfg.CategoryAffinity > 0 {
 			if a, ok := r.e.m.Catalog.RefAttrs(ref); ok {
 				b.score *= 1 + r.cfg.CategoryAffinity*r.category(a.Category).interest/total
-				r.offerAttrs(ref, nil, &a, tier, Personalized, b.score, reasons[b.anchor])
+				r.offerAttrs(ref, nil, &a, tier, Personalized, b.score, base+b.anchor)
 				continue
 			}
 		}
-		r.offerRef(ref, nil, tier, Personalized, b.score, reasons[b.anchor])
+		r.offerRef(ref, nil, tier, Personalized, b.score, base+b.anchor)
 	}
 	return true
 }
@@ -386,7 +393,7 @@ func (r *run) buyAgain(tier int) {
 		if p, ok := r.e.m.Catalog.Ref(d.ProductID); !ok || p.Kind != catalog.Consumable {
 			continue
 		}
-		r.offer(d.ProductID, tier, BuyAgain, d.Score, Reason{Kind: ReasonBuyAgain, ProductID: d.ProductID, Since: r.now.Sub(d.LastPurchase)})
+		r.offer(d.ProductID, tier, BuyAgain, d.Score, r.because(Reason{Kind: ReasonBuyAgain, ProductID: d.ProductID, Since: r.now.Sub(d.LastPurchase)}))
 	}
 }
 
@@ -452,11 +459,11 @@ func (r *run) cartTopUp(tier int) {
 	// the run deterministic. Sorting by id string was a tenth of a
 	// checkout's cost.
 	slices.Sort(refs)
-	amount := catalog.Money{Minor: gap, Currency: th.Currency}
+	why := r.because(Reason{Kind: ReasonCartTopUp, Amount: catalog.Money{Minor: gap, Currency: th.Currency}})
 	for _, ref := range refs {
 		p := r.e.m.Catalog.At(ref)
 		over := float64(p.Price.Minor-gap) / float64(gap)
-		r.offerRef(ref, p, tier, CartTopUp, r.dense.accOf(ref).score/(1+over), Reason{Kind: ReasonCartTopUp, Amount: amount})
+		r.offerRef(ref, p, tier, CartTopUp, r.dense.accOf(ref).score/(1+over), why)
 	}
 	r.refs = refs
 }
@@ -506,6 +513,7 @@ func (r *run) trending(tier int) {
 		case strings.HasPrefix(key, "seg:"):
 			reason = Reason{Kind: ReasonPopularInSegment, Segment: strings.TrimPrefix(key, "seg:")}
 		}
+		why := r.because(reason)
 		w := 1 / float64(1+i)
 		lead := 0.0
 		r.e.m.Trending.Visit(key, r.cfg.TrendingDepth, r.now, func(e trending.Entry) bool {
@@ -515,7 +523,7 @@ func (r *run) trending(tier int) {
 			if lead <= 0 {
 				return false
 			}
-			r.offerRef(e.Ref, nil, tier, Trending, w*e.Score/lead, reason)
+			r.offerRef(e.Ref, nil, tier, Trending, w*e.Score/lead, why)
 			// The rest of this board ranks below what is collected; once
 			// there is enough to fill the page after the rules, stop.
 			return r.eligible < need
