@@ -82,7 +82,15 @@ func TestTheAnchorDiscountPagesAsSortingTheTierWould(t *testing.T) {
 				reason.ProductID = strings.Clone(fmt.Sprintf("anchor%d", rng.IntN(anchors)))
 			}
 			reason.Title = "t"
-			why = append(why, reason)
+			// Candidates share reasons, as an anchor's do in a request:
+			// half of them take an earlier one of the same strategy and
+			// anchor (reason kinds here only tell their strategies apart).
+			reason.Kind = ReasonKind(len(c.strategy))
+			if j := slices.Index(why, reason); j >= 0 && rng.IntN(2) == 0 {
+				c.why = int32(j)
+			} else {
+				why = append(why, reason)
+			}
 			c.attrs.Category = int32(rng.IntN(5))
 			dup := c
 			a, b = append(a, &c), append(b, &dup)

@@ -207,6 +207,7 @@ type run struct {
 	strongest map[string]float64
 	groups    []anchorGroup
 	groupOf   []int32
+	byWhy     []int32
 	grouped   []*candidate
 	heads     []groupHead
 	pows      []float64
@@ -630,31 +631,42 @@ func (r *run) pageDiscounted(seg []*candidate, items []Item, tiers int, d float6
 	// Group the candidates by anchor; group 0 holds the undiscounted ones.
 	groups := append(r.groups[:0], anchorGroup{})
 	of := slices.Grow(r.groupOf[:0], len(seg))[:len(seg)]
+	// An anchor's candidates share a few reasons (see because), so each
+	// reason's group is found once: byWhy holds it plus one, 0 for not yet.
+	byWhy := slices.Grow(r.byWhy[:0], len(r.why))[:len(r.why)]
+	clear(byWhy)
 	last := 0
 	for i, c := range seg {
 		g := 0
-		if (c.strategy == CrossSell || c.strategy == Personalized) && r.why[c.why].ProductID != "" {
-			key := r.why[c.why].ProductID
-			// Candidates of one anchor usually come in a row.
-			if last > 0 && groups[last].key == key {
-				g = last
-			} else {
-				for j := 1; j < len(groups); j++ {
-					if groups[j].key == key {
-						g = j
-						break
+		if c.strategy == CrossSell || c.strategy == Personalized {
+			if k := byWhy[c.why]; k > 0 {
+				g = int(k - 1)
+			} else if key := r.why[c.why].ProductID; key != "" {
+				// Candidates of one anchor usually come in a row.
+				if last > 0 && groups[last].key == key {
+					g = last
+				} else {
+					for j := 1; j < len(groups); j++ {
+						if groups[j].key == key {
+							g = j
+							break
+						}
 					}
+					if g == 0 {
+						g = len(groups)
+						groups = append(groups, anchorGroup{key: key, used: r.uses[key]})
+					}
+					last = g
 				}
-				if g == 0 {
-					g = len(groups)
-					groups = append(groups, anchorGroup{key: key, used: r.uses[key]})
-				}
-				last = g
+				byWhy[c.why] = int32(g + 1)
+			} else {
+				byWhy[c.why] = 1 // no anchor: group 0
 			}
 		}
 		of[i] = int32(g)
 		groups[g].end++
 	}
+	r.byWhy = byWhy[:0]
 	// Lay the groups out one after the other, each a heap in the order
 	// before the discount.
 	buf := slices.Grow(r.grouped[:0], len(seg))[:len(seg)]

@@ -87,7 +87,7 @@ func putRun(r *run) {
 		units: r.units, uses: r.uses, affPool: r.affPool, strongest: r.strongest,
 		arena: r.arena[:0], list: r.list[:0], pending: r.pending[:0], pos: r.pos[:0],
 		neg: r.neg[:0], ranked: r.ranked[:0], keys: r.keys[:0], why: r.why[:0],
-		refs: r.refs[:0], pop: r.pop[:0], known: r.known[:0], groups: r.groups[:0], groupOf: r.groupOf[:0], grouped: r.grouped[:0], heads: r.heads[:0], pows: r.pows[:0],
+		refs: r.refs[:0], pop: r.pop[:0], known: r.known[:0], groups: r.groups[:0], groupOf: r.groupOf[:0], byWhy: r.byWhy[:0], grouped: r.grouped[:0], heads: r.heads[:0], pows: r.pows[:0],
 		anchorRefs: r.anchorRefs[:0], lists: r.lists[:0], viewedLists: r.viewedLists[:0],
 	}
 	select {
