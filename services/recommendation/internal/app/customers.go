@@ -23,13 +23,10 @@ type customerStates struct {
 	loading sync.Mutex
 	mu      sync.RWMutex
 	m       map[string]recommend.Customer
-	// products interns product ids: every customer's events share one
-	// copy of each id instead of one per stored row.
-	products map[string]string
 }
 
 func newCustomerStates() *customerStates {
-	return &customerStates{m: make(map[string]recommend.Customer), products: make(map[string]string)}
+	return &customerStates{m: make(map[string]recommend.Customer)}
 }
 
 func (c *customerStates) get(key string) (recommend.Customer, bool) {
@@ -70,16 +67,16 @@ func (c *customerStates) reload(ctx context.Context, s *store.Store, ids []strin
 				continue
 			}
 			// Only what ranking reads is kept: order ids are dropped and
-			// ids shared, which more than halves the memory per event.
+			// ids shared (the interned spelling), which more than halves
+			// the memory per event. Each event's ref goes with it, so
+			// requests need not look the ids up. Interning stored ids is
+			// safe: they come from ingested events, not from requests.
+			refs := make([]int32, len(evs))
 			for i := range evs {
-				p, ok := c.products[evs[i].ProductID]
-				if !ok {
-					p = evs[i].ProductID
-					c.products[p] = p
-				}
-				evs[i].ProductID, evs[i].CustomerID, evs[i].OrderID = p, id, ""
+				refs[i] = catalog.Intern(evs[i].ProductID)
+				evs[i].ProductID, evs[i].CustomerID, evs[i].OrderID = catalog.Name(refs[i]), id, ""
 			}
-			c.m[id] = recommend.Customer{ID: id, Events: slices.Clone(evs), Segments: segs, Tier: tier, Owned: ownedRefs(owned)}
+			c.m[id] = recommend.Customer{ID: id, Events: slices.Clone(evs), Segments: segs, Tier: tier, Owned: ownedRefs(owned), Refs: refs}
 		}
 		c.mu.Unlock()
 	}

@@ -311,7 +311,8 @@ func BenchmarkServingMix(b *testing.B) {
 	popular := func() string { return s.products[int(rng.ExpFloat64()*500)%len(s.products)].ID }
 	custs := make([]Customer, 5000)
 	for i := range custs {
-		custs[i] = s.syntheticBuyer(rng, fmt.Sprintf("c%d", i))
+		// With their events' refs, as the service holds its customers.
+		custs[i] = withRefs(s.syntheticBuyer(rng, fmt.Sprintf("c%d", i)))
 	}
 	reqs := make([]Request, 4096)
 	rc := make([]Customer, len(reqs))
@@ -366,6 +367,19 @@ func (s *bigShop) syntheticBuyer(rng *rand.Rand, id string) Customer {
 	for o := range 5 {
 		for range 1 + rng.IntN(4) {
 			c.Events = append(c.Events, interaction.Event{CustomerID: id, ProductID: s.products[s.zipf(rng)].ID, Kind: interaction.Purchase, Quantity: 1, At: now.Add(-time.Duration(o+1) * 200 * time.Hour)})
+		}
+	}
+	return c
+}
+
+// withRefs returns c with its events' refs (Customer.Refs), -1 for an id
+// no model interned.
+func withRefs(c Customer) Customer {
+	c.Refs = make([]int32, len(c.Events))
+	for i, e := range c.Events {
+		c.Refs[i] = -1
+		if ref, ok := catalog.Lookup(e.ProductID); ok {
+			c.Refs[i] = ref
 		}
 	}
 	return c

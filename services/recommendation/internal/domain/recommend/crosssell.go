@@ -123,9 +123,9 @@ func (r *run) crossSellHistory(reasons []Reason, anchors []string) []Reason {
 	cs := &r.cfg.CrossSell
 	derived := len(r.req.ProductIDs) == 0 // the anchors are the newest purchases
 	pos := r.pos[:0]
-	for id, a := range r.aff {
-		if a.Weight > 0 && a.Strongest == interaction.Purchase && !r.context[id] && !(derived && slices.Contains(anchors, id)) {
-			pos = append(pos, personalAnchor{id, a})
+	for _, x := range r.affs {
+		if id := x.a.ProductID; x.a.Weight > 0 && x.a.Strongest == interaction.Purchase && !r.context[id] && !(derived && slices.Contains(anchors, id)) {
+			pos = append(pos, personalAnchor{id, x.ref, x.a})
 		}
 	}
 	defer func() { r.pos = pos[:0] }()

@@ -30,6 +30,8 @@ type productSlot struct {
 	flags uint8
 	// cand indexes run.arena, or is rejected or noCandidate.
 	cand int32
+	// aff is the product's index in run.affs plus one, 0 for none.
+	aff int32
 }
 
 // accSlot is a product's personalized accumulator.

@@ -35,6 +35,11 @@ type Customer struct {
 	// engine derives it from Events (OwnedFrom); an empty non-nil slice
 	// means the customer owns nothing.
 	Owned []int32
+	// Refs, when set, are the interned refs (catalog.Intern) of the
+	// Events' products, one per event in the same order, so that a
+	// request need not look each id up; nil (or a length other than
+	// Events') has the engine look them up.
+	Refs []int32
 }
 
 // Models are the in-memory models the engine reads. Bought and Trending are
@@ -154,17 +159,21 @@ const rejected = -1
 
 // run holds everything one request computes once and every stage reads.
 type run struct {
-	e        *Engine
-	cfg      *Config
-	req      Request
-	cust     Customer
-	now      time.Time
-	aff      map[string]interaction.Affinity
-	context  map[string]bool
-	excluded map[string]bool
-	bought   map[string]bool
-	served   map[uint32]bool
-	segments map[string]bool
+	e    *Engine
+	cfg  *Config
+	req  Request
+	cust Customer
+	now  time.Time
+	// affs are the customer's affinities (see affinities).
+	affs []custAffinity
+	// affWeight is affs' weights by id, built only for the latent
+	// model's filter (weightOf).
+	affWeight map[string]float64
+	context   map[string]bool
+	excluded  map[string]bool
+	bought    map[string]bool
+	served    map[uint32]bool
+	segments  map[string]bool
 	// dense holds the per-product state by interned id: flags (in the
 	// context, excluded, owned, rejected by the customer) and the index
 	// of the product's candidate in arena, which holds the candidates by
@@ -202,15 +211,12 @@ type run struct {
 	ranked []personalScore
 	// pageDiscounted's scratch, and the anchor discount's powers for this
 	// request (pow).
-	// affPool and strongest are affinities' recycled maps.
-	affPool   map[string]interaction.Affinity
-	strongest map[string]float64
-	groups    []anchorGroup
-	groupOf   []int32
-	byWhy     []int32
-	grouped   []*candidate
-	heads     []groupHead
-	pows      []float64
+	groups  []anchorGroup
+	groupOf []int32
+	byWhy   []int32
+	grouped []*candidate
+	heads   []groupHead
+	pows    []float64
 }
 
 // Recommend answers one request at now. It returns a *domain.ValidationError
@@ -244,10 +250,10 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	defer putRun(r)
 	r.e, r.cfg, r.req, r.cust, r.now = e, cfg, req, cust, now
 	r.begin()
-	r.affinities(cust.Events)
-	for id, a := range r.aff {
-		if a.Weight < 0 {
-			r.mark(id, flagNegative)
+	r.affinities(cust)
+	for _, x := range r.affs {
+		if x.a.Weight < 0 && x.ref >= 0 {
+			r.product(x.ref).flags |= flagNegative
 		}
 	}
 	fillSet(r.context, req.ProductIDs)
@@ -312,24 +318,78 @@ func nextToken(fp uint64, served []uint32, items []Item) string {
 	return encodeToken(fp, next)
 }
 
-// pooledAffinities bounds the customers whose affinities go into the
-// run's recycled maps: iterating a map costs its capacity, so a map grown
-// for a long history is not kept for the short ones that follow.
-const pooledAffinities = 64
+// custAffinity is the customer's affinity for one product.
+type custAffinity struct {
+	// ref is the product's interned id, -1 for one no model interned.
+	ref int32
+	a   interaction.Affinity
+	// strongest is the largest weight of a single event in absolute
+	// value (the one whose kind is a.Strongest).
+	strongest float64
+}
 
-// affinities sets r.aff to the customer's affinities (Weights.Affinities),
-// in the run's recycled maps when the history is short.
-func (r *run) affinities(events []interaction.Event) {
-	if len(events) > pooledAffinities {
-		r.aff = r.cfg.Weights.Affinities(events, r.cfg.Decay, r.now)
-		return
+// affinities sets r.affs to the customer's affinities, one per product in
+// the order of its first event: what interaction.Weights.Affinities
+// computes, keyed by ref instead of a map by id (the product's slot
+// remembers its entry), so that a request hashes no id strings for them.
+// The customer's Refs give the refs; without them each id is looked up.
+func (r *run) affinities(cust Customer) {
+	affs := r.affs[:0]
+	refs := cust.Refs
+	if len(refs) != len(cust.Events) {
+		refs = nil
 	}
-	if r.affPool == nil {
-		r.affPool = make(map[string]interaction.Affinity, pooledAffinities)
-		r.strongest = make(map[string]float64, pooledAffinities)
+	w, d := r.cfg.Weights, r.cfg.Decay
+	for i := range cust.Events {
+		e := &cust.Events[i]
+		ref := int32(-1)
+		if refs != nil {
+			ref = refs[i]
+		} else if x, ok := catalog.Lookup(e.ProductID); ok {
+			ref = x
+		}
+		j := -1
+		if ref >= 0 {
+			s := r.product(ref)
+			if s.aff == 0 {
+				affs = append(affs, custAffinity{ref: ref, a: interaction.Affinity{ProductID: e.ProductID}})
+				s.aff = int32(len(affs))
+			}
+			j = int(s.aff) - 1
+		} else {
+			// An id no model knows (rare): found by a scan.
+			j = slices.IndexFunc(affs, func(c custAffinity) bool { return c.ref < 0 && c.a.ProductID == e.ProductID })
+			if j < 0 {
+				affs = append(affs, custAffinity{ref: -1, a: interaction.Affinity{ProductID: e.ProductID}})
+				j = len(affs) - 1
+			}
+		}
+		x := &affs[j]
+		v := w.Weight(*e, d, r.now)
+		x.a.Weight += v
+		if abs := math.Abs(v); abs > x.strongest || (abs == x.strongest && e.Kind > x.a.Strongest) {
+			x.strongest = abs
+			x.a.Strongest = e.Kind
+		}
+		if e.At.After(x.a.Last) {
+			x.a.Last = e.At
+		}
 	}
-	r.aff = r.affPool
-	r.cfg.Weights.AffinitiesInto(r.aff, r.strongest, events, r.cfg.Decay, r.now)
+	r.affs = affs
+}
+
+// weightOf is the customer's affinity weight for the product id (0 for
+// none), for filters that only have ids.
+func (r *run) weightOf(id string) float64 {
+	if r.affWeight == nil {
+		r.affWeight = make(map[string]float64, len(r.affs))
+	}
+	if len(r.affWeight) == 0 {
+		for _, x := range r.affs {
+			r.affWeight[x.a.ProductID] = x.a.Weight
+		}
+	}
+	return r.affWeight[id]
 }
 
 func (r *run) generate(s Strategy, tier int) {

@@ -50,7 +50,7 @@ func getRun() *run {
 // putRun drops most references to the request's data and returns r to the
 // pool.
 func putRun(r *run) {
-	if len(r.arena) > maxPooledCandidates || len(r.touched) > maxPooledCandidates || len(r.why) > maxPooledCandidates ||
+	if len(r.arena) > maxPooledCandidates || len(r.touched) > maxPooledCandidates || len(r.why) > maxPooledCandidates || len(r.affs) > maxPooledCandidates ||
 		len(r.products.entries) > 4*maxPooledCandidates || len(r.acc.entries) > 4*maxPooledCandidates {
 		return
 	}
@@ -74,8 +74,8 @@ func putRun(r *run) {
 	for _, m := range []map[string]int{r.units, r.uses} {
 		clear(m)
 	}
-	clear(r.affPool)
-	clear(r.strongest)
+	clear(r.affs)
+	clear(r.affWeight)
 	clear(r.served)
 	// The dense arrays are not cleared: the next request's generation
 	// makes their entries stale.
@@ -84,7 +84,7 @@ func putRun(r *run) {
 	*r = run{
 		context: r.context, excluded: r.excluded, bought: r.bought, served: r.served,
 		segments: r.segments, dense: d,
-		units: r.units, uses: r.uses, affPool: r.affPool, strongest: r.strongest,
+		units: r.units, uses: r.uses, affs: r.affs[:0], affWeight: r.affWeight,
 		arena: r.arena[:0], list: r.list[:0], pending: r.pending[:0], pos: r.pos[:0],
 		neg: r.neg[:0], ranked: r.ranked[:0], keys: r.keys[:0], why: r.why[:0],
 		refs: r.refs[:0], pop: r.pop[:0], known: r.known[:0], groups: r.groups[:0], groupOf: r.groupOf[:0], byWhy: r.byWhy[:0], grouped: r.grouped[:0], heads: r.heads[:0], pows: r.pows[:0],

@@ -26,9 +26,9 @@ func (r *run) anchorsForCrossSell() []string {
 		at int64
 	}
 	var list []bought
-	for id, a := range r.aff {
-		if a.Weight > 0 && r.bought[id] {
-			list = append(list, bought{id, a.Last.UnixNano()})
+	for _, x := range r.affs {
+		if x.a.Weight > 0 && r.bought[x.a.ProductID] {
+			list = append(list, bought{x.a.ProductID, x.a.Last.UnixNano()})
 		}
 	}
 	slices.SortFunc(list, func(a, b bought) int {
@@ -105,8 +105,9 @@ type pendingOffer struct {
 // personalAnchor is one of the customer's items anchoring personalized
 // candidates.
 type personalAnchor struct {
-	id string
-	a  interaction.Affinity
+	id  string
+	ref int32 // -1 for an id no model interned
+	a   interaction.Affinity
 }
 
 // personalAcc is a personalized candidate's co-occurrence score: small
@@ -138,18 +139,18 @@ func comparePersonal(x, y personalScore) int {
 // neighbours of items the customer rejected, re-ranked by the customer's
 // interest in each category.
 func (r *run) personalized(tier int) {
-	if len(r.aff) == 0 {
+	if len(r.affs) == 0 {
 		return
 	}
 	type anchor = personalAnchor
 	pos, neg := r.pos[:0], r.neg[:0]
 	defer func() { r.pos, r.neg = pos[:0], neg[:0] }()
-	for id, a := range r.aff {
+	for _, x := range r.affs {
 		switch {
-		case a.Weight > 0:
-			pos = append(pos, anchor{id, a})
-		case a.Weight < 0:
-			neg = append(neg, anchor{id, a})
+		case x.a.Weight > 0:
+			pos = append(pos, anchor{x.a.ProductID, x.ref, x.a})
+		case x.a.Weight < 0:
+			neg = append(neg, anchor{x.a.ProductID, x.ref, x.a})
 		}
 	}
 	byWeight := func(x, y anchor) int {
@@ -181,9 +182,9 @@ func (r *run) personalized(tier int) {
 	if viewed == nil || r.cfg.ViewedNeighborWeight <= 0 {
 		viewed = nil
 	}
-	// Each anchor's id is hashed once (catalog.Lookup, in neighborLists);
-	// the catalog and both models are then read by ref. An id never
-	// interned is in no model and no catalog.
+	// The anchors come with their refs (see affinities): the catalog and
+	// both models are read by ref. An id never interned is in no model and
+	// no catalog.
 	bought := r.neighborLists(pos, r.cfg.NeighborsPerAnchor, viewed)
 	for ai, an := range pos {
 		kind := ReasonBecauseYouViewed
@@ -274,7 +275,7 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 	// Owned products are skipped here, consumables included: the model
 	// predicts them best of all, and buy again is the strategy for them.
 	keep := func(id string) bool {
-		return !r.bought[id] && !r.context[id] && !r.excluded[id] && r.aff[id].Weight >= 0
+		return !r.bought[id] && !r.context[id] && !r.excluded[id] && r.weightOf(id) >= 0
 	}
 	// A customer the model was trained on is answered from their cached
 	// best products (the same answer, without scanning every product
@@ -539,11 +540,7 @@ func (r *run) trending(tier int) {
 func (r *run) neighborLists(anchors []personalAnchor, k int, viewed *cooccur.Model) [][]cooccur.Neighbor {
 	refs := r.anchorRefs[:0]
 	for _, an := range anchors {
-		ref, ok := catalog.Lookup(an.id)
-		if !ok {
-			ref = -1
-		}
-		refs = append(refs, ref)
+		refs = append(refs, an.ref)
 	}
 	r.anchorRefs = refs
 	r.lists = slices.Grow(r.lists[:0], len(refs))[:len(refs)]
