@@ -105,5 +105,19 @@ func TestCustomerRefsGiveTheSameAnswers(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("customer %d, %+v: with refs %v, without %v", i, req, itemIDs(got.Items), itemIDs(want.Items))
 		}
+		// As the service holds customers: their owned products known.
+		owned := c
+		owned.Owned = OwnedFrom(c.Events)
+		want, err = s.engine.Recommend(req, owned, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ownedWithRefs := withRefs(owned)
+		if got, err = s.engine.Recommend(req, ownedWithRefs, now); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("customer %d with owned products, %+v: with refs %v, without %v", i, req, itemIDs(got.Items), itemIDs(want.Items))
+		}
 	}
 }

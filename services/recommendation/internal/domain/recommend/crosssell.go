@@ -102,7 +102,7 @@ func (r *run) crossSell(tier int) {
 			r.dense.add(n.Ref, n.Score, k)
 		}
 	}
-	if cs := r.cfg.CrossSell; cs.HistoryWeight > 0 && cs.HistoryItems > 0 && cs.HistoryNeighbors > 0 && len(r.bought) > 0 {
+	if cs := r.cfg.CrossSell; cs.HistoryWeight > 0 && cs.HistoryItems > 0 && cs.HistoryNeighbors > 0 && r.nBought > 0 {
 		reasons = r.crossSellHistory(reasons, anchors)
 	}
 	r.why = reasons
@@ -194,7 +194,7 @@ func (r *run) blendCrossSell(tier int) {
 	if top <= 0 {
 		return
 	}
-	if lm := r.e.m.Latent.Load(); lm != nil && lw > 0 && len(r.bought) > 0 {
+	if lm := r.e.m.Latent.Load(); lm != nil && lw > 0 && r.nBought > 0 {
 		if v := lm.UserVector(r.cust.ID, r.cust.Events, r.now); v != nil {
 			// Every candidate's predicted interest in one batched call
 			// (a few hundred dot products); below zero counts as none.

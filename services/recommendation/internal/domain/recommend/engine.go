@@ -171,9 +171,16 @@ type run struct {
 	affWeight map[string]float64
 	context   map[string]bool
 	excluded  map[string]bool
-	bought    map[string]bool
-	served    map[uint32]bool
-	segments  map[string]bool
+	// bought holds the ids of the products the customer owns, for the
+	// filters that only have ids (ownsID); it is filled when one asks,
+	// or from the events when the customer's Owned is not known.
+	// Otherwise ownership is the flagBought of the products' slots, and
+	// nBought counts the owned products.
+	bought       map[string]bool
+	boughtFilled bool
+	nBought      int
+	served       map[uint32]bool
+	segments     map[string]bool
 	// dense holds the per-product state by interned id: flags (in the
 	// context, excluded, owned, rejected by the customer) and the index
 	// of the product's candidate in arena, which holds the candidates by
@@ -266,14 +273,15 @@ func (e *Engine) Recommend(req Request, cust Customer, now time.Time) (Response,
 	}
 	if cust.Owned != nil {
 		for _, ref := range cust.Owned {
-			r.bought[catalog.Name(ref)] = true
 			r.product(ref).flags |= flagBought
 		}
+		r.nBought = len(cust.Owned)
 	} else {
 		purchasedInto(r.bought, r.units, cust.Events)
 		for id := range r.bought {
 			r.mark(id, flagBought)
 		}
+		r.nBought, r.boughtFilled = len(r.bought), true
 	}
 	fillSet(r.segments, cust.Segments)
 	for _, h := range served {
@@ -376,6 +384,28 @@ func (r *run) affinities(cust Customer) {
 		}
 	}
 	r.affs = affs
+}
+
+// owns reports whether the customer owns the product of affinity x.
+func (r *run) owns(x *custAffinity) bool {
+	if x.ref >= 0 {
+		return r.product(x.ref).flags&flagBought != 0
+	}
+	// An id no model interned is owned only by the events (Owned holds
+	// interned refs).
+	return r.bought[x.a.ProductID]
+}
+
+// ownsID reports whether the customer owns the product id, for filters
+// that only have ids.
+func (r *run) ownsID(id string) bool {
+	if !r.boughtFilled {
+		for _, ref := range r.cust.Owned {
+			r.bought[catalog.Name(ref)] = true
+		}
+		r.boughtFilled = true
+	}
+	return r.bought[id]
 }
 
 // weightOf is the customer's affinity weight for the product id (0 for

@@ -26,8 +26,8 @@ func (r *run) anchorsForCrossSell() []string {
 		at int64
 	}
 	var list []bought
-	for _, x := range r.affs {
-		if x.a.Weight > 0 && r.bought[x.a.ProductID] {
+	for i := range r.affs {
+		if x := &r.affs[i]; x.a.Weight > 0 && r.owns(x) {
 			list = append(list, bought{x.a.ProductID, x.a.Last.UnixNano()})
 		}
 	}
@@ -275,7 +275,7 @@ func (r *run) blendLatent(ranked []personalScore, pos []personalAnchor, tier int
 	// Owned products are skipped here, consumables included: the model
 	// predicts them best of all, and buy again is the strategy for them.
 	keep := func(id string) bool {
-		return !r.bought[id] && !r.context[id] && !r.excluded[id] && r.weightOf(id) >= 0
+		return !r.ownsID(id) && !r.context[id] && !r.excluded[id] && r.weightOf(id) >= 0
 	}
 	// A customer the model was trained on is answered from their cached
 	// best products (the same answer, without scanning every product
