@@ -311,8 +311,10 @@ func BenchmarkServingMix(b *testing.B) {
 	popular := func() string { return s.products[int(rng.ExpFloat64()*500)%len(s.products)].ID }
 	custs := make([]Customer, 5000)
 	for i := range custs {
-		// With their events' refs, as the service holds its customers.
+		// As the service holds its customers: with their events' refs
+		// and their owned products.
 		custs[i] = withRefs(s.syntheticBuyer(rng, fmt.Sprintf("c%d", i)))
+		custs[i].Owned = OwnedFrom(custs[i].Events)
 	}
 	reqs := make([]Request, 4096)
 	rc := make([]Customer, len(reqs))
