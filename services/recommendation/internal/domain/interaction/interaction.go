@@ -159,19 +159,28 @@ func (w Weights) Affinities(events []Event, d Decay, now time.Time) map[string]A
 // AffinitiesInto is Affinities into out, which must be empty; strongest is
 // empty scratch. The request path recycles both maps.
 func (w Weights) AffinitiesInto(out map[string]Affinity, strongest map[string]float64, events []Event, d Decay, now time.Time) {
-	for _, e := range events {
-		v := w.Weight(e, d, now)
+	for i := range events {
+		e := &events[i]
 		a := out[e.ProductID]
-		a.ProductID = e.ProductID
-		a.Weight += v
-		if math.Abs(v) > strongest[e.ProductID] || (math.Abs(v) == strongest[e.ProductID] && e.Kind > a.Strongest) {
-			strongest[e.ProductID] = math.Abs(v)
-			a.Strongest = e.Kind
-		}
-		if e.At.After(a.Last) {
-			a.Last = e.At
-		}
-		out[e.ProductID] = a
+		s := strongest[e.ProductID]
+		a.Count(e, w.Weight(*e, d, now), &s)
+		out[e.ProductID], strongest[e.ProductID] = a, s
+	}
+}
+
+// Count adds e, an event for a's product whose weight is v
+// (Weights.Weight), to a. strongest is the largest weight in absolute value
+// of a single event counted so far, which the caller keeps beside a (0
+// before the first event); ties go to the later kind.
+func (a *Affinity) Count(e *Event, v float64, strongest *float64) {
+	a.ProductID = e.ProductID
+	a.Weight += v
+	if abs := math.Abs(v); abs > *strongest || (abs == *strongest && e.Kind > a.Strongest) {
+		*strongest = abs
+		a.Strongest = e.Kind
+	}
+	if e.At.After(a.Last) {
+		a.Last = e.At
 	}
 }
 

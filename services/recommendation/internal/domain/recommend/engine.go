@@ -360,7 +360,7 @@ func (r *run) affinities(cust Customer) {
 		if ref >= 0 {
 			s := r.product(ref)
 			if s.aff == 0 {
-				affs = append(affs, custAffinity{ref: ref, a: interaction.Affinity{ProductID: e.ProductID}})
+				affs = append(affs, custAffinity{ref: ref})
 				s.aff = int32(len(affs))
 			}
 			j = int(s.aff) - 1
@@ -368,20 +368,12 @@ func (r *run) affinities(cust Customer) {
 			// An id no model knows (rare): found by a scan.
 			j = slices.IndexFunc(affs, func(c custAffinity) bool { return c.ref < 0 && c.a.ProductID == e.ProductID })
 			if j < 0 {
-				affs = append(affs, custAffinity{ref: -1, a: interaction.Affinity{ProductID: e.ProductID}})
+				affs = append(affs, custAffinity{ref: -1})
 				j = len(affs) - 1
 			}
 		}
 		x := &affs[j]
-		v := w.Weight(*e, d, r.now)
-		x.a.Weight += v
-		if abs := math.Abs(v); abs > x.strongest || (abs == x.strongest && e.Kind > x.a.Strongest) {
-			x.strongest = abs
-			x.a.Strongest = e.Kind
-		}
-		if e.At.After(x.a.Last) {
-			x.a.Last = e.At
-		}
+		x.a.Count(e, w.Weight(*e, d, r.now), &x.strongest)
 	}
 	r.affs = affs
 }
