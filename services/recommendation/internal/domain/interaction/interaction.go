@@ -157,7 +157,8 @@ func (w Weights) Affinities(events []Event, d Decay, now time.Time) map[string]A
 }
 
 // AffinitiesInto is Affinities into out, which must be empty; strongest is
-// empty scratch. The request path recycles both maps.
+// empty scratch. (The engine's request path keeps its affinities by
+// product ref instead, counting each event with Affinity.Count.)
 func (w Weights) AffinitiesInto(out map[string]Affinity, strongest map[string]float64, events []Event, d Decay, now time.Time) {
 	for i := range events {
 		e := &events[i]
